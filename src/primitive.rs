@@ -1,0 +1,318 @@
+//! The primitive facade: the only place that names atomics, `UnsafeCell`, spin hints
+//! and the futex pair for the algorithms above it.
+//!
+//! Built normally, these are `core`'s types and the shared futex of [`crate::sys`].
+//! Built with `RUSTFLAGS="--cfg shmkit_loom"`, they come from [`loom`], so every lock,
+//! ring and queue runs unchanged inside loom's model checker:
+//!
+//! - The futex is modelled exactly as the kernel defines it: `futex_wait` compares the
+//!   word and enqueues the thread under one lock (the kernel's hash-bucket lock), then
+//!   parks; `futex_wake` dequeues and unparks up to `count` waiters. A missed wake-up
+//!   is therefore not papered over by polling: loom reports it as a deadlock.
+//! - Time stands still: a [`Deadline`] made from a non-zero timeout never expires
+//!   (loom does not model clocks), one from a zero timeout has always expired.
+//!
+//! `clippy.toml` forbids naming `core::sync::atomic` and `core::cell::UnsafeCell`
+//! anywhere else in the crate's algorithms.
+#![allow(clippy::disallowed_types)]
+// Each build of the crate (std or not, loom or not) uses a different subset.
+#![allow(dead_code)]
+
+use core::time::Duration;
+
+#[cfg(not(shmkit_loom))]
+#[allow(unused_imports)]
+pub(crate) use core::sync::atomic::{Ordering, fence};
+
+/// Defines the facade's atomics outside loom: `#[repr(transparent)]` newtypes over
+/// `core`'s, so they have the same layout in shared memory, `const fn new` for statics,
+/// and every method through `Deref`. Being types of their own lets `clippy.toml` forbid
+/// `core::sync::atomic` everywhere but here.
+#[cfg(not(shmkit_loom))]
+macro_rules! facade_atomics {
+    ($($name:ident($int:ty)),* $(,)?) => {
+        $(
+            #[doc = concat!("`core::sync::atomic::", stringify!($name), "` (loom's under `shmkit_loom`).")]
+            #[repr(transparent)]
+            #[derive(Default)]
+            pub(crate) struct $name(core::sync::atomic::$name);
+
+            impl $name {
+                /// A new atomic holding `value`.
+                #[inline]
+                pub(crate) const fn new(value: $int) -> Self {
+                    $name(core::sync::atomic::$name::new(value))
+                }
+            }
+
+            impl core::ops::Deref for $name {
+                type Target = core::sync::atomic::$name;
+                #[inline]
+                fn deref(&self) -> &Self::Target {
+                    &self.0
+                }
+            }
+
+            impl core::ops::DerefMut for $name {
+                #[inline]
+                fn deref_mut(&mut self) -> &mut Self::Target {
+                    &mut self.0
+                }
+            }
+
+            impl core::fmt::Debug for $name {
+                fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                    core::fmt::Debug::fmt(&self.0, f)
+                }
+            }
+        )*
+    };
+}
+
+#[cfg(not(shmkit_loom))]
+facade_atomics!(
+    AtomicU8(u8),
+    AtomicU32(u32),
+    AtomicU64(u64),
+    AtomicI32(i32),
+    AtomicI64(i64),
+);
+#[cfg(shmkit_loom)]
+#[allow(unused_imports)]
+pub(crate) use loom::sync::atomic::{
+    AtomicI32, AtomicI64, AtomicU8, AtomicU32, AtomicU64, Ordering, fence,
+};
+
+/// Marks a `const fn` that can be `const` only outside loom (loom's atomics have no
+/// `const` constructors). Write `loom_const_fn! { pub const fn new() -> Self { .. } }`.
+macro_rules! loom_const_fn {
+    ($(#[$meta:meta])* $vis:vis const fn $($rest:tt)*) => {
+        #[cfg(not(shmkit_loom))]
+        $(#[$meta])* $vis const fn $($rest)*
+        #[cfg(shmkit_loom)]
+        $(#[$meta])* $vis fn $($rest)*
+    };
+}
+pub(crate) use loom_const_fn;
+
+/// A spin-wait hint (`pause`); under loom, a yield to the model's scheduler.
+#[inline]
+pub(crate) fn spin_loop() {
+    #[cfg(not(shmkit_loom))]
+    core::hint::spin_loop();
+    #[cfg(shmkit_loom)]
+    loom::thread::yield_now();
+}
+
+/// `UnsafeCell` with the closure-based accessors loom needs to track accesses.
+///
+/// Outside loom it is `#[repr(transparent)]` over `core::cell::UnsafeCell<T>`, so it
+/// has `T`'s layout and can sit in shared memory.
+#[cfg(not(shmkit_loom))]
+#[repr(transparent)]
+#[derive(Default)]
+pub(crate) struct UnsafeCell<T: ?Sized>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(shmkit_loom))]
+impl<T> UnsafeCell<T> {
+    /// Wraps `value`.
+    #[inline]
+    pub(crate) const fn new(value: T) -> Self {
+        UnsafeCell(core::cell::UnsafeCell::new(value))
+    }
+
+    /// Unwraps the value.
+    #[inline]
+    pub(crate) fn into_inner(self) -> T {
+        self.0.into_inner()
+    }
+}
+
+#[cfg(not(shmkit_loom))]
+impl<T: ?Sized> UnsafeCell<T> {
+    /// Calls `f` with a shared raw pointer to the contents.
+    #[inline]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Calls `f` with a unique raw pointer to the contents.
+    #[inline]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// The contents, through exclusive access.
+    #[inline]
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        self.0.get_mut()
+    }
+}
+
+#[cfg(shmkit_loom)]
+#[allow(unused_imports)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// An absolute `CLOCK_MONOTONIC` deadline, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    /// Nanoseconds on `CLOCK_MONOTONIC`; `u64::MAX` = never.
+    at_ns: u64,
+}
+
+impl Deadline {
+    /// No deadline: wait forever.
+    pub const NEVER: Deadline = Deadline { at_ns: u64::MAX };
+
+    /// `timeout` from now.
+    pub fn after(timeout: Duration) -> Deadline {
+        #[cfg(not(shmkit_loom))]
+        {
+            Deadline {
+                at_ns: crate::sys::time::deadline_after(timeout),
+            }
+        }
+        #[cfg(shmkit_loom)]
+        {
+            Deadline {
+                at_ns: if timeout.is_zero() { 0 } else { u64::MAX },
+            }
+        }
+    }
+
+    /// From an optional timeout: `None` = [`Deadline::NEVER`].
+    pub fn from_timeout(timeout: Option<Duration>) -> Deadline {
+        timeout.map_or(Deadline::NEVER, Deadline::after)
+    }
+
+    /// Has it passed?
+    #[inline]
+    pub fn expired(&self) -> bool {
+        if self.at_ns == u64::MAX {
+            return false;
+        }
+        #[cfg(not(shmkit_loom))]
+        {
+            self.at_ns == 0 || crate::sys::time::monotonic_ns() >= self.at_ns
+        }
+        #[cfg(shmkit_loom)]
+        {
+            self.at_ns == 0
+        }
+    }
+
+    /// Is this a real deadline (not [`Deadline::NEVER`])?
+    pub fn is_finite(&self) -> bool {
+        self.at_ns != u64::MAX
+    }
+
+    /// The absolute time in nanoseconds, `None` for never.
+    pub fn as_ns(&self) -> Option<u64> {
+        self.is_finite().then_some(self.at_ns)
+    }
+}
+
+/// How a [`futex_wait`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Woken, or spurious, or the word had changed: re-check the condition.
+    Woken,
+    /// The deadline passed.
+    TimedOut,
+}
+
+/// Sleeps while `*word == expected`, until woken or `deadline`. May return spuriously.
+#[inline]
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, deadline: Deadline) -> Wake {
+    #[cfg(not(shmkit_loom))]
+    {
+        if deadline.expired() {
+            return Wake::TimedOut;
+        }
+        match crate::sys::futex::wait(word, expected, deadline.as_ns()) {
+            crate::sys::futex::FutexWait::Woken => Wake::Woken,
+            crate::sys::futex::FutexWait::TimedOut => Wake::TimedOut,
+        }
+    }
+    #[cfg(shmkit_loom)]
+    {
+        if deadline.expired() {
+            return Wake::TimedOut;
+        }
+        loom_futex::wait(word, expected)
+    }
+}
+
+/// Wakes up to `count` sleepers on `word` (`u32::MAX`: all). Returns how many woke.
+#[inline]
+pub(crate) fn futex_wake(word: &AtomicU32, count: u32) -> usize {
+    #[cfg(not(shmkit_loom))]
+    {
+        crate::sys::futex::wake(word, count)
+    }
+    #[cfg(shmkit_loom)]
+    {
+        loom_futex::wake(word, count)
+    }
+}
+
+/// Gives the CPU to another runnable thread (`sched_yield`); under loom, a yield to
+/// the model's scheduler.
+#[inline]
+pub(crate) fn yield_now() {
+    #[cfg(not(shmkit_loom))]
+    rustix::thread::sched_yield();
+    #[cfg(shmkit_loom)]
+    loom::thread::yield_now();
+}
+
+/// The futex modelled for loom: a registry of parked threads keyed by word address.
+#[cfg(shmkit_loom)]
+mod loom_futex {
+    use super::{AtomicU32, Ordering, Wake};
+    use loom::sync::Mutex;
+    use loom::thread::Thread;
+    use std::vec::Vec;
+
+    loom::lazy_static! {
+        /// (word address, parked thread), in arrival order.
+        static ref QUEUE: Mutex<Vec<(usize, Thread)>> = Mutex::new(Vec::new());
+    }
+
+    fn key(word: &AtomicU32) -> usize {
+        core::ptr::from_ref(word) as usize
+    }
+
+    pub(super) fn wait(word: &AtomicU32, expected: u32) -> Wake {
+        let me = loom::thread::current();
+        {
+            let mut queue = QUEUE.lock().unwrap();
+            // The kernel compares and enqueues atomically with respect to wakers.
+            if word.load(Ordering::SeqCst) != expected {
+                return Wake::Woken;
+            }
+            queue.push((key(word), me.clone()));
+        }
+        loom::thread::park();
+        let mut queue = QUEUE.lock().unwrap();
+        queue.retain(|(_, t)| t.id() != me.id());
+        Wake::Woken
+    }
+
+    pub(super) fn wake(word: &AtomicU32, count: u32) -> usize {
+        let mut queue = QUEUE.lock().unwrap();
+        let k = key(word);
+        let mut woken = 0usize;
+        let mut i = 0;
+        while i < queue.len() && woken < count as usize {
+            if queue[i].0 == k {
+                let (_, thread) = queue.remove(i);
+                thread.unpark();
+                woken += 1;
+            } else {
+                i += 1;
+            }
+        }
+        woken
+    }
+}

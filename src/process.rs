@@ -1,0 +1,266 @@
+//! `Process`: run a closure in a forked child (std only).
+
+use core::fmt;
+use core::time::Duration;
+
+use rustix::fd::OwnedFd;
+use rustix::process::Signal;
+
+use crate::error::Error;
+use crate::sys;
+
+/// How a child process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExitStatus {
+    /// It exited with this code (a child whose closure panicked exits with 101).
+    Exited(i32),
+    /// It was killed by this signal.
+    Signaled(i32),
+}
+
+impl ExitStatus {
+    /// Exited with code 0.
+    pub fn success(&self) -> bool {
+        *self == ExitStatus::Exited(0)
+    }
+
+    /// The exit code, if it exited.
+    pub fn code(&self) -> Option<i32> {
+        match self {
+            ExitStatus::Exited(code) => Some(*code),
+            ExitStatus::Signaled(_) => None,
+        }
+    }
+
+    /// The signal that killed it, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        match self {
+            ExitStatus::Signaled(sig) => Some(*sig),
+            ExitStatus::Exited(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitStatus::Exited(code) => write!(f, "exited with code {code}"),
+            ExitStatus::Signaled(sig) => write!(f, "killed by signal {sig}"),
+        }
+    }
+}
+
+impl From<sys::proc::Ended> for ExitStatus {
+    fn from(ended: sys::proc::Ended) -> Self {
+        match ended {
+            sys::proc::Ended::Exited(code) => ExitStatus::Exited(code),
+            sys::proc::Ended::Signaled(sig) => ExitStatus::Signaled(sig),
+        }
+    }
+}
+
+/// The exit code of a child whose closure panicked (Rust's own for a panicking `main`).
+const PANIC_EXIT_CODE: i32 = 101;
+
+/// A child process running a closure: Python's `multiprocessing.Process` over `fork`.
+///
+/// The child gets a copy of the parent's memory, so the closure may borrow anything
+/// (no `'static`, no `Send`); [`Shared`](crate::Shared) segments and other
+/// `MAP_SHARED` memory are shared instead of copied. The closure's return value is
+/// the child's exit code. The child leaves through `_exit`: it never returns into the
+/// parent's code, runs no destructors it does not own, and a panic in it becomes exit
+/// code 101 instead of unwinding into (for example) the parent's test harness.
+///
+/// Dropping a `Process` neither kills nor waits for the child: [`join`](Self::join)
+/// it, or it stays a zombie until this process exits.
+///
+/// # Fork safety
+///
+/// Only the forking thread exists in the child. A lock that another thread held at the
+/// fork (the allocator's, stdout's, a `std::sync::Mutex`) stays held in the child
+/// forever. In a multi-threaded parent, keep the child's work to shared memory and
+/// the kit's own primitives, which are fork-safe.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::{ExitStatus, Process};
+///
+/// let mut child = Process::spawn(|| 7)?;
+/// assert_eq!(child.join()?, ExitStatus::Exited(7));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Process {
+    pid: i32,
+    /// A pidfd, for waits with a timeout and signals immune to pid reuse (`None` on a
+    /// kernel without `pidfd_open`).
+    pidfd: Option<OwnedFd>,
+    status: Option<ExitStatus>,
+}
+
+impl Process {
+    /// Forks a child that runs `f` and exits with its return value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] if `fork` fails (`EAGAIN`: process limit; `ENOMEM`).
+    pub fn spawn<F: FnOnce() -> i32>(f: F) -> Result<Process, Error> {
+        ProcessBuilder::new().spawn(f)
+    }
+
+    /// A builder for options such as [`ProcessBuilder::die_with_parent`].
+    pub fn builder() -> ProcessBuilder {
+        ProcessBuilder::new()
+    }
+
+    /// The child's pid.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Is the child still running? An exited child that nobody has joined yet (a
+    /// zombie) is not alive.
+    pub fn is_alive(&self) -> bool {
+        self.status.is_none() && !sys::proc::has_exited(self.pid)
+    }
+
+    /// Waits for the child to end and reaps it. Calling it again returns the same
+    /// status.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] if `waitpid` fails (`ECHILD`: something else reaped the child).
+    pub fn join(&mut self) -> Result<ExitStatus, Error> {
+        if let Some(status) = self.status {
+            return Ok(status);
+        }
+        let ended = sys::proc::reap(self.pid, true)?.ok_or(Error::Os(libc::ECHILD))?;
+        Ok(self.finish(ended.into()))
+    }
+
+    /// Waits up to `timeout` for the child to end; `Ok(None)` if it still runs.
+    ///
+    /// # Errors
+    ///
+    /// As [`Process::join`].
+    pub fn join_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>, Error> {
+        if let Some(status) = self.status {
+            return Ok(Some(status));
+        }
+        let deadline = sys::time::deadline_after(timeout);
+        match &self.pidfd {
+            Some(fd) => {
+                if !sys::proc::wait_pidfd(fd, deadline)? {
+                    return Ok(None);
+                }
+            }
+            None => loop {
+                if sys::proc::has_exited(self.pid) {
+                    break;
+                }
+                if sys::time::monotonic_ns() >= deadline {
+                    return Ok(None);
+                }
+                sys::time::sleep_ns(1_000_000);
+            },
+        }
+        match sys::proc::reap(self.pid, true)? {
+            Some(ended) => Ok(Some(self.finish(ended.into()))),
+            None => Ok(None),
+        }
+    }
+
+    /// How the child ended, once it has been joined.
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        self.status
+    }
+
+    /// Asks the child to stop (`SIGTERM`). `Ok` if it has already ended.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] if the signal cannot be sent.
+    pub fn terminate(&self) -> Result<(), Error> {
+        self.signal(Signal::TERM)
+    }
+
+    /// Kills the child (`SIGKILL`). `Ok` if it has already ended.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] if the signal cannot be sent.
+    pub fn kill(&self) -> Result<(), Error> {
+        self.signal(Signal::KILL)
+    }
+
+    fn signal(&self, signal: Signal) -> Result<(), Error> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        // Until it is reaped, the pid cannot be reused, so either way is exact.
+        match &self.pidfd {
+            Some(fd) => sys::proc::signal_pidfd(fd, signal),
+            None => sys::proc::signal_pid(self.pid, signal),
+        }
+    }
+
+    fn finish(&mut self, status: ExitStatus) -> ExitStatus {
+        self.status = Some(status);
+        self.pidfd = None;
+        status
+    }
+}
+
+/// Options for [`Process`].
+#[derive(Debug, Clone, Default)]
+pub struct ProcessBuilder {
+    die_with_parent: bool,
+}
+
+impl ProcessBuilder {
+    /// Default options.
+    pub fn new() -> Self {
+        ProcessBuilder::default()
+    }
+
+    /// Kill the child (`SIGKILL`) when its parent dies, like Python's daemon
+    /// processes (`PR_SET_PDEATHSIG`). If the parent died between the fork and the
+    /// `prctl`, the child exits at once.
+    ///
+    /// Linux delivers the signal when the parent *thread* that forked exits, not only
+    /// the whole parent process: fork from a thread that lives as long as the child
+    /// should.
+    pub fn die_with_parent(mut self, yes: bool) -> Self {
+        self.die_with_parent = yes;
+        self
+    }
+
+    /// Forks a child that runs `f` and exits with its return value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] if `fork` fails.
+    pub fn spawn<F: FnOnce() -> i32>(self, f: F) -> Result<Process, Error> {
+        let parent = sys::ids::pid();
+        // SAFETY: the child runs only `f` (the caller's code, documented under "Fork
+        // safety") and then leaves through `_exit`, never returning into our caller.
+        match unsafe { sys::proc::fork() }? {
+            None => {
+                if self.die_with_parent {
+                    sys::proc::die_with_parent(parent);
+                }
+                let code = match std::panic::catch_unwind(core::panic::AssertUnwindSafe(f)) {
+                    Ok(code) => code,
+                    Err(_) => PANIC_EXIT_CODE,
+                };
+                sys::proc::exit_now(code)
+            }
+            Some(pid) => Ok(Process {
+                pid,
+                pidfd: sys::proc::pidfd(pid).ok(),
+                status: None,
+            }),
+        }
+    }
+}

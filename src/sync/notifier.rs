@@ -1,0 +1,199 @@
+//! The shared sleep/wake protocol every blocking call in the kit goes through.
+//!
+//! A [`Notifier`] is 8 bytes of shared memory beside the state it guards:
+//!
+//! ```text
+//! offset size field     written by
+//!      0    4 seq       wakers: bumped (Release) before each FUTEX_WAKE; the futex word
+//!      4    4 sleepers  waiters: +1 before sleeping, -1 after (SeqCst)
+//! ```
+//!
+//! Waiters spin first (per the process's [`WaitStrategy`]), and only then announce
+//! themselves in `sleepers` and sleep on `seq`. Wakers change the guarded state, then
+//! issue `FUTEX_WAKE` only if `sleepers` is non-zero, so the common case (nobody
+//! asleep) costs one fence and one load, no system call.
+//!
+//! No lost wake-up, by a Dekker-style argument over the two SeqCst fences:
+//!
+//! ```text
+//! waiter                              waker
+//! sleepers += 1                       change state
+//! fence(SeqCst)            (A)        fence(SeqCst)            (B)
+//! s = seq                             if sleepers > 0 {
+//! if ready() { sleepers -= 1; done }      seq += 1 (Release)
+//! futex_wait(seq, s)                      FUTEX_WAKE(seq)
+//! sleepers -= 1                       }
+//! ```
+//!
+//! In the single total order of SeqCst fences, either (A) comes first — then the
+//! waker's load after (B) sees `sleepers > 0`, bumps `seq`, and the waiter's
+//! `futex_wait(seq, s)` either returns at once (seq changed) or is woken — or (B)
+//! comes first, and then the waiter's `ready()` after (A) sees the changed state.
+//!
+//! A waiter killed while asleep leaves `sleepers` too high: wakers then make a
+//! needless system call now and then, which costs time, never correctness.
+
+use super::strategy::{WaitStrategy, wait_strategy};
+use crate::primitive::{
+    AtomicU32, Deadline, Ordering, Wake, fence, futex_wait, futex_wake, loom_const_fn, spin_loop,
+};
+
+/// Spins (with `spin_loop` hints) before the first `sched_yield` under `Adaptive`.
+#[cfg(not(shmkit_loom))]
+#[allow(dead_code)]
+pub(crate) const SPIN_HINTS: u32 = 64;
+/// Further checks, each after a `sched_yield`, before sleeping under `Adaptive`.
+#[cfg(not(shmkit_loom))]
+#[allow(dead_code)]
+pub(crate) const SPIN_YIELDS: u32 = 16;
+// Under loom every spin is a scheduling point: one of each keeps both phases in the
+// model without multiplying its state space.
+#[cfg(shmkit_loom)]
+pub(crate) const SPIN_HINTS: u32 = 1;
+#[cfg(shmkit_loom)]
+pub(crate) const SPIN_YIELDS: u32 = 1;
+
+/// A futex word plus a sleeper count; see the module docs.
+#[repr(C)]
+pub struct Notifier {
+    /// The futex word; its value only matters in that it changes on every wake.
+    seq: AtomicU32,
+    /// How many waiters are (about to be) asleep on `seq`.
+    sleepers: AtomicU32,
+}
+
+#[cfg(not(shmkit_loom))]
+const _: () = {
+    assert!(core::mem::size_of::<Notifier>() == 8);
+    assert!(core::mem::align_of::<Notifier>() == 4);
+};
+
+// Used by the sync and channel types built on it.
+#[allow(dead_code)]
+impl Notifier {
+    loom_const_fn! {
+        /// A notifier with nobody asleep (all-zero, so zeroed memory is a valid one).
+        pub const fn new() -> Self {
+            Notifier {
+                seq: AtomicU32::new(0),
+                sleepers: AtomicU32::new(0),
+            }
+        }
+    }
+
+    /// Blocks until `ready` returns `Some`, or `deadline` passes (then `ready` is asked
+    /// one last time). `ready` must be cheap and side-effect free unless it returns
+    /// `Some` (it is called many times).
+    #[inline]
+    pub fn wait_until<R>(
+        &self,
+        deadline: Deadline,
+        mut ready: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        if let Some(r) = ready() {
+            return Some(r);
+        }
+        self.wait_slow(deadline, &mut ready)
+    }
+
+    #[cold]
+    fn wait_slow<R>(&self, deadline: Deadline, ready: &mut dyn FnMut() -> Option<R>) -> Option<R> {
+        let (hints, yields) = match wait_strategy() {
+            WaitStrategy::Spin => (u32::MAX, 0),
+            WaitStrategy::Park => (0, 0),
+            WaitStrategy::Adaptive => (SPIN_HINTS, SPIN_YIELDS),
+        };
+        let mut i: u32 = 0;
+        while i < hints {
+            spin_loop();
+            if let Some(r) = ready() {
+                return Some(r);
+            }
+            // Look at the clock now and then only: it costs ~20 ns.
+            if i % 64 == 63 && deadline.expired() {
+                return ready();
+            }
+            i = i.wrapping_add(1);
+        }
+        for _ in 0..yields {
+            crate::primitive::yield_now();
+            if let Some(r) = ready() {
+                return Some(r);
+            }
+        }
+        loop {
+            if deadline.expired() {
+                return ready();
+            }
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            // SYNC POINT with the fence in `wake` (fence A in the module docs).
+            fence(Ordering::SeqCst);
+            // SYNC POINT with the Release bump of `seq` in `wake`.
+            let seq = self.seq.load(Ordering::Acquire);
+            if let Some(r) = ready() {
+                self.sleepers.fetch_sub(1, Ordering::Relaxed);
+                return Some(r);
+            }
+            let outcome = futex_wait(&self.seq, seq, deadline);
+            self.sleepers.fetch_sub(1, Ordering::Relaxed);
+            if let Some(r) = ready() {
+                return Some(r);
+            }
+            if outcome == Wake::TimedOut {
+                return None;
+            }
+        }
+    }
+
+    /// Wakes every sleeper. Call after the guarded state changed.
+    #[inline]
+    pub fn notify_all(&self) {
+        self.wake(u32::MAX);
+    }
+
+    /// Wakes one sleeper. Call after the guarded state changed.
+    #[inline]
+    pub fn notify_one(&self) {
+        self.wake(1);
+    }
+
+    #[inline]
+    fn wake(&self, count: u32) {
+        // SYNC POINT with the fence in `wait_slow` (fence B in the module docs).
+        fence(Ordering::SeqCst);
+        if self.sleepers.load(Ordering::Relaxed) != 0 {
+            self.wake_slow(count);
+        }
+    }
+
+    #[cold]
+    fn wake_slow(&self, count: u32) {
+        // SYNC POINT with the Acquire load of `seq` in `wait_slow`.
+        self.seq.fetch_add(1, Ordering::Release);
+        futex_wake(&self.seq, count);
+    }
+
+    /// The futex word, for waiting on several notifiers at once (`futex_waitv`).
+    pub fn word(&self) -> &AtomicU32 {
+        &self.seq
+    }
+
+    /// Is anyone (announced as) asleep?
+    pub fn has_sleepers(&self) -> bool {
+        self.sleepers.load(Ordering::Relaxed) != 0
+    }
+}
+
+impl Default for Notifier {
+    fn default() -> Self {
+        Notifier::new()
+    }
+}
+
+impl core::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("sleepers", &self.sleepers.load(Ordering::Relaxed))
+            .finish()
+    }
+}

@@ -1,0 +1,18 @@
+//! The system-call layer: the only code in shmkit that talks to the kernel.
+//!
+//! Everything here is a thin, documented wrapper over one Linux call made through
+//! [`rustix`] (its `linux_raw` backend works without `std`); `libc` is used only where
+//! rustix has no wrapper (`fork`, `tgkill`, `pthread_atfork`). Wrappers take references
+//! where they can, so that the unsafety of raw memory stays at the mapping boundary.
+//!
+//! Atomics in this module are `core`'s own: the futex calls need the kernel-visible
+//! word, and the loom facade in [`crate::primitive`] decides what the algorithms see.
+#![allow(clippy::disallowed_types)]
+// The std, no_std and loom builds each use a different subset of these wrappers.
+#![allow(dead_code)]
+
+pub(crate) mod futex;
+pub(crate) mod ids;
+pub(crate) mod mem;
+pub(crate) mod proc;
+pub(crate) mod time;

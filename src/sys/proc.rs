@@ -1,0 +1,240 @@
+//! Processes: liveness checks, and (with `std`) fork, wait and signals.
+
+use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags};
+
+/// What a liveness check found. `Unknown` must be treated as alive: a failed check
+/// may cost latency, never safety.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Liveness {
+    /// The process (or thread) runs.
+    Alive,
+    /// It has exited: gone, or a zombie waiting to be reaped.
+    Dead,
+    /// The check itself failed (no pidfd support, out of descriptors, ...).
+    Unknown,
+}
+
+/// Is the process `pid` still running?
+///
+/// A zombie (exited, not yet reaped by its parent) is reported dead: `kill(pid, 0)`
+/// would call it alive, but a pidfd polls readable as soon as the process exits.
+/// Pids are reused; the window in which a dead owner's pid is handed to a new
+/// process is the caller's to accept (it errs on the side of "alive").
+pub(crate) fn liveness(pid: i32) -> Liveness {
+    let Some(pid) = Pid::from_raw(pid) else {
+        return Liveness::Dead;
+    };
+    match rustix::process::pidfd_open(pid, PidfdFlags::empty()) {
+        Ok(fd) => {
+            let mut fds = [rustix::event::PollFd::new(
+                &fd,
+                rustix::event::PollFlags::IN,
+            )];
+            let zero = rustix::thread::Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            match rustix::event::poll(&mut fds, Some(&zero)) {
+                Ok(0) => Liveness::Alive,
+                Ok(_) => Liveness::Dead,
+                Err(_) => Liveness::Unknown,
+            }
+        }
+        Err(Errno::SRCH) => Liveness::Dead,
+        Err(_) => match rustix::process::test_kill_process(pid) {
+            Err(Errno::SRCH) => Liveness::Dead,
+            Ok(()) | Err(Errno::PERM) => Liveness::Unknown,
+            Err(_) => Liveness::Unknown,
+        },
+    }
+}
+
+/// Is thread `tid` of process `pid` still running? (`tgkill(pid, tid, 0)` after the
+/// process check, so that a zombie process counts as dead.)
+pub(crate) fn thread_liveness(pid: i32, tid: i32) -> Liveness {
+    match liveness(pid) {
+        Liveness::Dead => return Liveness::Dead,
+        Liveness::Alive | Liveness::Unknown => {}
+    }
+    if tid == pid {
+        // The main thread: while the process lives, so does its leader's tid (a
+        // leader that called pthread_exit keeps its pid until the process ends).
+        return Liveness::Alive;
+    }
+    // SAFETY: tgkill with signal 0 only checks that the thread exists and that we may
+    // signal it; no signal is sent and no memory is passed.
+    let rc = unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, 0) };
+    if rc == 0 {
+        return Liveness::Alive;
+    }
+    // SAFETY: reading errno right after the failed call on this thread.
+    let errno = unsafe { *libc::__errno_location() };
+    if errno == libc::ESRCH {
+        Liveness::Dead
+    } else {
+        Liveness::Unknown
+    }
+}
+
+#[cfg(feature = "std")]
+pub(crate) use self::std_only::*;
+
+#[cfg(feature = "std")]
+mod std_only {
+    use rustix::fd::{AsFd, OwnedFd};
+    use rustix::io::Errno;
+    use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions, WaitOptions};
+
+    use crate::error::Error;
+
+    /// `fork()` through libc, so that `pthread_atfork` handlers (ours included) run.
+    ///
+    /// # Safety
+    ///
+    /// The child starts with one thread, a copy of the forking one. Locks that other
+    /// threads held at the fork (the allocator's, stdout's) stay locked in the child
+    /// forever, so the child may only do what is safe in that state before it exits
+    /// with [`exit_now`].
+    pub(crate) unsafe fn fork() -> Result<Option<i32>, Error> {
+        // SAFETY: the caller upholds the post-fork rules above.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(Error::Os(
+                std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+            ));
+        }
+        Ok(if pid == 0 { None } else { Some(pid) })
+    }
+
+    /// `_exit(code)`: ends the process without running atexit handlers, destructors of
+    /// statics, or flushing stdio buffers that belong to the parent's copy.
+    pub(crate) fn exit_now(code: i32) -> ! {
+        // SAFETY: _exit is async-signal-safe and never returns.
+        unsafe { libc::_exit(code) }
+    }
+
+    /// `pidfd_open(pid, 0)`.
+    pub(crate) fn pidfd(pid: i32) -> Result<OwnedFd, Error> {
+        let pid = Pid::from_raw(pid).ok_or(Error::InvalidArgument)?;
+        rustix::process::pidfd_open(pid, PidfdFlags::empty()).map_err(Error::from_errno)
+    }
+
+    /// How a child ended, as `waitpid` reports it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Ended {
+        /// `exit(code)`.
+        Exited(i32),
+        /// Killed by a signal.
+        Signaled(i32),
+    }
+
+    /// `waitpid(pid, 0)` or with `WNOHANG`: reaps the child. `Ok(None)` = still running.
+    pub(crate) fn reap(pid: i32, block: bool) -> Result<Option<Ended>, Error> {
+        let pid = Pid::from_raw(pid).ok_or(Error::InvalidArgument)?;
+        let opts = if block {
+            WaitOptions::empty()
+        } else {
+            WaitOptions::NOHANG
+        };
+        loop {
+            match rustix::process::waitpid(Some(pid), opts) {
+                Ok(None) => return Ok(None),
+                Ok(Some((_, status))) => {
+                    if let Some(code) = status.exit_status() {
+                        return Ok(Some(Ended::Exited(code)));
+                    }
+                    if let Some(sig) = status.terminating_signal() {
+                        return Ok(Some(Ended::Signaled(sig)));
+                    }
+                    // Stopped or continued: not an end; keep waiting if asked to.
+                    if !block {
+                        return Ok(None);
+                    }
+                }
+                Err(Errno::INTR) => {}
+                Err(e) => return Err(Error::from_errno(e)),
+            }
+        }
+    }
+
+    /// `waitid(P_PID, pid, WEXITED | WNOHANG | WNOWAIT)`: has the child exited? Leaves
+    /// it unreaped.
+    pub(crate) fn has_exited(pid: i32) -> bool {
+        let Some(pid) = Pid::from_raw(pid) else {
+            return true;
+        };
+        let opts = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+        match rustix::process::waitid(WaitId::Pid(pid), opts) {
+            Ok(Some(_)) => true,
+            Ok(None) => false,
+            // ECHILD: not our child, or already reaped by someone else.
+            Err(Errno::CHILD) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// Waits until `pidfd` polls readable (the process exited) or `timeout_ns` passes.
+    /// Returns true if it exited.
+    pub(crate) fn wait_pidfd(pidfd: &OwnedFd, deadline_ns: u64) -> Result<bool, Error> {
+        loop {
+            let now = crate::sys::time::monotonic_ns();
+            let left = deadline_ns.saturating_sub(now);
+            let ts = crate::sys::time::timespec_from_ns(left);
+            let mut fds = [rustix::event::PollFd::new(
+                pidfd,
+                rustix::event::PollFlags::IN,
+            )];
+            match rustix::event::poll(&mut fds, Some(&ts)) {
+                Ok(0) if left == 0 => return Ok(false),
+                Ok(0) => {}
+                Ok(_) => return Ok(true),
+                Err(Errno::INTR) => {}
+                Err(e) => return Err(Error::from_errno(e)),
+            }
+        }
+    }
+
+    /// Sends `signal` through the pidfd (immune to pid reuse). `Ok` if the process has
+    /// already exited.
+    pub(crate) fn signal_pidfd(pidfd: &OwnedFd, signal: Signal) -> Result<(), Error> {
+        match rustix::process::pidfd_send_signal(pidfd.as_fd(), signal) {
+            Ok(()) | Err(Errno::SRCH) => Ok(()),
+            Err(e) => Err(Error::from_errno(e)),
+        }
+    }
+
+    /// Sends `signal` to `pid` (`kill`). `Ok` if the process no longer exists.
+    pub(crate) fn signal_pid(pid: i32, signal: Signal) -> Result<(), Error> {
+        let pid = Pid::from_raw(pid).ok_or(Error::InvalidArgument)?;
+        match rustix::process::kill_process(pid, signal) {
+            Ok(()) | Err(Errno::SRCH) => Ok(()),
+            Err(e) => Err(Error::from_errno(e)),
+        }
+    }
+
+    /// `prctl(PR_SET_PDEATHSIG, SIGKILL)`, then closes the race with a parent that died
+    /// before the call: if the parent is no longer `parent`, exits at once.
+    pub(crate) fn die_with_parent(parent: i32) {
+        if rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).is_err() {
+            exit_now(126);
+        }
+        let now = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get());
+        if now != parent {
+            exit_now(126);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_is_alive_and_pid_zero_is_dead() {
+        let me = crate::sys::ids::pid();
+        assert_eq!(liveness(me), Liveness::Alive);
+        assert_eq!(liveness(0), Liveness::Dead);
+        assert_eq!(thread_liveness(me, crate::sys::ids::tid()), Liveness::Alive);
+    }
+}

@@ -1,0 +1,59 @@
+//! `CLOCK_MONOTONIC`, the only clock shmkit's timeouts use.
+
+use core::time::Duration;
+
+use rustix::thread::{ClockId, Timespec};
+
+/// Nanoseconds on `CLOCK_MONOTONIC` (`clock_gettime`, served by the vDSO: no trap).
+pub(crate) fn monotonic_ns() -> u64 {
+    let ts = rustix::time::clock_gettime(ClockId::Monotonic);
+    // CLOCK_MONOTONIC is never negative.
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// The absolute monotonic time `timeout` from now, saturating far in the future.
+pub(crate) fn deadline_after(timeout: Duration) -> u64 {
+    let ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+    monotonic_ns().saturating_add(ns)
+}
+
+/// Converts nanoseconds to a `Timespec` (clamped to what the kernel accepts).
+pub(crate) fn timespec_from_ns(ns: u64) -> Timespec {
+    let secs = (ns / 1_000_000_000).min(i64::MAX as u64);
+    Timespec {
+        tv_sec: secs as i64,
+        tv_nsec: (ns % 1_000_000_000) as _,
+    }
+}
+
+/// `nanosleep` for `ns` nanoseconds (restarted after a signal until the time is served).
+pub(crate) fn sleep_ns(ns: u64) {
+    let mut request = timespec_from_ns(ns);
+    while let rustix::thread::NanosleepRelativeResult::Interrupted(rest) =
+        rustix::thread::nanosleep(&request)
+    {
+        request = rest;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_moves_forward_and_sleep_serves_its_time() {
+        let a = monotonic_ns();
+        sleep_ns(2_000_000);
+        let b = monotonic_ns();
+        assert!(b >= a + 2_000_000, "{a} -> {b}");
+    }
+
+    #[test]
+    fn deadline_saturates() {
+        assert_eq!(deadline_after(Duration::MAX), u64::MAX);
+        let ts = timespec_from_ns(1_500_000_001);
+        assert_eq!((ts.tv_sec, ts.tv_nsec), (1, 500_000_001));
+    }
+}
