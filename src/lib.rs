@@ -49,11 +49,16 @@
 #[cfg(any(feature = "std", shmkit_loom))]
 extern crate std;
 
+pub mod cell;
+pub mod channel;
 pub mod error;
 mod primitive;
 pub mod segment;
 pub mod sync;
 mod sys;
+
+#[cfg(feature = "std")]
+pub mod pool;
 
 #[cfg(feature = "std")]
 pub mod process;
@@ -62,7 +67,12 @@ pub use bytemuck;
 pub use bytemuck::{Pod, Zeroable};
 pub use error::Error;
 pub use segment::{Shared, ShmSafe};
+pub use cell::*;
+pub use channel::*;
 pub use sync::*;
+
+#[cfg(feature = "std")]
+pub use pool::*;
 
 #[cfg(feature = "std")]
 pub use process::{ExitStatus, Process, ProcessBuilder};
@@ -72,6 +82,6 @@ pub use process::{ExitStatus, Process, ProcessBuilder};
 #[cfg(shmkit_loom)]
 #[doc(hidden)]
 pub mod __loom {
-    pub use crate::primitive::Deadline;
+    pub use crate::primitive::{Deadline, loom_die};
     pub use crate::sync::notifier::Notifier;
 }

@@ -316,3 +316,95 @@ mod loom_futex {
         woken
     }
 }
+
+pub(crate) use crate::sys::proc::Liveness;
+
+/// The caller's `(pid, tid)`, cached (see `sys::ids`). Under loom every model thread
+/// stands for a process of its own: both numbers are the thread's model-local index
+/// (starting at 1), so owner records and liveness checks run inside the model.
+#[inline]
+pub(crate) fn current_ids() -> (i32, i32) {
+    #[cfg(not(shmkit_loom))]
+    {
+        (crate::sys::ids::pid(), crate::sys::ids::tid())
+    }
+    #[cfg(shmkit_loom)]
+    {
+        let id = loom_ids::current();
+        (id, id)
+    }
+}
+
+/// Is process `pid` alive? (`Unknown` must be treated as alive.) Under loom: dead once
+/// the model thread with that id called [`loom_die`].
+pub(crate) fn process_liveness(pid: i32) -> Liveness {
+    #[cfg(not(shmkit_loom))]
+    {
+        crate::sys::proc::liveness(pid)
+    }
+    #[cfg(shmkit_loom)]
+    {
+        loom_ids::liveness(pid)
+    }
+}
+
+/// Is thread `tid` of process `pid` alive? Under loom, as [`process_liveness`].
+pub(crate) fn thread_liveness(pid: i32, tid: i32) -> Liveness {
+    #[cfg(not(shmkit_loom))]
+    {
+        crate::sys::proc::thread_liveness(pid, tid)
+    }
+    #[cfg(shmkit_loom)]
+    {
+        let _ = pid;
+        loom_ids::liveness(tid)
+    }
+}
+
+/// Under loom: marks the calling model thread as dead (a `kill -9` stand-in). The
+/// thread should then return without running any more kit code (leak guards with
+/// `mem::forget` to model dying while holding them).
+#[cfg(shmkit_loom)]
+pub fn loom_die() {
+    loom_ids::die();
+}
+
+/// Process/thread identities for loom models.
+#[cfg(shmkit_loom)]
+mod loom_ids {
+    use super::Liveness;
+    use loom::sync::Mutex;
+    use std::vec::Vec;
+
+    loom::lazy_static! {
+        /// Next id to hand out, and the ids that have "died".
+        static ref IDS: Mutex<(i32, Vec<i32>)> = Mutex::new((1, Vec::new()));
+    }
+    loom::thread_local! {
+        static MINE: core::cell::Cell<i32> = core::cell::Cell::new(0);
+    }
+
+    pub(super) fn current() -> i32 {
+        MINE.with(|mine| {
+            if mine.get() == 0 {
+                let mut ids = IDS.lock().unwrap();
+                mine.set(ids.0);
+                ids.0 += 1;
+            }
+            mine.get()
+        })
+    }
+
+    pub(super) fn liveness(id: i32) -> Liveness {
+        if IDS.lock().unwrap().1.contains(&id) {
+            Liveness::Dead
+        } else {
+            Liveness::Alive
+        }
+    }
+
+    pub(super) fn die() {
+        let me = current();
+        IDS.lock().unwrap().1.push(me);
+    }
+}

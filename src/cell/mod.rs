@@ -1,0 +1,1 @@
+//! Cells: `Value<T>` and `Array<T, N>`, Python's shared `Value` and `Array`.

@@ -1,0 +1,1 @@
+//! Channels: the SPSC byte ring, `Pipe`/`Connection`, `Queue`/`JoinableQueue`, and `wait`.

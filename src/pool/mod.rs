@@ -1,0 +1,1 @@
+//! `Pool`: forked worker processes running plain `fn` tasks (std only).
