@@ -1,0 +1,225 @@
+//! shmkit's side of every comparison.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{Placement, with_peer};
+use shmkit::{Mutex, Pipe, Process, Queue, Shared, Value, WaitStrategy, set_wait_strategy};
+
+/// Bytes per direction of the benchmark pipes.
+pub const PIPE_CAP: usize = 1 << 16;
+
+/// Round trips of an 8-byte message over a shmkit `Pipe`, both processes using
+/// `strategy`.
+pub fn rtt_pipe(iters: u64, placement: Placement, strategy: WaitStrategy) -> Duration {
+    let pipe = Shared::new(Pipe::<PIPE_CAP>::new()).expect("map");
+    let before = shmkit::wait_strategy();
+    set_wait_strategy(strategy);
+    let elapsed = with_peer(
+        placement,
+        || {
+            let (_, b) = pipe.ends();
+            let mut buf = [0u8; 8];
+            for _ in 0..iters {
+                let Ok(n) = b.recv_bytes_into(&mut buf) else { return 2 };
+                if b.send_bytes(&buf[..n]).is_err() {
+                    return 3;
+                }
+            }
+            0
+        },
+        || {
+            let (a, _) = pipe.ends();
+            let mut buf = [7u8; 8];
+            let start = Instant::now();
+            for _ in 0..iters {
+                a.send_bytes(&buf).expect("send");
+                a.recv_bytes_into(&mut buf).expect("recv");
+            }
+            start.elapsed()
+        },
+    );
+    set_wait_strategy(before);
+    elapsed
+}
+
+/// One-way: `msgs` messages of `size` bytes through a shmkit `Pipe` (one call each).
+pub fn tput_pipe(size: usize, msgs: u64, placement: Placement) -> Duration {
+    let pipe = Shared::new_zeroed().map(|p: Shared<Pipe<PIPE_CAP>>| p).expect("map");
+    let start_flag = Shared::new(AtomicU64::new(0)).expect("map");
+    with_peer(
+        placement,
+        || {
+            let (_, b) = pipe.ends();
+            let msg = vec![0xabu8; size];
+            while start_flag.load(Ordering::Acquire) == 0 {
+                std::hint::spin_loop();
+            }
+            for _ in 0..msgs {
+                if b.send_bytes(&msg).is_err() {
+                    return 2;
+                }
+            }
+            0
+        },
+        || {
+            let (a, _) = pipe.ends();
+            let mut got = 0u64;
+            let start = Instant::now();
+            start_flag.store(1, Ordering::Release);
+            while got < msgs {
+                let n = a.recv_with(|m| black_box(m).len()).expect("recv");
+                debug_assert_eq!(n, size);
+                got += 1;
+            }
+            start.elapsed()
+        },
+    )
+}
+
+/// One-way: `msgs` 64-byte items through a shmkit `Queue` between two processes.
+pub fn tput_queue64(msgs: u64, placement: Placement) -> Duration {
+    let q = Shared::<Queue<[u8; 64], 1024>>::new_zeroed().expect("map");
+    let start_flag = Shared::new(AtomicU64::new(0)).expect("map");
+    with_peer(
+        placement,
+        || {
+            while start_flag.load(Ordering::Acquire) == 0 {
+                std::hint::spin_loop();
+            }
+            for i in 0..msgs {
+                let mut item = [0u8; 64];
+                item[..8].copy_from_slice(&i.to_le_bytes());
+                if q.put(item).is_err() {
+                    return 2;
+                }
+            }
+            0
+        },
+        || {
+            let start = Instant::now();
+            start_flag.store(1, Ordering::Release);
+            for _ in 0..msgs {
+                black_box(q.get().expect("get"));
+            }
+            start.elapsed()
+        },
+    )
+}
+
+/// Threads: `msgs` items through a shmkit `Queue` by `producers` x `consumers`.
+pub fn mpmc_queue(msgs: u64, producers: u64, consumers: u64) -> Duration {
+    let q = Box::new(Queue::<u64, 1024>::new());
+    super::baseline::run_mpmc(
+        msgs,
+        producers,
+        consumers,
+        |v| {
+            let mut v = v;
+            while let Err(e) = q.try_put(v) {
+                v = e.into_inner();
+                std::hint::spin_loop();
+            }
+        },
+        || q.try_get().ok(),
+    )
+}
+
+/// Threads: `msgs` u64 items one way through a shmkit byte ring (a `Pipe` direction,
+/// `send::<u64>` / `recv_with`), one producer thread, one consumer thread.
+pub fn spsc_ring(msgs: u64) -> Duration {
+    let pipe = Box::new(Pipe::<PIPE_CAP>::new());
+    let (a, b) = pipe.ends();
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            for i in 0..msgs {
+                while a.try_send_bytes(&i.to_le_bytes()).is_err() {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        let mut expect = 0u64;
+        while expect < msgs {
+            if let Ok(v) = b.try_recv_bytes_into(&mut [0u8; 8]).map(|_| ()) {
+                black_box(v);
+                expect += 1;
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    });
+    start.elapsed()
+}
+
+/// Uncontended lock+unlock of a shmkit `Mutex`, `iters` times.
+pub fn mutex_kit(iters: u64) -> Duration {
+    let m = Mutex::new(0u64);
+    let start = Instant::now();
+    for _ in 0..iters {
+        *black_box(&m).lock().unwrap() += 1;
+    }
+    let e = start.elapsed();
+    assert_eq!(*m.lock().unwrap(), iters);
+    e
+}
+
+/// Two processes each lock+unlock one shared `Mutex` `iters` times.
+pub fn mutex_contended(iters: u64) -> Duration {
+    let m = Shared::new(Mutex::new(0u64)).expect("map");
+    let e = fan_out(2, || {
+        for _ in 0..iters {
+            *m.lock().unwrap() += 1;
+        }
+    });
+    assert_eq!(*m.lock().unwrap(), 2 * iters);
+    e
+}
+
+/// `procs` processes each add `iters` to one shared `Value` under its lock.
+pub fn value_locked(iters: u64, procs: u64) -> Duration {
+    let v = Shared::new(Value::new(0u64)).expect("map");
+    let e = fan_out(procs, || {
+        for _ in 0..iters {
+            v.update(|x| *x += 1);
+        }
+    });
+    assert_eq!(v.get(), iters * procs);
+    e
+}
+
+/// Forks `procs` processes that wait for a start signal, run `work`, and exit; returns
+/// the time from the start signal until the last one finished.
+pub fn fan_out(procs: u64, work: impl Fn() + Sync) -> Duration {
+    let go = Shared::new(AtomicU64::new(0)).expect("map");
+    let done = Shared::new(AtomicU64::new(0)).expect("map");
+    let mut children: Vec<Process> = (0..procs)
+        .map(|_| {
+            Process::spawn(|| {
+                while go.load(Ordering::Acquire) == 0 {
+                    std::hint::spin_loop();
+                }
+                work();
+                done.fetch_add(1, Ordering::AcqRel);
+                0
+            })
+            .expect("fork")
+        })
+        .collect();
+    let start = Instant::now();
+    go.store(1, Ordering::Release);
+    while done.load(Ordering::Acquire) < procs {
+        std::thread::yield_now();
+    }
+    let elapsed = start.elapsed();
+    for c in &mut children {
+        let status = c.join_timeout(Duration::from_secs(120)).expect("waitpid");
+        if status.is_none() {
+            let _ = c.kill();
+            let _ = c.join();
+            panic!("fan-out child overran its deadline");
+        }
+    }
+    elapsed
+}
