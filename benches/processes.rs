@@ -1,0 +1,33 @@
+//! Across processes: a `Mutex` contended by two processes, and `Value` increments from
+//! two processes, locked (`Value::update`) vs a bare shared atomic.
+#![allow(clippy::disallowed_types)]
+
+mod ipc;
+
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use ipc::{baseline, kit};
+
+fn processes(c: &mut Criterion) {
+    let mut g = c.benchmark_group("two_processes");
+    // Each criterion iteration is one lock+unlock (or increment) per process.
+    g.bench_function("mutex_contended", |b| b.iter_custom(kit::mutex_contended));
+    g.bench_function("value_locked_update", |b| {
+        b.iter_custom(|n| kit::value_locked(n, 2))
+    });
+    g.bench_function("atomic_fetch_add", |b| {
+        b.iter_custom(|n| baseline::value_atomic(n, 2))
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = processes
+}
+criterion_main!(benches);

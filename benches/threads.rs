@@ -1,0 +1,48 @@
+//! Between threads, against the in-process anchors: shmkit `Queue` vs crossbeam
+//! `ArrayQueue` (2x2 and 1x1), the byte ring vs `rtrb` (8-byte items), and `Mutex`
+//! uncontended lock+unlock vs `std::sync::Mutex` and `parking_lot::Mutex`.
+#![allow(clippy::disallowed_types)]
+
+mod ipc;
+
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ipc::{baseline, kit};
+
+fn queues(c: &mut Criterion) {
+    for (p, q) in [(2u64, 2u64), (1, 1)] {
+        let mut g = c.benchmark_group(format!("mpmc_{p}x{q}"));
+        g.throughput(Throughput::Elements(1));
+        g.bench_function("shmkit_queue", |b| {
+            b.iter_custom(|n| kit::mpmc_queue(n.max(p), p, q))
+        });
+        g.bench_function("crossbeam_array_queue", |b| {
+            b.iter_custom(|n| baseline::mpmc_crossbeam(n.max(p), p, q))
+        });
+        g.finish();
+    }
+    let mut g = c.benchmark_group("spsc_u64");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("shmkit_ring", |b| b.iter_custom(kit::spsc_ring));
+    g.bench_function("rtrb", |b| b.iter_custom(baseline::spsc_rtrb));
+    g.finish();
+}
+
+fn mutexes(c: &mut Criterion) {
+    let mut g = c.benchmark_group("mutex_uncontended");
+    g.bench_function("shmkit", |b| b.iter_custom(kit::mutex_kit));
+    g.bench_function("std", |b| b.iter_custom(baseline::mutex_std));
+    g.bench_function("parking_lot", |b| b.iter_custom(baseline::mutex_parking_lot));
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = queues, mutexes
+}
+criterion_main!(benches);
