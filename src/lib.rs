@@ -65,10 +65,10 @@ pub mod process;
 
 pub use bytemuck;
 pub use bytemuck::{Pod, Zeroable};
-pub use error::Error;
-pub use segment::{Shared, ShmSafe};
 pub use cell::*;
 pub use channel::*;
+pub use error::Error;
+pub use segment::{Shared, ShmSafe};
 pub use sync::*;
 
 #[cfg(feature = "std")]
