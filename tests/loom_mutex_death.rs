@@ -42,16 +42,22 @@ fn waiter_gets_owner_dead_then_recovers() {
 }
 
 /// Two waiters race to take over from a dead holder: exactly one gets `OwnerDead`,
-/// the other then gets the repaired lock normally.
+/// the other then gets the repaired lock normally. (The holder dies before they start,
+/// so that the model explores their race, not the polling of a live holder;
+/// `waiter_gets_owner_dead_then_recovers` covers a death while a waiter waits.)
 #[test]
 fn exactly_one_waiter_takes_over() {
     loom_set_slices_expire(true);
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(2);
+    // The waiter that loses polls (yield, liveness check) while the winner holds it.
+    builder.max_branches = 20_000;
     builder.check(|| {
         let m = Arc::new(Mutex::new(0u32));
         let dead_seen = Arc::new(AtomicU32::new(0));
         let g = m.lock().unwrap();
+        core::mem::forget(g);
+        loom_die();
         let waiters: Vec<_> = (0..2)
             .map(|_| {
                 let (m, dead_seen) = (m.clone(), dead_seen.clone());
@@ -66,8 +72,6 @@ fn exactly_one_waiter_takes_over() {
                 })
             })
             .collect();
-        core::mem::forget(g);
-        loom_die();
         for w in waiters {
             w.join().unwrap();
         }
