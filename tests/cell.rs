@@ -1,5 +1,8 @@
 //! `Value` and `Array` across threads and forked processes, including a holder killed
 //! while it holds the cell's lock (the cells recover by themselves).
+// Tests use std's atomics as plain shared counters; only the kit's algorithms must
+// take theirs from the loom facade.
+#![allow(clippy::disallowed_types)]
 
 mod common;
 
@@ -14,10 +17,13 @@ fn value_get_set_update_lock() {
     let v = Value::new(5i64);
     assert_eq!(v.get(), 5);
     v.set(-3);
-    assert_eq!(v.update(|x| {
-        *x *= 2;
-        *x
-    }), -6);
+    assert_eq!(
+        v.update(|x| {
+            *x *= 2;
+            *x
+        }),
+        -6
+    );
     *v.lock() += 1;
     assert_eq!(v.get(), -5);
     assert_eq!(format!("{v:?}"), "Value { value: -5 }");
@@ -60,7 +66,10 @@ fn array_checked_indexing_and_copies() {
     assert_eq!(a.get(3), Some(4));
     assert_eq!(a.get(4), None);
     assert_eq!(a.get(usize::MAX), None);
-    assert_eq!(a.set(4, 9), Err(Error::IndexOutOfBounds { index: 4, len: 4 }));
+    assert_eq!(
+        a.set(4, 9),
+        Err(Error::IndexOutOfBounds { index: 4, len: 4 })
+    );
     assert_eq!(a.set(0, 10), Ok(()));
     let mut out = [0u32; 6];
     assert_eq!(a.copy_to(&mut out), 4);

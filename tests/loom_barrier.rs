@@ -45,7 +45,10 @@ fn abort_breaks_waiter_then_reset() {
         };
         b.abort();
         assert_eq!(waiter.join().unwrap(), Err(BarrierError::Broken));
-        assert_eq!(b.wait_timeout(core::time::Duration::ZERO), Err(BarrierError::Broken));
+        assert_eq!(
+            b.wait_timeout(core::time::Duration::ZERO),
+            Err(BarrierError::Broken)
+        );
         b.reset();
         assert!(!b.is_broken());
         assert_eq!(b.n_waiting(), 0);

@@ -69,9 +69,10 @@ fn bounded_release_race() {
         };
         let mine = s.release();
         let theirs = other.join().unwrap();
-        assert!(
-            matches!((mine, theirs), (Ok(()), Err(Error::Overflow)) | (Err(Error::Overflow), Ok(())))
-        );
+        assert!(matches!(
+            (mine, theirs),
+            (Ok(()), Err(Error::Overflow)) | (Err(Error::Overflow), Ok(()))
+        ));
         assert_eq!(s.value(), 1);
     });
 }

@@ -6,6 +6,9 @@
 //! `SHMKIT_CRASH_SEED` (the loop's seed, default from the clock),
 //! `SHMKIT_LATENCY_KILLS` (kills measured for the latency, default 50). Print the
 //! latency with `cargo test --release --test sync_crash -- --nocapture owner_dead`.
+// Tests use std's atomics as plain shared counters; only the kit's algorithms must
+// take theirs from the loom facade.
+#![allow(clippy::disallowed_types)]
 
 mod common;
 

@@ -1,5 +1,8 @@
 //! `Semaphore`, `BoundedSemaphore`, `Condvar`, `Event` and `Barrier` across threads
 //! and forked processes.
+// Tests use std's atomics as plain shared counters; only the kit's algorithms must
+// take theirs from the loom facade.
+#![allow(clippy::disallowed_types)]
 
 mod common;
 
@@ -307,7 +310,10 @@ fn event_set_then_clear_wakes_every_process() {
             })
         })
         .collect();
-    assert!(common::eventually(LONG, || s.waiting.load(Ordering::SeqCst) == 3));
+    assert!(common::eventually(LONG, || s
+        .waiting
+        .load(Ordering::SeqCst)
+        == 3));
     std::thread::sleep(Duration::from_millis(20)); // let them fall asleep
     s.e.set();
     s.e.clear();
@@ -358,12 +364,11 @@ fn barrier_four_processes_many_rounds() {
                 Ok(r) => r,
                 Err(_) => return 3,
             };
-            if r2.is_leader() {
-                if s.seen[slot].swap(0, Ordering::SeqCst) != (1 << P) - 1
-                    || s.leaders[slot].swap(0, Ordering::SeqCst) != 1
-                {
-                    s.bad.fetch_add(1, Ordering::SeqCst);
-                }
+            if r2.is_leader()
+                && (s.seen[slot].swap(0, Ordering::SeqCst) != (1 << P) - 1
+                    || s.leaders[slot].swap(0, Ordering::SeqCst) != 1)
+            {
+                s.bad.fetch_add(1, Ordering::SeqCst);
             }
         }
         0

@@ -166,7 +166,7 @@ mod tests {
         e.clear();
         assert!(!e.is_set());
         e.set();
-        assert_eq!(e.state.load(Ordering::Relaxed), 2 * GEN_ONE | SET);
+        assert_eq!(e.state.load(Ordering::Relaxed), (2 * GEN_ONE) | SET);
         // A set flag returns at once, without sleeping.
         e.wait();
     }
