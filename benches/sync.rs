@@ -5,6 +5,8 @@
 // Benches use std's atomics as plain flags; only the kit's algorithms must take theirs
 // from the loom facade.
 #![allow(clippy::disallowed_types)]
+// criterion_group! generates an undocumented pub fn.
+#![allow(missing_docs)]
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};

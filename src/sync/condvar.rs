@@ -1,4 +1,4 @@
-//! [`Condvar`]: a condition variable for [`Mutex`] in shared memory (Python's
+//! [`Condvar`]: a condition variable for [`Mutex`](super::Mutex) in shared memory (Python's
 //! `Condition`).
 
 use core::fmt;
@@ -24,7 +24,7 @@ impl WaitTimeoutResult {
     }
 }
 
-/// A condition variable: waits for a notification while releasing a [`Mutex`]
+/// A condition variable: waits for a notification while releasing a [`Mutex`](super::Mutex)
 /// (Python's `Condition`, with the lock passed in as a guard).
 ///
 /// Waits may end spuriously (without a notification): wait in a loop, or use
