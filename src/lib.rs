@@ -84,4 +84,5 @@ pub use process::{ExitStatus, Process, ProcessBuilder};
 pub mod __loom {
     pub use crate::primitive::{Deadline, loom_die};
     pub use crate::sync::notifier::Notifier;
+    pub use crate::sync::raw_mutex::loom_set_slices_expire;
 }
