@@ -84,7 +84,7 @@ use std::vec::Vec;
 use bytemuck::Pod;
 
 use self::mailbox::Hub;
-use self::sched::{Config, HEALTH_INTERVAL_NS, Inner, Phase, Spec};
+use self::sched::{Buf, Config, HEALTH_INTERVAL_NS, Inner, Phase, Spec};
 use crate::error::Error;
 use crate::primitive::Deadline;
 use crate::segment::Shared;
@@ -197,8 +197,18 @@ impl Pool {
     pub fn map<T: Pod, U: Pod>(&self, f: fn(T) -> U, items: &[T]) -> Result<Vec<U>, PoolError> {
         const { assert_item::<T>() };
         const { assert_item::<U>() };
-        let id = self.submit(map_spec(f), pod_bytes(items), items.len(), false)?;
-        self.collect_all::<U>(id, items.len())
+        let mut out: Vec<U> = std::vec![U::zeroed(); items.len()];
+        // SAFETY: `collect_into` removes the job before it returns or unwinds, and
+        // neither `items` nor `out` is touched until then.
+        let (input, output) = unsafe {
+            (
+                Buf::lend(pod_slice_bytes(items)),
+                Buf::lend_mut(pod_slice_bytes_mut(&mut out)),
+            )
+        };
+        let id = self.submit(map_spec(f), input, output, items.len(), false)?;
+        self.collect_into(id)?;
+        Ok(out)
     }
 
     /// Like [`Pool::map`], but yields the results one by one, in input order, as they
@@ -208,7 +218,13 @@ impl Pool {
     pub fn imap<'a, T: Pod, U: Pod>(&'a self, f: fn(T) -> U, items: &'a [T]) -> Imap<'a, T, U> {
         const { assert_item::<T>() };
         const { assert_item::<U>() };
-        let job = self.submit(map_spec(f), pod_bytes(items), items.len(), false);
+        let job = self.submit(
+            map_spec(f),
+            owned(items),
+            out_buf::<U>(items.len()),
+            items.len(),
+            false,
+        );
         Imap {
             run: Run::new(self, job),
             next: 0,
@@ -226,7 +242,13 @@ impl Pool {
     ) -> ImapUnordered<'a, T, U> {
         const { assert_item::<T>() };
         const { assert_item::<U>() };
-        let job = self.submit(map_spec(f), pod_bytes(items), items.len(), true);
+        let job = self.submit(
+            map_spec(f),
+            owned(items),
+            out_buf::<U>(items.len()),
+            items.len(),
+            true,
+        );
         ImapUnordered {
             run: Run::new(self, job),
             yielded: 0,
@@ -275,8 +297,12 @@ impl Pool {
             in_size: asz + bsz,
             out_size: size_of::<U>(),
         };
-        let id = self.submit(spec, input, items.len(), false)?;
-        self.collect_all::<U>(id, items.len())
+        let mut out: Vec<U> = std::vec![U::zeroed(); items.len()];
+        // SAFETY: as in `map`: the job is gone before `out` is touched again.
+        let output = unsafe { Buf::lend_mut(pod_slice_bytes_mut(&mut out)) };
+        let id = self.submit(spec, Buf::Owned(input), output, items.len(), false)?;
+        self.collect_into(id)?;
+        Ok(out)
     }
 
     /// Runs `f(arg)` on a worker and waits for its result.
@@ -305,12 +331,8 @@ impl Pool {
     pub fn apply_async<T: Pod, U: Pod>(&self, f: fn(T) -> U, arg: T) -> AsyncResult<'_, U> {
         const { assert_item::<T>() };
         const { assert_item::<U>() };
-        let job = self.submit(
-            map_spec(f),
-            pod_bytes(core::slice::from_ref(&arg)),
-            1,
-            false,
-        );
+        let input = owned(core::slice::from_ref(&arg));
+        let job = self.submit(map_spec(f), input, out_buf::<U>(1), 1, false);
         AsyncResult {
             run: Run::new(self, job),
             _result: PhantomData,
@@ -362,11 +384,12 @@ impl Pool {
     fn submit(
         &self,
         spec: Spec,
-        input: Vec<u8>,
+        input: Buf,
+        output: Buf,
         len: usize,
         track_order: bool,
     ) -> Result<u64, PoolError> {
-        self.lock().submit(spec, input, len, track_order)
+        self.lock().submit(spec, input, output, len, track_order)
     }
 
     /// Waits (running the pump) until `check` says done, or `deadline`.
@@ -401,18 +424,20 @@ impl Pool {
         }
     }
 
-    /// Waits for every item of job `id`, or its first failure; forgets the job.
-    fn collect_all<U: Pod>(&self, id: u64, len: usize) -> Result<Vec<U>, PoolError> {
+    /// Waits for every item of job `id`, or its first failure; forgets the job (also
+    /// when unwinding), so a buffer lent to it is free again when this returns.
+    fn collect_into(&self, id: u64) -> Result<(), PoolError> {
         let _forget = Forget { pool: self, id };
         self.drive(Deadline::NEVER, |inner| {
-            let job = inner.job_mut(id)?;
+            let Some(job) = inner.job(id) else {
+                return Some(Err(PoolError::Closed));
+            };
             if let Some(e) = job.first_error {
                 return Some(Err(e));
             }
-            (job.remaining == 0).then(|| Ok(core::mem::take(&mut job.output)))
+            (job.remaining == 0).then_some(Ok(()))
         })
         .unwrap_or(Err(PoolError::Closed))
-        .map(|bytes| pod_from_bytes::<U>(&bytes, len))
     }
 }
 
@@ -721,17 +746,23 @@ fn pod_slice_bytes<T: Pod>(items: &[T]) -> &[u8] {
     }
 }
 
-fn pod_bytes<T: Pod>(items: &[T]) -> Vec<u8> {
-    pod_slice_bytes(items).to_vec()
+/// The mutable bytes of a slice of `Pod`s (empty for a zero-sized `T`).
+fn pod_slice_bytes_mut<T: Pod>(items: &mut [T]) -> &mut [u8] {
+    if size_of::<T>() == 0 {
+        &mut []
+    } else {
+        bytemuck::cast_slice_mut(items)
+    }
 }
 
-/// `count` values of `U` read from `count * size_of::<U>()` unaligned bytes.
-fn pod_from_bytes<U: Pod>(bytes: &[u8], count: usize) -> Vec<U> {
-    if size_of::<U>() == 0 {
-        return std::vec![U::zeroed(); count];
-    }
-    debug_assert_eq!(bytes.len(), count * size_of::<U>());
-    bytemuck::pod_collect_to_vec::<u8, U>(bytes)
+/// A copy of the items' bytes, owned by the job.
+fn owned<T: Pod>(items: &[T]) -> Buf {
+    Buf::Owned(pod_slice_bytes(items).to_vec())
+}
+
+/// A zeroed result buffer for `len` results of `U`, owned by the job.
+fn out_buf<U: Pod>(len: usize) -> Buf {
+    Buf::Owned(std::vec![0u8; len * size_of::<U>()])
 }
 
 /// One `U` read from its unaligned bytes.

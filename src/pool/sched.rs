@@ -60,15 +60,14 @@ pub(crate) struct Job {
     tag: u64,
     len: usize,
     chunk: usize,
-    /// `len * in_size` argument bytes, copied at submission (so no borrow of the
-    /// caller's slice outlives the call that made it).
-    input: Vec<u8>,
+    /// `len * in_size` argument bytes.
+    input: Buf,
     /// First item never posted.
     next: usize,
     /// Chunks to post again (their worker died before it started them).
     retry: Vec<(usize, usize)>,
     /// `len * out_size` result bytes.
-    pub(crate) output: Vec<u8>,
+    output: Buf,
     /// Per item: `PENDING`, `ITEM_OK`, `ITEM_PANICKED` or `FAILED`.
     status: Vec<u8>,
     /// Failed ranges, in the order they failed: the first range holding an item is
@@ -96,7 +95,7 @@ impl Job {
     pub(crate) fn result(&self, i: usize) -> Result<&[u8], PoolError> {
         let size = self.spec.out_size;
         match self.status[i] {
-            ITEM_OK => Ok(&self.output[i * size..(i + 1) * size]),
+            ITEM_OK => Ok(&self.output.bytes()[i * size..(i + 1) * size]),
             ITEM_PANICKED => Err(PoolError::TaskPanicked),
             _ => Err(self
                 .failures
@@ -126,6 +125,64 @@ impl Job {
         if any {
             self.failures.push((start, len, err));
             self.first_error.get_or_insert(err);
+        }
+    }
+}
+
+/// A job's argument or result bytes: its own, or a caller's buffer that outlives the
+/// job (a blocking `map` lends its argument slice and its result vector, saving two
+/// copies and two allocations of the whole data).
+pub(crate) enum Buf {
+    /// Bytes the job owns.
+    Owned(Vec<u8>),
+    /// A caller's buffer; see [`Buf::lend`].
+    Lent { ptr: *mut u8, len: usize },
+}
+
+// SAFETY: a `Lent` buffer is only touched through the pool's mutex (the job is in
+// `Inner`), and its lender, on whichever thread, does not touch it until it has
+// removed the job under that mutex (see `Buf::lend`).
+unsafe impl Send for Buf {}
+
+impl Buf {
+    /// Lends `bytes` to a job.
+    ///
+    /// # Safety
+    ///
+    /// Until the job holding the `Buf` is removed from `Inner` (under the pool's
+    /// mutex), the buffer must stay allocated and the caller must not access it. The
+    /// job may write to it (for a result buffer) only if it came from a `&mut`; an
+    /// argument buffer from a `&[u8]` is only ever read.
+    pub(crate) unsafe fn lend(bytes: &[u8]) -> Buf {
+        Buf::Lent {
+            ptr: bytes.as_ptr().cast_mut(),
+            len: bytes.len(),
+        }
+    }
+
+    /// Lends a result buffer. Safety: as [`Buf::lend`].
+    pub(crate) unsafe fn lend_mut(bytes: &mut [u8]) -> Buf {
+        Buf::Lent {
+            ptr: bytes.as_mut_ptr(),
+            len: bytes.len(),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Buf::Owned(v) => v,
+            // SAFETY: the lender keeps the buffer alive and untouched while the job
+            // exists (`lend`'s contract); `ptr` and `len` describe it.
+            Buf::Lent { ptr, len } => unsafe { core::slice::from_raw_parts(*ptr, *len) },
+        }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match self {
+            Buf::Owned(v) => v,
+            // SAFETY: as in `bytes`; only result buffers, which were lent from a
+            // `&mut [u8]` (`lend_mut`), are written.
+            Buf::Lent { ptr, len } => unsafe { core::slice::from_raw_parts_mut(*ptr, *len) },
         }
     }
 }
@@ -218,18 +275,21 @@ impl Inner {
         self.jobs.remove(&id);
     }
 
-    /// Queues a job of `len` items (`input` holds their bytes) and posts what it can.
+    /// Queues a job of `len` items (`input` holds their bytes, `output` receives the
+    /// results) and posts what it can.
     pub(crate) fn submit(
         &mut self,
         spec: Spec,
-        input: Vec<u8>,
+        input: Buf,
+        output: Buf,
         len: usize,
         track_order: bool,
     ) -> Result<u64, PoolError> {
         if self.phase != Phase::Open {
             return Err(PoolError::Closed);
         }
-        debug_assert_eq!(input.len(), len * spec.in_size);
+        debug_assert_eq!(input.bytes().len(), len * spec.in_size);
+        debug_assert_eq!(output.bytes().len(), len * spec.out_size);
         let id = self.next_job;
         self.next_job += 1;
         let chunk = task::chunk_size(
@@ -247,7 +307,7 @@ impl Inner {
             input,
             next: 0,
             retry: Vec::new(),
-            output: vec![0u8; len * spec.out_size],
+            output,
             status: vec![PENDING; len],
             failures: Vec::new(),
             remaining: len,
@@ -299,7 +359,7 @@ impl Inner {
                 let (start, len, size) = (chunk.start, chunk.len, job.spec.out_size);
                 let outcome = w.mailbox.collect(
                     &mut job.status[start..start + len],
-                    &mut job.output[start * size..(start + len) * size],
+                    &mut job.output.bytes_mut()[start * size..(start + len) * size],
                 );
                 match outcome {
                     Collected::Ran => {
@@ -475,7 +535,7 @@ impl Inner {
                 tag: job.tag,
                 in_size,
                 out_size: job.spec.out_size,
-                input: &job.input[start * in_size..(start + len) * in_size],
+                input: &job.input.bytes()[start * in_size..(start + len) * in_size],
                 count: len,
                 retire,
             });

@@ -91,17 +91,29 @@ pub(crate) fn tag(key: u64, trampoline: u64, func: u64, sig: u64) -> u64 {
     h
 }
 
-/// Calls `call` with panics caught; a panic payload is dropped with panics caught too
-/// (a payload whose destructor panics is leaked rather than unwinding further).
+/// Runs `item(i)` for every index of `status`, marking each `ITEM_OK`, or
+/// `ITEM_PANICKED` if it panicked (its result bytes are then left as they were).
+///
+/// One `catch_unwind` covers a run of items rather than each item, so the loop over
+/// cheap tasks stays tight; after a panic the run resumes at the next item. A panic
+/// payload is dropped with panics caught too (one whose destructor panics is leaked).
 #[inline]
-fn guarded<R>(call: impl FnOnce() -> R) -> Option<R> {
-    match catch_unwind(AssertUnwindSafe(call)) {
-        Ok(r) => Some(r),
-        Err(payload) => {
+fn run_items(status: &mut [u8], mut item: impl FnMut(usize)) {
+    let mut i = 0;
+    while i < status.len() {
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            while i < status.len() {
+                item(i);
+                status[i] = ITEM_OK;
+                i += 1;
+            }
+        }));
+        if let Err(payload) = run {
+            status[i] = ITEM_PANICKED;
+            i += 1;
             if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
                 core::mem::forget(again);
             }
-            None
         }
     }
 }
@@ -133,20 +145,11 @@ pub(crate) unsafe fn run_map<T: Pod, U: Pod>(
     // image (the signature, which names T and U, matched); fn pointers and usize have
     // the same size on every Linux target.
     let f: fn(T) -> U = unsafe { core::mem::transmute::<usize, fn(T) -> U>(func) };
-    for (i, st) in status.iter_mut().enumerate() {
+    run_items(status, |i| {
         let arg: T = bytemuck::pod_read_unaligned(&input[i * ts..(i + 1) * ts]);
-        let out = &mut output[i * us..(i + 1) * us];
-        match guarded(|| f(arg)) {
-            Some(result) => {
-                out.copy_from_slice(bytemuck::bytes_of(&result));
-                *st = ITEM_OK;
-            }
-            None => {
-                out.fill(0);
-                *st = ITEM_PANICKED;
-            }
-        }
-    }
+        let result = f(arg);
+        output[i * us..(i + 1) * us].copy_from_slice(bytemuck::bytes_of(&result));
+    });
     true
 }
 
@@ -169,22 +172,13 @@ pub(crate) unsafe fn run_pair<A: Pod, B: Pod, U: Pod>(
     }
     // SAFETY: as in `run_map`, for a `fn(A, B) -> U` (named by the matched signature).
     let f: fn(A, B) -> U = unsafe { core::mem::transmute::<usize, fn(A, B) -> U>(func) };
-    for (i, st) in status.iter_mut().enumerate() {
+    run_items(status, |i| {
         let item = &input[i * stride..(i + 1) * stride];
         let a: A = bytemuck::pod_read_unaligned(&item[..asz]);
         let b: B = bytemuck::pod_read_unaligned(&item[asz..]);
-        let out = &mut output[i * us..(i + 1) * us];
-        match guarded(|| f(a, b)) {
-            Some(result) => {
-                out.copy_from_slice(bytemuck::bytes_of(&result));
-                *st = ITEM_OK;
-            }
-            None => {
-                out.fill(0);
-                *st = ITEM_PANICKED;
-            }
-        }
-    }
+        let result = f(a, b);
+        output[i * us..(i + 1) * us].copy_from_slice(bytemuck::bytes_of(&result));
+    });
     true
 }
 
@@ -274,7 +268,11 @@ mod tests {
         assert!(ran);
         assert_eq!(status, [ITEM_OK, ITEM_PANICKED, ITEM_OK]);
         let got: &[u32] = bytemuck::cast_slice(&output);
-        assert_eq!(got, &[3, 0, 5]);
+        assert_eq!(
+            got,
+            &[3, u32::MAX, 5],
+            "a panicked item's bytes are left alone"
+        );
     }
 
     #[test]
