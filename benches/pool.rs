@@ -2,6 +2,7 @@
 //! per-task overhead of a trivial `fn` against rayon on 2 threads.
 //!
 //! `cargo bench --bench pool`. The speed-up needs two otherwise idle cores.
+#![allow(missing_docs)] // criterion_group! generates undocumented items
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -386,7 +386,6 @@ impl Hub {
 /// initializer and tasks, and `getppid` — no lock another thread of the parent could
 /// have held at the fork (a panicking task's message goes through the panic hook,
 /// which is the one exception the pool docs name).
-#[cfg(not(shmkit_loom))]
 pub(crate) fn worker_main(
     mailbox: &Mailbox,
     hub: &Hub,
@@ -417,5 +416,85 @@ pub(crate) fn worker_main(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::task::{ITEM_OK, map_signature, run_map};
+    use std::boxed::Box;
+
+    fn triple(x: u32) -> u64 {
+        u64::from(x) * 3
+    }
+
+    fn post_triples(mb: &Mailbox, key: u64, func: u64, input: &[u8]) {
+        let trampoline = run_map::<u32, u64> as Trampoline as usize as u64;
+        let sig = map_signature::<u32, u64>();
+        mb.post(&Post {
+            trampoline,
+            func,
+            sig,
+            tag: task::tag(
+                key,
+                trampoline,
+                triple as fn(u32) -> u64 as usize as u64,
+                sig,
+            ),
+            in_size: 4,
+            out_size: 8,
+            input,
+            count: input.len() / 4,
+            retire: false,
+        });
+    }
+
+    // The whole hand-over on one thread, over ordinary memory: post, run, collect.
+    // No system call happens (nobody sleeps on the notifiers), so Miri runs it.
+    #[test]
+    fn miri_mailbox_round_trip_and_tampered_descriptor() {
+        let mb = Box::new(Mailbox::new());
+        let hub = Box::new(Hub::new());
+        let key = 0x1234_5678;
+        let input: std::vec::Vec<u8> = [1u32, 2, 7].iter().flat_map(|x| x.to_ne_bytes()).collect();
+        post_triples(&mb, key, triple as fn(u32) -> u64 as usize as u64, &input);
+        assert_eq!(mb.state(), READY);
+        assert!(!mb.run(key));
+        hub.bump();
+        assert_eq!(hub.completions(), 1);
+        assert_eq!(mb.state(), DONE);
+        let mut status = [0u8; 3];
+        let mut output = [0u8; 24];
+        assert!(matches!(
+            mb.collect(&mut status, &mut output),
+            Collected::Ran
+        ));
+        assert_eq!(status, [ITEM_OK; 3]);
+        let got: [u64; 3] = bytemuck::pod_read_unaligned(&output);
+        assert_eq!(got, [3, 6, 21]);
+        assert_eq!(mb.state(), IDLE);
+
+        // A descriptor whose fn address changed after tagging is refused unrun.
+        post_triples(&mb, key, 0xdead_beef, &input);
+        assert!(!mb.run(key));
+        assert!(matches!(
+            mb.collect(&mut status, &mut output),
+            Collected::Corrupt
+        ));
+        // So is a descriptor tagged under another key.
+        post_triples(
+            &mb,
+            key ^ 1,
+            triple as fn(u32) -> u64 as usize as u64,
+            &input,
+        );
+        assert!(!mb.run(key));
+        assert!(matches!(
+            mb.collect(&mut status, &mut output),
+            Collected::Corrupt
+        ));
+        mb.request_exit();
+        assert_eq!(mb.state(), EXIT);
     }
 }

@@ -24,7 +24,7 @@
 //!
 //! A type larger than [`Pool::MAX_ITEM_SIZE`] is refused when the call is compiled:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0080
 //! use shmkit::Pool;
 //! fn first(x: [u8; 2048]) -> u8 { x[0] }
 //! let pool = Pool::new(1).unwrap();
@@ -581,7 +581,7 @@ pub struct Imap<'a, T: Pod, U: Pod> {
     run: Run<'a>,
     next: usize,
     len: usize,
-    _items: PhantomData<(&'a [T], fn() -> U)>,
+    _items: Marker<'a, T, U>,
 }
 
 impl<T: Pod, U: Pod> Iterator for Imap<'_, T, U> {
@@ -621,7 +621,7 @@ pub struct ImapUnordered<'a, T: Pod, U: Pod> {
     run: Run<'a>,
     yielded: usize,
     len: usize,
-    _items: PhantomData<(&'a [T], fn() -> U)>,
+    _items: Marker<'a, T, U>,
 }
 
 impl<T: Pod, U: Pod> Iterator for ImapUnordered<'_, T, U> {
@@ -661,6 +661,9 @@ impl<T: Pod, U: Pod> fmt::Debug for ImapUnordered<'_, T, U> {
             .finish()
     }
 }
+
+/// What the iterators borrow (the items) and yield (`U`s).
+type Marker<'a, T, U> = PhantomData<(&'a [T], fn() -> U)>;
 
 /// A submitted job seen from its handle: forgets the job when dropped.
 struct Run<'a> {

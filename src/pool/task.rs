@@ -198,11 +198,11 @@ pub(crate) fn chunk_size(
 ) -> usize {
     let want = len.div_ceil(4 * workers.max(1)).max(1);
     let mut cap = max_items;
-    if in_size > 0 {
-        cap = cap.min(in_cap / in_size);
+    if let Some(n) = in_cap.checked_div(in_size) {
+        cap = cap.min(n);
     }
-    if out_size > 0 {
-        cap = cap.min(out_cap / out_size);
+    if let Some(n) = out_cap.checked_div(out_size) {
+        cap = cap.min(n);
     }
     want.min(cap).max(1)
 }
