@@ -32,11 +32,22 @@ use crate::segment::ShmSafe;
 use crate::sync::notifier::Notifier;
 
 /// The most items one chunk carries (one outcome byte each).
+#[cfg(not(shmkit_loom))]
 pub(crate) const MAX_CHUNK: usize = 4096;
 /// Bytes of arguments one chunk carries.
+#[cfg(not(shmkit_loom))]
 pub(crate) const IN_BYTES: usize = 32 * 1024;
 /// Bytes of results one chunk carries.
+#[cfg(not(shmkit_loom))]
 pub(crate) const OUT_BYTES: usize = 32 * 1024;
+// Under loom a mailbox is built on a model thread's small stack: keep it small (the
+// protocol does not depend on the sizes).
+#[cfg(shmkit_loom)]
+pub(crate) const MAX_CHUNK: usize = 8;
+#[cfg(shmkit_loom)]
+pub(crate) const IN_BYTES: usize = 64;
+#[cfg(shmkit_loom)]
+pub(crate) const OUT_BYTES: usize = 64;
 
 /// See the module docs' state table.
 pub(crate) const IDLE: u32 = 0;
@@ -89,7 +100,7 @@ const PARENT_CHECK: Duration = Duration::from_millis(500);
 /// that even a misbehaving peer cannot make them a data race; the byte areas are
 /// accessed only by the side that owns the mailbox in the current state.
 #[repr(C)]
-pub(crate) struct Mailbox {
+pub struct Mailbox {
     state: AtomicU32,
     started: AtomicU32,
     wake: Notifier,
@@ -334,7 +345,7 @@ impl Mailbox {
 ///     16   48 (padding to one line)
 /// ```
 #[repr(C)]
-pub(crate) struct Hub {
+pub struct Hub {
     completions: AtomicU64,
     done: Notifier,
     _pad: [u8; 48],
