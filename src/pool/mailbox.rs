@@ -131,7 +131,7 @@ const _: () = {
     assert!(offset_of!(Mailbox, input) == 128 + MAX_CHUNK);
     assert!(offset_of!(Mailbox, output) == 128 + MAX_CHUNK + IN_BYTES);
     assert!(size_of::<Mailbox>() == 128 + MAX_CHUNK + IN_BYTES + OUT_BYTES);
-    assert!(super::MAX_ITEM_SIZE <= IN_BYTES && super::MAX_ITEM_SIZE <= OUT_BYTES);
+    assert!(super::Pool::MAX_ITEM_SIZE <= IN_BYTES && super::Pool::MAX_ITEM_SIZE <= OUT_BYTES);
 };
 
 // SAFETY: repr(C), fixed-width atomics and byte arrays, no pointers (the fn addresses

@@ -799,9 +799,6 @@ const fn assert_item<T>() {
     );
 }
 
-/// `MAX_ITEM_SIZE` as the mailbox module checks it.
-const MAX_ITEM_SIZE: usize = Pool::MAX_ITEM_SIZE;
-
 fn map_spec<T: Pod, U: Pod>(f: fn(T) -> U) -> Spec {
     Spec {
         // Both addresses are of functions of this executable; see `task`.
