@@ -299,8 +299,7 @@ impl Mailbox {
             // SAFETY: the tag, keyed by a value only this pool's processes hold, proves
             // the parent wrote `trampoline` as the address of a `Trampoline` of this
             // image (a fork shares its parent's code at the same addresses).
-            let trampoline =
-                unsafe { core::mem::transmute::<usize, Trampoline>(trampoline as usize) };
+            let trampoline = unsafe { task::fn_at::<Trampoline>(trampoline as usize) };
             ran = self.input.with(|input| {
                 self.output.with_mut(|output| {
                     self.status.with_mut(|status| {
@@ -440,19 +439,16 @@ mod tests {
         u64::from(x) * 3
     }
 
-    fn post_triples(mb: &Mailbox, key: u64, func: u64, input: &[u8]) {
-        let trampoline = run_map::<u32, u64> as Trampoline as usize as u64;
+    /// Posts a chunk of `triple` whose descriptor carries `func` but was tagged over
+    /// `tagged` (the same value unless the test tampers with it).
+    fn post_triples(mb: &Mailbox, key: u64, tagged: u64, func: u64, input: &[u8]) {
+        let trampoline = task::fn_addr(run_map::<u32, u64> as Trampoline as *const ());
         let sig = map_signature::<u32, u64>();
         mb.post(&Post {
             trampoline,
             func,
             sig,
-            tag: task::tag(
-                key,
-                trampoline,
-                triple as fn(u32) -> u64 as usize as u64,
-                sig,
-            ),
+            tag: task::tag(key, trampoline, tagged, sig),
             in_size: 4,
             out_size: 8,
             input,
@@ -468,8 +464,10 @@ mod tests {
         let mb = Box::new(Mailbox::new());
         let hub = Box::new(Hub::new());
         let key = 0x1234_5678;
+        // One address, taken once: a function's address may differ between casts.
+        let f = task::fn_addr(triple as fn(u32) -> u64 as *const ());
         let input: std::vec::Vec<u8> = [1u32, 2, 7].iter().flat_map(|x| x.to_ne_bytes()).collect();
-        post_triples(&mb, key, triple as fn(u32) -> u64 as usize as u64, &input);
+        post_triples(&mb, key, f, f, &input);
         assert_eq!(mb.state(), READY);
         assert!(!mb.run(key));
         hub.bump();
@@ -487,19 +485,14 @@ mod tests {
         assert_eq!(mb.state(), IDLE);
 
         // A descriptor whose fn address changed after tagging is refused unrun.
-        post_triples(&mb, key, 0xdead_beef, &input);
+        post_triples(&mb, key, f, 0xdead_beef, &input);
         assert!(!mb.run(key));
         assert!(matches!(
             mb.collect(&mut status, &mut output),
             Collected::Corrupt
         ));
         // So is a descriptor tagged under another key.
-        post_triples(
-            &mb,
-            key ^ 1,
-            triple as fn(u32) -> u64 as usize as u64,
-            &input,
-        );
+        post_triples(&mb, key ^ 1, f, f, &input);
         assert!(!mb.run(key));
         assert!(matches!(
             mb.collect(&mut status, &mut output),

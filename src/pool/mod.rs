@@ -364,8 +364,8 @@ impl Pool {
             input.extend_from_slice(pod_slice_bytes(core::slice::from_ref(b)));
         }
         let spec = Spec {
-            trampoline: task::run_pair::<A, B, U> as task::Trampoline as usize as u64,
-            func: f as usize as u64,
+            trampoline: task::fn_addr(task::run_pair::<A, B, U> as task::Trampoline as *const ()),
+            func: task::fn_addr(f as *const ()),
             sig: task::pair_signature::<A, B, U>(),
             in_size: asz + bsz,
             out_size: size_of::<U>(),
@@ -802,8 +802,8 @@ const fn assert_item<T>() {
 fn map_spec<T: Pod, U: Pod>(f: fn(T) -> U) -> Spec {
     Spec {
         // Both addresses are of functions of this executable; see `task`.
-        trampoline: task::run_map::<T, U> as task::Trampoline as usize as u64,
-        func: f as usize as u64,
+        trampoline: task::fn_addr(task::run_map::<T, U> as task::Trampoline as *const ()),
+        func: task::fn_addr(f as *const ()),
         sig: task::map_signature::<T, U>(),
         in_size: size_of::<T>(),
         out_size: size_of::<U>(),

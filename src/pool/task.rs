@@ -39,6 +39,27 @@ pub(crate) const ITEM_PANICKED: u8 = 2;
 pub(crate) type Trampoline =
     unsafe fn(func: usize, sig: u64, input: &[u8], output: &mut [u8], status: &mut [u8]) -> bool;
 
+/// A function's address as a `u64` for a task descriptor. Its provenance is exposed,
+/// so that [`fn_at`] can turn the address back into a callable pointer (Miri checks
+/// this; on the machine it is a plain code address).
+pub(crate) fn fn_addr(f: *const ()) -> u64 {
+    f.expose_provenance() as u64
+}
+
+/// The function at `addr`, as the pointer type `F`.
+///
+/// # Safety
+///
+/// `addr` came from [`fn_addr`] of a function of type `F` in this executable image
+/// (in this process or the parent it was forked from, which share code addresses).
+pub(crate) unsafe fn fn_at<F: Copy>(addr: usize) -> F {
+    const { assert!(size_of::<F>() == size_of::<*const ()>()) };
+    let p = core::ptr::with_exposed_provenance::<()>(addr);
+    // SAFETY: `F` is a fn pointer type of pointer size (asserted), and `p` points at a
+    // function of type `F` (the caller's contract).
+    unsafe { core::mem::transmute_copy::<*const (), F>(&p) }
+}
+
 /// 64-bit FNV-1a over `F`'s type name, size and alignment, and the extra words. For
 /// `F = fn(T) -> U` the name spells out both types, so a different `T` or `U` gives a
 /// different signature.
@@ -144,7 +165,7 @@ pub(crate) unsafe fn run_map<T: Pod, U: Pod>(
     // SAFETY: the caller guarantees `func` is the address of a `fn(T) -> U` in this
     // image (the signature, which names T and U, matched); fn pointers and usize have
     // the same size on every Linux target.
-    let f: fn(T) -> U = unsafe { core::mem::transmute::<usize, fn(T) -> U>(func) };
+    let f: fn(T) -> U = unsafe { fn_at::<fn(T) -> U>(func) };
     run_items(status, |i| {
         let arg: T = bytemuck::pod_read_unaligned(&input[i * ts..(i + 1) * ts]);
         let result = f(arg);
@@ -171,7 +192,7 @@ pub(crate) unsafe fn run_pair<A: Pod, B: Pod, U: Pod>(
         return false;
     }
     // SAFETY: as in `run_map`, for a `fn(A, B) -> U` (named by the matched signature).
-    let f: fn(A, B) -> U = unsafe { core::mem::transmute::<usize, fn(A, B) -> U>(func) };
+    let f: fn(A, B) -> U = unsafe { fn_at::<fn(A, B) -> U>(func) };
     run_items(status, |i| {
         let item = &input[i * stride..(i + 1) * stride];
         let a: A = bytemuck::pod_read_unaligned(&item[..asz]);
@@ -237,7 +258,7 @@ mod tests {
         // SAFETY: `double` is a fn(u32) -> u64 of this image.
         let ran = unsafe {
             run_map::<u32, u64>(
-                double as fn(u32) -> u64 as usize,
+                fn_addr(double as fn(u32) -> u64 as *const ()) as usize,
                 map_signature::<u32, u64>(),
                 &input,
                 &mut output,
@@ -246,8 +267,8 @@ mod tests {
         };
         assert!(ran);
         assert_eq!(status, [ITEM_OK; 3]);
-        let got: &[u64] = bytemuck::cast_slice(&output);
-        assert_eq!(got, &[2, 4, 10]);
+        let got: [u64; 3] = bytemuck::pod_read_unaligned(&output);
+        assert_eq!(got, [2, 4, 10]);
     }
 
     #[test]
@@ -258,7 +279,7 @@ mod tests {
         // SAFETY: `picky` is a fn(u32) -> u32 of this image.
         let ran = unsafe {
             run_map::<u32, u32>(
-                picky as fn(u32) -> u32 as usize,
+                fn_addr(picky as fn(u32) -> u32 as *const ()) as usize,
                 map_signature::<u32, u32>(),
                 &input,
                 &mut output,
@@ -267,10 +288,10 @@ mod tests {
         };
         assert!(ran);
         assert_eq!(status, [ITEM_OK, ITEM_PANICKED, ITEM_OK]);
-        let got: &[u32] = bytemuck::cast_slice(&output);
+        let got: [u32; 3] = bytemuck::pod_read_unaligned(&output);
         assert_eq!(
             got,
-            &[3, u32::MAX, 5],
+            [3, u32::MAX, 5],
             "a panicked item's bytes are left alone"
         );
     }
@@ -280,7 +301,7 @@ mod tests {
         let input = input_of(&[1u32, 2]);
         let mut output = [0u8; 16];
         let mut status = [0u8; 2];
-        let f = double as fn(u32) -> u64 as usize;
+        let f = fn_addr(double as fn(u32) -> u64 as *const ()) as usize;
         // SAFETY: refused before the transmute (wrong signature): `f` is never called
         // as a fn(u32) -> u32.
         let wrong_sig = unsafe {
@@ -324,7 +345,7 @@ mod tests {
         // SAFETY: `sub` is a fn(i64, u8) -> i64 of this image.
         let ran = unsafe {
             run_pair::<i64, u8, i64>(
-                sub as fn(i64, u8) -> i64 as usize,
+                fn_addr(sub as fn(i64, u8) -> i64 as *const ()) as usize,
                 pair_signature::<i64, u8, i64>(),
                 &input,
                 &mut output,
