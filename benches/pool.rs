@@ -40,6 +40,22 @@ fn cpu(c: &mut Criterion) {
     g.bench_function("pool_map_2_workers", |b| {
         b.iter(|| pool.map(cpu_bound, black_box(&items)).unwrap())
     });
+    // The control: what two threads get on this machine right now (a busy core
+    // elsewhere caps both the same way).
+    let rayon = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    g.bench_function("rayon_2_threads", |b| {
+        b.iter(|| {
+            rayon.install(|| {
+                black_box(&items)
+                    .par_iter()
+                    .map(|&x| cpu_bound(x))
+                    .collect::<Vec<_>>()
+            })
+        })
+    });
     g.finish();
 }
 
