@@ -7,11 +7,13 @@
 
 mod basics;
 mod sync;
+mod pool;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("shmkit tour (pid {})\n", std::process::id());
     basics::run()?;
     sync::run()?;
+    pool::run()?;
     println!("\ntour finished: every section checked its result.");
     Ok(())
 }
