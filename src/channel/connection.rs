@@ -70,6 +70,9 @@ pub struct Connection<'a, const CAP: usize> {
     tail_cache: Cell<u64>,
     /// When the peer's liveness may be checked again (`None`: now).
     next_check: Cell<Option<Deadline>>,
+    /// The peer's owner record last found dead (0: none): sends fail fast until a
+    /// new process adopts the peer's end.
+    dead_peer: Cell<u64>,
 }
 
 impl<'a, const CAP: usize> Connection<'a, CAP> {
@@ -83,6 +86,7 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
             head_cache: Cell::new(0),
             tail_cache: Cell::new(0),
             next_check: Cell::new(None),
+            dead_peer: Cell::new(0),
         }
     }
 
@@ -164,13 +168,22 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
         if self.pipe.end_closed(peer) {
             return true;
         }
+        let owner_of = || self.pipe.ends[peer].0.owner.load(Ordering::Acquire);
+        let dead = self.dead_peer.get();
+        if dead != 0 && owner_of() == dead {
+            return true;
+        }
         if !check_liveness || self.next_check.get().is_some_and(|d| !d.expired()) {
             return false;
         }
         self.next_check
             .set(Some(Deadline::after(liveness_period())));
-        let owner = self.pipe.ends[peer].0.owner.load(Ordering::Acquire);
-        owner != 0 && process_liveness((owner >> 32) as i32) == Liveness::Dead
+        let owner = owner_of();
+        if owner != 0 && process_liveness((owner >> 32) as i32) == Liveness::Dead {
+            self.dead_peer.set(owner);
+            return true;
+        }
+        false
     }
 
     /// The next message, or the reason a receive would fail now; `None` = would block.
@@ -215,7 +228,7 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
         let m = found?;
         let rx = self.rx();
         let out = rx.read(&m, f)?;
-        rx.release(m);
+        rx.release(m, &self.tail_cache);
         Ok(out)
     }
 
@@ -234,7 +247,7 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
         }
         let tx = self.tx();
         let attempt = |check: bool| -> Option<Result<Reservation, Error>> {
-            if self.pipe.end_closed(1 - self.side) {
+            if self.peer_gone(false) {
                 return Some(Err(Error::Disconnected));
             }
             match tx.try_reserve(&self.head_cache, len) {

@@ -287,12 +287,25 @@ impl<const CAP: usize> Ring<CAP> {
         self.with_slice(m.offset, m.len, f)
     }
 
-    /// Removes a message found by `peek`.
+    /// Removes a message found by `peek`; also skips a padding record right behind
+    /// it if one is already published (so a producer waiting for the whole ring is
+    /// not held up by padding until the next receive).
     #[inline]
-    pub(crate) fn release(&self, m: Message) {
+    pub(crate) fn release(&self, m: Message, cached_tail: &Cell<u64>) {
+        let mut head = m.next_head;
+        let pos = (head % CAP as u64) as usize;
+        if pos != 0 && cached_tail.get().wrapping_sub(head) >= (CAP - pos) as u64 {
+            let to_end = CAP - pos;
+            let is_padding = self.check_indices(head, cached_tail.get()).is_ok()
+                && self.read_u32(pos + 4) == KIND_PADDING
+                && self.read_u32(pos) as usize == to_end - HEADER;
+            if is_padding {
+                head = head.wrapping_add(to_end as u64);
+            }
+        }
         // SYNC POINT with the Acquire load of `head` in `try_reserve`: our reads of
         // the record are done before the producer may overwrite it.
-        self.head.0.store(m.next_head, Ordering::Release);
+        self.head.0.store(head, Ordering::Release);
         self.wake.0.space.notify_all();
     }
 
@@ -478,7 +491,7 @@ mod tests {
         match r.peek(cache)? {
             Some(m) => {
                 let v = r.read(&m, |b| b.to_vec());
-                r.release(m);
+                r.release(m, cache);
                 Ok(Some(v))
             }
             None => Ok(None),
