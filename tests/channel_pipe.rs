@@ -19,7 +19,8 @@ fn bytes_pods_and_zero_copy_roundtrip() {
     a.send_bytes(b"hello").unwrap();
     a.send_bytes(b"").unwrap();
     a.send(&0x1122_3344_5566_7788u64).unwrap();
-    a.send_with(12, |buf| buf.copy_from_slice(b"zero-copy!!!")).unwrap();
+    a.send_with(12, |buf| buf.copy_from_slice(b"zero-copy!!!"))
+        .unwrap();
     let mut buf = [0u8; 32];
     assert_eq!(b.recv_bytes_into(&mut buf).unwrap(), 5);
     assert_eq!(&buf[..5], b"hello");
@@ -290,7 +291,11 @@ fn wait_reports_ready_connections_and_queues() {
     assert_eq!(b.recv::<u64>(), Ok(6));
     assert_eq!(child.join(), ExitStatus::Exited(0));
     // The child exited owning `a`: its end is dead, so `b` is ready (Disconnected).
-    assert!(wait(&[&b], Some(Duration::from_secs(10))).unwrap().contains(0));
+    assert!(
+        wait(&[&b], Some(Duration::from_secs(10)))
+            .unwrap()
+            .contains(0)
+    );
     assert_eq!(b.recv::<u64>(), Err(Error::Disconnected));
 
     let many: Vec<&dyn shmkit::Waitable> = vec![&queue; 65];
