@@ -462,6 +462,20 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
         self.closed.get() || self.pipe.end_closed(self.side)
     }
 
+    /// Loom models only: writes a message of `len` bytes into the ring without
+    /// publishing it, then dies (a `kill -9` in the middle of a send).
+    #[cfg(shmkit_loom)]
+    #[doc(hidden)]
+    pub fn __loom_die_mid_send(self, len: usize) {
+        if self.bind().is_ok() {
+            if let Ok(Some(r)) = self.tx().try_reserve(&self.head_cache, len) {
+                self.tx().fill(&r, |b| b.fill(0xee));
+            }
+        }
+        crate::primitive::loom_die();
+        core::mem::forget(self);
+    }
+
     /// Would a receive return at once (message, disconnect, error)? For `wait`.
     pub(crate) fn ready_now(&self) -> bool {
         if self.bind().is_err() {

@@ -406,6 +406,14 @@ impl<T: Pod, const N: usize> Queue<T, N> {
                 pos = Self::latest(&self.tail.0);
                 continue;
             }
+            // The state is the newest; it belongs to `pos` only if the tail did not
+            // move meanwhile (while the tail is at `pos`, the slot can only be FREE or
+            // WRITING for `pos`, or still held for `pos - N`).
+            let again = Self::latest(&self.tail.0);
+            if again != pos {
+                pos = again;
+                continue;
+            }
             if slap == prev_lap(lap) && kind != FREE {
                 // The previous lap's item (or its holder) still occupies the slot.
                 return Step::Blocked((kind != FULL).then_some(Busy { index, state }));
@@ -422,6 +430,8 @@ impl<T: Pod, const N: usize> Queue<T, N> {
             let index = (pos % N as u64) as usize;
             let slot = &self.slots[index];
             let lap = Self::lap_of(pos);
+            // SYNC POINT with the Release `store` in `close` (read before the state).
+            let closed = confirmed && self.closed_now();
             let state = if confirmed {
                 slot.state.fetch_add(0, Ordering::AcqRel)
             } else {
@@ -485,10 +495,18 @@ impl<T: Pod, const N: usize> Queue<T, N> {
                 pos = Self::latest(&self.head.0);
                 continue;
             }
+            // As in `put_step`: decide only if the head did not move meanwhile.
+            let again = Self::latest(&self.head.0);
+            if again != pos {
+                pos = again;
+                continue;
+            }
             let nothing_claimed =
                 (slap == lap && kind == FREE) || (slap == prev_lap(lap) && kind == READING);
             if nothing_claimed {
-                return if self.closed_now() {
+                // `closed` was read before the state: a put that came before the close
+                // would be seen in the state.
+                return if closed {
                     Step::Closed
                 } else {
                     Step::Blocked(None)
@@ -730,6 +748,60 @@ impl<T: Pod, const N: usize> Queue<T, N> {
     /// (or mid-get).
     pub fn lost(&self) -> u64 {
         self.ctl.0.lost.load(Ordering::Relaxed)
+    }
+
+    /// Loom models only: claims the slot at the tail for `value` like a put, then dies
+    /// before publishing it (a `kill -9` in the middle of a put). With
+    /// `advance_tail`, dies after moving the tail hint, else just before.
+    #[cfg(shmkit_loom)]
+    #[doc(hidden)]
+    pub fn __loom_claim_then_die(&self, value: T, advance_tail: bool) {
+        let me = my_pid();
+        let mut claimed = None;
+        for _ in 0..=N {
+            let pos = Self::latest(&self.tail.0);
+            let slot = &self.slots[(pos % N as u64) as usize];
+            let lap = Self::lap_of(pos);
+            let state = slot.state.fetch_add(0, Ordering::AcqRel);
+            let (slap, kind, _) = unpack(state);
+            if slap == lap && kind == FREE {
+                if slot
+                    .state
+                    .compare_exchange(
+                        state,
+                        pack(lap, WRITING, me),
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_ok()
+                {
+                    claimed = Some((pos, slot));
+                    break;
+                }
+            } else if slap == lap || (slap == next_lap(lap) && kind == FREE) {
+                let _ = self.tail.0.compare_exchange(
+                    pos,
+                    pos.wrapping_add(1),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+            } else {
+                break; // full
+            }
+        }
+        if let Some((pos, slot)) = claimed {
+            if advance_tail {
+                let _ = self.tail.0.compare_exchange(
+                    pos,
+                    pos.wrapping_add(1),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+            }
+            // SAFETY: the slot is ours (WRITING with our pid).
+            slot.value.with_mut(|p| unsafe { p.write(value) });
+        }
+        crate::primitive::loom_die();
     }
 
     /// Would a get return at once? (An item, closed and drained, or a dead holder to
