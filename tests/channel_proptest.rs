@@ -139,7 +139,11 @@ fn run_ring<const CAP: usize>(ops: &[RingOp]) {
                 let got = a.try_send_bytes(&msg);
                 assert_eq!(
                     got,
-                    if expect { Ok(()) } else { Err(Error::WouldBlock) },
+                    if expect {
+                        Ok(())
+                    } else {
+                        Err(Error::WouldBlock)
+                    },
                     "op {i}: send {len} bytes; model {model:?}"
                 );
             }
