@@ -32,21 +32,15 @@ fn two_producers_one_consumer() {
     });
 }
 
-/// Capacity 1: producers block on full, consumers on empty. Five threads: explored
-/// with at most 2 preemptions to stay within CI's time.
+/// Two producers, two consumers (one of them the main thread), blocking gets.
 #[test]
-fn two_producers_two_consumers_blocking() {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(builder.preemption_bound.map_or(2, |b| b.min(2)));
-    builder.check(|| {
-        let q = Arc::new(Queue::<u32, 1>::new());
-        let mut threads = Vec::new();
+fn two_producers_two_consumers() {
+    loom::model(|| {
+        let q = Arc::new(Queue::<u32, 2>::new());
+        let mut producers = Vec::new();
         for v in [1u32, 2] {
             let q = q.clone();
-            threads.push(thread::spawn(move || {
-                q.put(v).unwrap();
-                0
-            }));
+            producers.push(thread::spawn(move || q.put(v).unwrap()));
         }
         let consumer = {
             let q = q.clone();
@@ -54,12 +48,30 @@ fn two_producers_two_consumers_blocking() {
         };
         let mine = q.get().unwrap();
         let theirs = consumer.join().unwrap();
-        for t in threads {
-            t.join().unwrap();
+        for p in producers {
+            p.join().unwrap();
         }
         let mut got = [mine, theirs];
         got.sort_unstable();
         assert_eq!(got, [1, 2]);
+    });
+}
+
+/// Capacity 1: the producer blocks on full, the consumer on empty, both ways.
+#[test]
+fn blocking_put_and_get_hand_over() {
+    loom::model(|| {
+        let q = Arc::new(Queue::<u32, 1>::new());
+        let producer = {
+            let q = q.clone();
+            thread::spawn(move || {
+                q.put(1).unwrap();
+                q.put(2).unwrap();
+            })
+        };
+        assert_eq!(q.get(), Ok(1));
+        assert_eq!(q.get(), Ok(2));
+        producer.join().unwrap();
     });
 }
 

@@ -6,10 +6,12 @@
 #![allow(clippy::disallowed_types)]
 
 mod basics;
+mod channel;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("shmkit tour (pid {})\n", std::process::id());
     basics::run()?;
+    channel::run()?;
     println!("\ntour finished: every section checked its result.");
     Ok(())
 }

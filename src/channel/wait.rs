@@ -217,8 +217,8 @@ fn sleep_on(objects: &[&dyn Waitable], expected: &[u32], until: Deadline) {
     }
     #[cfg(not(shmkit_loom))]
     {
-        let mut pairs: [(&core::sync::atomic::AtomicU32, u32); Ready::MAX] =
-            [(&**word(0), 0); Ready::MAX];
+        // The kernel-visible words behind the facade's atomics.
+        let mut pairs = [(&**word(0), 0u32); Ready::MAX];
         for (i, pair) in pairs.iter_mut().enumerate().take(objects.len()) {
             *pair = (&**word(i), expected[i]);
         }
