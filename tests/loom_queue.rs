@@ -11,6 +11,14 @@ use loom::sync::Arc;
 use loom::thread;
 use shmkit::{GetError, JoinableQueue, Queue};
 
+/// Four threads with blocking calls: explored with at most 2 preemptions (3 takes
+/// many minutes here; CI's budget is about two per file).
+fn model_4_threads(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(builder.preemption_bound.map_or(2, |b| b.min(2)));
+    builder.check(f);
+}
+
 #[test]
 fn two_producers_one_consumer() {
     loom::model(|| {
@@ -35,7 +43,7 @@ fn two_producers_one_consumer() {
 /// Two producers, two consumers (one of them the main thread), blocking gets.
 #[test]
 fn two_producers_two_consumers() {
-    loom::model(|| {
+    model_4_threads(|| {
         let q = Arc::new(Queue::<u32, 2>::new());
         let mut producers = Vec::new();
         for v in [1u32, 2] {
