@@ -2,6 +2,8 @@
 //! (default wait strategy, and busy-spin) vs `pipe(2)`, a Unix socketpair, `eventfd`,
 //! and the floor — a bare shared flag bounced by busy-spinning.
 #![allow(clippy::disallowed_types)]
+// criterion_group! generates an undocumented pub fn.
+#![allow(missing_docs)]
 
 mod ipc;
 
@@ -29,7 +31,9 @@ fn rtt(c: &mut Criterion) {
     g.bench_function("spin_floor/pinned", |b| {
         b.iter_custom(|n| baseline::rtt_spin_floor(n, p))
     });
-    g.bench_function("pipe2/pinned", |b| b.iter_custom(|n| baseline::rtt_pipe2(n, p)));
+    g.bench_function("pipe2/pinned", |b| {
+        b.iter_custom(|n| baseline::rtt_pipe2(n, p))
+    });
     g.bench_function("unix_socketpair/pinned", |b| {
         b.iter_custom(|n| baseline::rtt_uds(n, p))
     });

@@ -1,6 +1,8 @@
 //! One-way throughput between two forked processes: shmkit `Pipe` and `Queue` vs
 //! `pipe(2)` and a Unix socketpair (one write per message, and batched).
 #![allow(clippy::disallowed_types)]
+// criterion_group! generates an undocumented pub fn.
+#![allow(missing_docs)]
 
 mod ipc;
 
@@ -14,7 +16,9 @@ fn throughput(c: &mut Criterion) {
     for size in [8usize, 64, 4096] {
         let mut g = c.benchmark_group(format!("oneway_{size}B"));
         g.throughput(Throughput::Bytes(size as u64));
-        g.bench_function("shmkit_pipe", |b| b.iter_custom(|n| kit::tput_pipe(size, n, p)));
+        g.bench_function("shmkit_pipe", |b| {
+            b.iter_custom(|n| kit::tput_pipe(size, n, p))
+        });
         g.bench_function("pipe2_1_write_per_msg", |b| {
             b.iter_custom(|n| baseline::tput_pipe2(size, n, 1, p))
         });
@@ -28,7 +32,9 @@ fn throughput(c: &mut Criterion) {
             b.iter_custom(|n| baseline::tput_uds(size, n, 64, p))
         });
         if size == 64 {
-            g.bench_function("shmkit_queue", |b| b.iter_custom(|n| kit::tput_queue64(n, p)));
+            g.bench_function("shmkit_queue", |b| {
+                b.iter_custom(|n| kit::tput_queue64(n, p))
+            });
         }
         g.finish();
     }

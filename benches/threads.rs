@@ -1,7 +1,9 @@
 //! Between threads, against the in-process anchors: shmkit `Queue` vs crossbeam
-//! `ArrayQueue` (2x2 and 1x1), the byte ring vs `rtrb` (8-byte items), and `Mutex`
-//! uncontended lock+unlock vs `std::sync::Mutex` and `parking_lot::Mutex`.
+//! `ArrayQueue` (2x2 and 1x1), and the byte ring vs `rtrb` (8-byte items). (`Mutex`
+//! against `std` and `parking_lot` is in `benches/sync.rs`.)
 #![allow(clippy::disallowed_types)]
+// criterion_group! generates an undocumented pub fn.
+#![allow(missing_docs)]
 
 mod ipc;
 
@@ -29,20 +31,12 @@ fn queues(c: &mut Criterion) {
     g.finish();
 }
 
-fn mutexes(c: &mut Criterion) {
-    let mut g = c.benchmark_group("mutex_uncontended");
-    g.bench_function("shmkit", |b| b.iter_custom(kit::mutex_kit));
-    g.bench_function("std", |b| b.iter_custom(baseline::mutex_std));
-    g.bench_function("parking_lot", |b| b.iter_custom(baseline::mutex_parking_lot));
-    g.finish();
-}
-
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = queues, mutexes
+    targets = queues
 }
 criterion_main!(benches);

@@ -55,8 +55,12 @@ fn main() {
     // --- Round trips, 8 bytes, two processes on two CPUs.
     let p = Placement::Pinned;
     let it = n(20_000);
-    let kit_rtt = median(runs, || ns_per(kit::rtt_pipe(it, p, WaitStrategy::Adaptive), it));
-    let kit_spin = median(runs, || ns_per(kit::rtt_pipe(it, p, WaitStrategy::Spin), it));
+    let kit_rtt = median(runs, || {
+        ns_per(kit::rtt_pipe(it, p, WaitStrategy::Adaptive), it)
+    });
+    let kit_spin = median(runs, || {
+        ns_per(kit::rtt_pipe(it, p, WaitStrategy::Spin), it)
+    });
     let floor = median(runs, || ns_per(baseline::rtt_spin_floor(it, p), it));
     let it_k = n(4_000);
     let pipe2 = median(runs, || ns_per(baseline::rtt_pipe2(it_k, p), it_k));
@@ -69,8 +73,22 @@ fn main() {
     ] {
         rows.push(row(op, kit_rtt, base, "ns", false, name));
     }
-    rows.push(row("round trip 8 B (busy-spin)", kit_spin, floor, "ns", false, "spin floor"));
-    rows.push(row("round trip 8 B (default wait)", kit_rtt, floor, "ns", false, "spin floor"));
+    rows.push(row(
+        "round trip 8 B (busy-spin)",
+        kit_spin,
+        floor,
+        "ns",
+        false,
+        "spin floor",
+    ));
+    rows.push(row(
+        "round trip 8 B (default wait)",
+        kit_rtt,
+        floor,
+        "ns",
+        false,
+        "spin floor",
+    ));
     json.extend([
         ("pipe_rtt_ns", kit_rtt),
         ("pipe_spin_rtt_ns", kit_spin),
@@ -83,11 +101,17 @@ fn main() {
     // --- Round trips where the peer cannot run at once: unpinned, and one shared CPU.
     for placement in [Placement::Unpinned, Placement::SameCore] {
         let it = n(4_000);
-        let kit = median(runs, || ns_per(kit::rtt_pipe(it, placement, WaitStrategy::Adaptive), it));
+        let kit = median(runs, || {
+            ns_per(kit::rtt_pipe(it, placement, WaitStrategy::Adaptive), it)
+        });
         let efd = median(runs, || ns_per(baseline::rtt_eventfd(it, placement), it));
         let op = format!("round trip 8 B, {}", placement.label());
         rows.push(row(&op, kit, efd, "ns", false, "eventfd"));
-        let key = if placement == Placement::SameCore { "same_core" } else { "unpinned" };
+        let key = if placement == Placement::SameCore {
+            "same_core"
+        } else {
+            "unpinned"
+        };
         json.push((leak(format!("pipe_rtt_{key}_ns")), kit));
         json.push((leak(format!("eventfd_rtt_{key}_ns")), efd));
     }
@@ -100,14 +124,51 @@ fn main() {
     let pipe2_64b = median(runs, || per_s(baseline::tput_pipe2(64, m64, 64, p), m64));
     let uds_64 = median(runs, || per_s(baseline::tput_uds(64, m64k, 1, p), m64k));
     let q64 = median(runs, || per_s(kit::tput_queue64(m64, p), m64));
-    rows.push(row("one-way 64 B msgs/s", kit64, pipe2_64, "msg/s", true, "pipe(2) 1 write/msg"));
-    rows.push(row("one-way 64 B msgs/s", kit64, pipe2_64b, "msg/s", true, "pipe(2) 64 msgs/write"));
-    rows.push(row("one-way 64 B msgs/s", kit64, uds_64, "msg/s", true, "unix socket 1 write/msg"));
-    rows.push(row("one-way 64 B Queue msgs/s", q64, pipe2_64, "msg/s", true, "pipe(2) 1 write/msg"));
+    rows.push(row(
+        "one-way 64 B msgs/s",
+        kit64,
+        pipe2_64,
+        "msg/s",
+        true,
+        "pipe(2) 1 write/msg",
+    ));
+    rows.push(row(
+        "one-way 64 B msgs/s",
+        kit64,
+        pipe2_64b,
+        "msg/s",
+        true,
+        "pipe(2) 64 msgs/write",
+    ));
+    rows.push(row(
+        "one-way 64 B msgs/s",
+        kit64,
+        uds_64,
+        "msg/s",
+        true,
+        "unix socket 1 write/msg",
+    ));
+    rows.push(row(
+        "one-way 64 B Queue msgs/s",
+        q64,
+        pipe2_64,
+        "msg/s",
+        true,
+        "pipe(2) 1 write/msg",
+    ));
     let m4k = n(200_000);
     let kit4k = median(runs, || per_s(kit::tput_pipe(4096, m4k, p), m4k) * 4096.0);
-    let pipe2_4k = median(runs, || per_s(baseline::tput_pipe2(4096, m4k, 1, p), m4k) * 4096.0);
-    rows.push(row("one-way 4 KiB bytes/s", kit4k, pipe2_4k, "B/s", true, "pipe(2)"));
+    let pipe2_4k = median(runs, || {
+        per_s(baseline::tput_pipe2(4096, m4k, 1, p), m4k) * 4096.0
+    });
+    rows.push(row(
+        "one-way 4 KiB bytes/s",
+        kit4k,
+        pipe2_4k,
+        "B/s",
+        true,
+        "pipe(2)",
+    ));
     json.extend([
         ("pipe_tput_64b_msgs_s", kit64),
         ("pipe2_tput_64b_msgs_s", pipe2_64),
@@ -127,8 +188,22 @@ fn main() {
     let ms = n(5_000_000);
     let ring = median(runs, || per_s(kit::spsc_ring(ms), ms));
     let rtrb = median(runs, || per_s(baseline::spsc_rtrb(ms), ms));
-    rows.push(row("threads MPMC 2x2 u64/s", kq, cb, "msg/s", true, "crossbeam ArrayQueue"));
-    rows.push(row("threads MPMC 1x1 u64/s", kq1, cb1, "msg/s", true, "crossbeam ArrayQueue"));
+    rows.push(row(
+        "threads MPMC 2x2 u64/s",
+        kq,
+        cb,
+        "msg/s",
+        true,
+        "crossbeam ArrayQueue",
+    ));
+    rows.push(row(
+        "threads MPMC 1x1 u64/s",
+        kq1,
+        cb1,
+        "msg/s",
+        true,
+        "crossbeam ArrayQueue",
+    ));
     rows.push(row("threads SPSC u64/s", ring, rtrb, "msg/s", true, "rtrb"));
     json.extend([
         ("queue_mpmc_msgs_s", kq),
@@ -144,8 +219,22 @@ fn main() {
     let km = median(runs, || ns_per(kit::mutex_kit(mi), mi));
     let sm = median(runs, || ns_per(baseline::mutex_std(mi), mi));
     let pm = median(runs, || ns_per(baseline::mutex_parking_lot(mi), mi));
-    rows.push(row("Mutex lock+unlock", km, sm, "ns", false, "std::sync::Mutex"));
-    rows.push(row("Mutex lock+unlock", km, pm, "ns", false, "parking_lot::Mutex"));
+    rows.push(row(
+        "Mutex lock+unlock",
+        km,
+        sm,
+        "ns",
+        false,
+        "std::sync::Mutex",
+    ));
+    rows.push(row(
+        "Mutex lock+unlock",
+        km,
+        pm,
+        "ns",
+        false,
+        "parking_lot::Mutex",
+    ));
     json.extend([
         ("mutex_uncontended_ns", km),
         ("std_mutex_uncontended_ns", sm),
@@ -156,7 +245,14 @@ fn main() {
     let vi = n(1_000_000);
     let locked = median(runs, || ns_per(kit::value_locked(vi, 2), 2 * vi));
     let atomic = median(runs, || ns_per(baseline::value_atomic(vi, 2), 2 * vi));
-    rows.push(row("2-process increments (Value vs atomic)", locked, atomic, "ns", false, "AtomicU64"));
+    rows.push(row(
+        "2-process increments (Value vs atomic)",
+        locked,
+        atomic,
+        "ns",
+        false,
+        "AtomicU64",
+    ));
     json.extend([("value_locked_incr_ns", locked), ("atomic_incr_ns", atomic)]);
 
     print_table(&rows);
@@ -164,8 +260,22 @@ fn main() {
     write_json(&json);
 }
 
-fn row(op: &str, kit: f64, base: f64, unit: &'static str, higher_better: bool, base_name: &'static str) -> Row {
-    Row { op: op.to_string(), kit, base, unit, higher_better, base_name }
+fn row(
+    op: &str,
+    kit: f64,
+    base: f64,
+    unit: &'static str,
+    higher_better: bool,
+    base_name: &'static str,
+) -> Row {
+    Row {
+        op: op.to_string(),
+        kit,
+        base,
+        unit,
+        higher_better,
+        base_name,
+    }
 }
 
 fn leak(s: String) -> &'static str {
@@ -173,7 +283,10 @@ fn leak(s: String) -> &'static str {
 }
 
 fn env_or(key: &str, default: f64) -> f64 {
-    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn human(v: f64, unit: &str) -> String {
@@ -186,7 +299,10 @@ fn human(v: f64, unit: &str) -> String {
 }
 
 fn print_table(rows: &[Row]) {
-    println!("{:<40} {:>12} {:>12}  {:<24} {:>9}", "operation", "shmkit", "baseline", "baseline is", "shmkit ×");
+    println!(
+        "{:<40} {:>12} {:>12}  {:<24} {:>9}",
+        "operation", "shmkit", "baseline", "baseline is", "shmkit ×"
+    );
     println!("{}", "-".repeat(104));
     for r in rows {
         println!(
@@ -202,28 +318,76 @@ fn print_table(rows: &[Row]) {
 }
 
 fn get(json: &[(&str, f64)], key: &str) -> f64 {
-    json.iter().find(|(k, _)| *k == key).map_or(f64::NAN, |(_, v)| *v)
+    json.iter()
+        .find(|(k, _)| *k == key)
+        .map_or(f64::NAN, |(_, v)| *v)
 }
 
 fn print_targets(json: &[(&str, f64)]) {
     let g = |k| get(json, k);
     let targets: Vec<(&str, f64, f64)> = vec![
-        ("Pipe RTT ≥ 100× faster than pipe(2)", g("pipe2_rtt_ns") / g("pipe_rtt_ns"), 100.0),
-        ("Pipe RTT ≤ 1.5× the spin floor", g("spin_floor_rtt_ns") * 1.5 / g("pipe_rtt_ns"), 1.0),
-        ("Pipe 64 B ≥ 20× pipe(2) one write each", g("pipe_tput_64b_msgs_s") / g("pipe2_tput_64b_msgs_s"), 20.0),
-        ("Pipe 64 B ≥ pipe(2) batched", g("pipe_tput_64b_msgs_s") / g("pipe2_batched_tput_64b_msgs_s"), 1.0),
-        ("Pipe 4 KiB ≥ 2.5× pipe(2)", g("pipe_tput_4k_bytes_s") / g("pipe2_tput_4k_bytes_s"), 2.5),
-        ("Queue ≥ 1.0× crossbeam ArrayQueue (2x2)", g("queue_mpmc_msgs_s") / g("crossbeam_mpmc_msgs_s"), 1.0),
-        ("SPSC ring ≥ 1.0× rtrb", g("ring_spsc_msgs_s") / g("rtrb_spsc_msgs_s"), 1.0),
-        ("Mutex ≤ 1.1× std::sync::Mutex", g("std_mutex_uncontended_ns") * 1.1 / g("mutex_uncontended_ns"), 1.0),
-        ("one core: RTT ≤ 1.1× eventfd", g("eventfd_rtt_same_core_ns") * 1.1 / g("pipe_rtt_same_core_ns"), 1.0),
-        ("unpinned: RTT ≤ 1.1× eventfd", g("eventfd_rtt_unpinned_ns") * 1.1 / g("pipe_rtt_unpinned_ns"), 1.0),
+        (
+            "Pipe RTT ≥ 100× faster than pipe(2)",
+            g("pipe2_rtt_ns") / g("pipe_rtt_ns"),
+            100.0,
+        ),
+        (
+            "Pipe RTT ≤ 1.5× the spin floor",
+            g("spin_floor_rtt_ns") * 1.5 / g("pipe_rtt_ns"),
+            1.0,
+        ),
+        (
+            "Pipe 64 B ≥ 20× pipe(2) one write each",
+            g("pipe_tput_64b_msgs_s") / g("pipe2_tput_64b_msgs_s"),
+            20.0,
+        ),
+        (
+            "Pipe 64 B ≥ pipe(2) batched",
+            g("pipe_tput_64b_msgs_s") / g("pipe2_batched_tput_64b_msgs_s"),
+            1.0,
+        ),
+        (
+            "Pipe 4 KiB ≥ 2.5× pipe(2)",
+            g("pipe_tput_4k_bytes_s") / g("pipe2_tput_4k_bytes_s"),
+            2.5,
+        ),
+        (
+            "Queue ≥ 1.0× crossbeam ArrayQueue (2x2)",
+            g("queue_mpmc_msgs_s") / g("crossbeam_mpmc_msgs_s"),
+            1.0,
+        ),
+        (
+            "SPSC ring ≥ 1.0× rtrb",
+            g("ring_spsc_msgs_s") / g("rtrb_spsc_msgs_s"),
+            1.0,
+        ),
+        (
+            "Mutex ≤ 1.1× std::sync::Mutex",
+            g("std_mutex_uncontended_ns") * 1.1 / g("mutex_uncontended_ns"),
+            1.0,
+        ),
+        (
+            "one core: RTT ≤ 1.1× eventfd",
+            g("eventfd_rtt_same_core_ns") * 1.1 / g("pipe_rtt_same_core_ns"),
+            1.0,
+        ),
+        (
+            "unpinned: RTT ≤ 1.1× eventfd",
+            g("eventfd_rtt_unpinned_ns") * 1.1 / g("pipe_rtt_unpinned_ns"),
+            1.0,
+        ),
     ];
-    println!("{:<44} {:>10} {:>8}  result", "target", "measured", "needed");
+    println!(
+        "{:<44} {:>10} {:>8}  result",
+        "target", "measured", "needed"
+    );
     println!("{}", "-".repeat(74));
     for (name, got, need) in targets {
         let ok = got >= need;
-        println!("{name:<44} {got:>10.2} {need:>8.2}  {}", if ok { "met" } else { "MISSED" });
+        println!(
+            "{name:<44} {got:>10.2} {need:>8.2}  {}",
+            if ok { "met" } else { "MISSED" }
+        );
     }
     println!();
 }
@@ -246,7 +410,11 @@ fn write_json(json: &[(&str, f64)]) {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!("{cpu}, Linux {}", kernel.trim())

@@ -188,7 +188,7 @@ mod tests {
     use super::Error;
 
     #[test]
-    fn raw_os_error_only_for_os() {
+    fn miri_raw_os_error_only_for_os() {
         assert_eq!(Error::Os(28).raw_os_error(), Some(28));
         assert_eq!(Error::Timeout.raw_os_error(), None);
     }

@@ -65,10 +65,10 @@ pub mod process;
 
 pub use bytemuck;
 pub use bytemuck::{Pod, Zeroable};
-pub use error::Error;
-pub use segment::{Shared, ShmSafe};
 pub use cell::*;
 pub use channel::*;
+pub use error::Error;
+pub use segment::{Shared, ShmSafe};
 pub use sync::*;
 
 #[cfg(feature = "std")]
@@ -84,4 +84,5 @@ pub use process::{ExitStatus, Process, ProcessBuilder};
 pub mod __loom {
     pub use crate::primitive::{Deadline, loom_die};
     pub use crate::sync::notifier::Notifier;
+    pub use crate::sync::raw_mutex::loom_set_slices_expire;
 }

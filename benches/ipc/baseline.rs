@@ -68,7 +68,12 @@ fn socket_pair() -> (OwnedFd, OwnedFd) {
 /// Round trips of an 8-byte message over two `pipe(2)`s.
 pub fn rtt_pipe2(iters: u64, placement: Placement) -> Duration {
     let (p_rd, p_wr, c_rd, c_wr) = pipe_pair();
-    let (p_rd, p_wr, c_rd, c_wr) = (p_rd.as_raw_fd(), p_wr.as_raw_fd(), c_rd.as_raw_fd(), c_wr.as_raw_fd());
+    let (p_rd, p_wr, c_rd, c_wr) = (
+        p_rd.as_raw_fd(),
+        p_wr.as_raw_fd(),
+        c_rd.as_raw_fd(),
+        c_wr.as_raw_fd(),
+    );
     with_peer(
         placement,
         || {
@@ -179,13 +184,29 @@ pub fn rtt_spin_floor(iters: u64, placement: Placement) -> Duration {
 /// `write` (1 = one write per message). The reader reads what arrives.
 pub fn tput_pipe2(size: usize, msgs: u64, batch: usize, placement: Placement) -> Duration {
     let (p_rd, p_wr, _c_rd, c_wr) = pipe_pair();
-    tput_fd(size, msgs, batch, placement, c_wr.as_raw_fd(), p_rd.as_raw_fd(), p_wr)
+    tput_fd(
+        size,
+        msgs,
+        batch,
+        placement,
+        c_wr.as_raw_fd(),
+        p_rd.as_raw_fd(),
+        p_wr,
+    )
 }
 
 /// One-way through a Unix socketpair, `batch` messages per `write`.
 pub fn tput_uds(size: usize, msgs: u64, batch: usize, placement: Placement) -> Duration {
     let (a, b) = socket_pair();
-    tput_fd(size, msgs, batch, placement, b.as_raw_fd(), a.as_raw_fd(), a)
+    tput_fd(
+        size,
+        msgs,
+        batch,
+        placement,
+        b.as_raw_fd(),
+        a.as_raw_fd(),
+        a,
+    )
 }
 
 /// The writer is the peer process; the measuring parent reads until all bytes arrived.
@@ -289,7 +310,11 @@ pub fn run_mpmc(
         }
     });
     let elapsed = start.elapsed();
-    assert_eq!(sum.load(Ordering::Relaxed), total * (total - 1) / 2, "lost or duplicated items");
+    assert_eq!(
+        sum.load(Ordering::Relaxed),
+        total * (total - 1) / 2,
+        "lost or duplicated items"
+    );
     elapsed
 }
 

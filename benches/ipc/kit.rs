@@ -22,7 +22,9 @@ pub fn rtt_pipe(iters: u64, placement: Placement, strategy: WaitStrategy) -> Dur
             let (_, b) = pipe.ends();
             let mut buf = [0u8; 8];
             for _ in 0..iters {
-                let Ok(n) = b.recv_bytes_into(&mut buf) else { return 2 };
+                let Ok(n) = b.recv_bytes_into(&mut buf) else {
+                    return 2;
+                };
                 if b.send_bytes(&buf[..n]).is_err() {
                     return 3;
                 }
@@ -46,7 +48,9 @@ pub fn rtt_pipe(iters: u64, placement: Placement, strategy: WaitStrategy) -> Dur
 
 /// One-way: `msgs` messages of `size` bytes through a shmkit `Pipe` (one call each).
 pub fn tput_pipe(size: usize, msgs: u64, placement: Placement) -> Duration {
-    let pipe = Shared::new_zeroed().map(|p: Shared<Pipe<PIPE_CAP>>| p).expect("map");
+    let pipe = Shared::new_zeroed()
+        .map(|p: Shared<Pipe<PIPE_CAP>>| p)
+        .expect("map");
     let start_flag = Shared::new(AtomicU64::new(0)).expect("map");
     with_peer(
         placement,

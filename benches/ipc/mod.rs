@@ -81,7 +81,10 @@ where
     pin(mine);
     let result = measure();
     pin(None);
-    match child.join_timeout(Duration::from_secs(120)).expect("waitpid") {
+    match child
+        .join_timeout(Duration::from_secs(120))
+        .expect("waitpid")
+    {
         Some(status) if status.success() => result,
         Some(status) => panic!("benchmark peer failed: {status}"),
         None => {

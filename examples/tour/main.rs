@@ -6,10 +6,16 @@
 #![allow(clippy::disallowed_types)]
 
 mod basics;
+mod channel;
+mod pool;
+mod sync;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("shmkit tour (pid {})\n", std::process::id());
     basics::run()?;
+    sync::run()?;
+    channel::run()?;
+    pool::run()?;
     println!("\ntour finished: every section checked its result.");
     Ok(())
 }

@@ -1,1 +1,104 @@
-//! Channels: the SPSC byte ring, `Pipe`/`Connection`, `Queue`/`JoinableQueue`, and `wait`.
+//! Channels: Python's `Pipe`/`Connection` and `Queue`/`JoinableQueue`, as lock-free
+//! rings in shared memory.
+//!
+//! - [`Pipe<CAP>`]: two SPSC byte rings of `CAP` bytes; [`Pipe::ends`] gives the two
+//!   [`Connection`]s. Variable-length messages, zero-copy both ways
+//!   ([`Connection::send_with`], [`Connection::recv_with`]), `Pod` values
+//!   ([`Connection::send`], [`Connection::recv`]), and with the `serde` feature any
+//!   serialisable value (postcard).
+//! - [`Queue<T, N>`]: a bounded MPMC queue of `Pod` items (Vyukov's sequence-numbered
+//!   slots, as in crossbeam's `ArrayQueue`, with fixed-width words and crash recovery);
+//!   [`JoinableQueue`] adds `task_done`/`join`.
+//! - [`wait`]: blocks until any of several connections or queues is ready to receive
+//!   (Python's `multiprocessing.connection.wait`), on `futex_waitv`.
+//!
+//! Blocking calls spin, then sleep on a shared futex through the kit's one sleep/wake
+//! protocol; a send or put makes a system call only when someone sleeps. They sleep
+//! in bounded slices (1 ms, doubling to 50 ms) so that a peer killed without a word
+//! is noticed: a dead pipe end gives [`Error::Disconnected`](crate::Error), a queue
+//! slot whose producer died mid-put is skipped ([`Queue::lost`]).
+//!
+//! ```
+//! use shmkit::{Process, Queue, Shared};
+//!
+//! let queue = Shared::new(Queue::<u64, 64>::new())?;
+//! let mut worker = Process::spawn(|| {
+//!     let mut sum = 0;
+//!     while let Ok(x) = queue.get() {
+//!         sum += x;
+//!     }
+//!     (sum == 5050) as i32
+//! })?;
+//! for x in 1..=100 {
+//!     queue.put(x).unwrap();
+//! }
+//! queue.close(); // the worker drains what is queued, then gets Closed
+//! assert_eq!(worker.join()?.code(), Some(1));
+//! # Ok::<(), shmkit::Error>(())
+//! ```
+
+use core::time::Duration;
+
+use crate::primitive::Deadline;
+use crate::sync::notifier::Notifier;
+
+mod connection;
+mod joinable;
+mod pipe;
+mod queue;
+pub(crate) mod ring;
+mod wait;
+
+pub use connection::Connection;
+pub use joinable::JoinableQueue;
+pub use pipe::Pipe;
+pub use queue::{GetError, PutError, Queue};
+pub use wait::{Ready, ReadyIter, Waitable, wait};
+
+/// The first sleep slice of a blocked call; later ones double up to [`MAX_SLICE`].
+const FIRST_SLICE: Duration = Duration::from_millis(1);
+/// The longest sleep slice: the bound on how late a blocked call notices a dead peer.
+const MAX_SLICE: Duration = Duration::from_millis(50);
+
+/// How often a handle may ask whether a peer process lives (a few system calls).
+/// Under loom, every time (time stands still there).
+pub(crate) fn liveness_period() -> Duration {
+    if cfg!(shmkit_loom) {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(1)
+    }
+}
+
+/// The earlier of two deadlines.
+pub(crate) fn earlier(a: Deadline, b: Deadline) -> Deadline {
+    match (a.as_ns(), b.as_ns()) {
+        (Some(x), Some(y)) if y < x => b,
+        (None, Some(_)) => b,
+        _ => a,
+    }
+}
+
+/// Blocks on `notifier` until `attempt(check)` returns `Some`, or `deadline` passes
+/// (`None`). `attempt(false)` must be cheap (it runs in the spin loop);
+/// `attempt(true)`, made after each sleep slice, may also look for dead peers.
+pub(crate) fn block_on<R>(
+    notifier: &Notifier,
+    deadline: Deadline,
+    mut attempt: impl FnMut(bool) -> Option<R>,
+) -> Option<R> {
+    let mut slice = FIRST_SLICE;
+    loop {
+        let until = earlier(deadline, Deadline::after(slice));
+        if let Some(r) = notifier.wait_until(until, || attempt(false)) {
+            return Some(r);
+        }
+        if let Some(r) = attempt(true) {
+            return Some(r);
+        }
+        if deadline.expired() {
+            return None;
+        }
+        slice = (slice * 2).min(MAX_SLICE);
+    }
+}

@@ -95,7 +95,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn layout_puts_value_after_header_and_rounds_to_pages() {
+    fn miri_layout_puts_value_after_header_and_rounds_to_pages() {
         let l = Layout::of::<u64>(4096);
         assert_eq!(
             l,
@@ -112,7 +112,7 @@ mod tests {
     }
 
     #[test]
-    fn fingerprints_tell_types_apart() {
+    fn miri_fingerprints_tell_types_apart() {
         assert_eq!(fingerprint::<u32>(), fingerprint::<u32>());
         assert_ne!(fingerprint::<u32>(), fingerprint::<i32>());
         assert_ne!(fingerprint::<[u8; 4]>(), fingerprint::<[u8; 8]>());

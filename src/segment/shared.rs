@@ -488,7 +488,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_validated() {
+    fn miri_names_are_validated() {
         assert!(Name::new("").is_err());
         assert!(Name::new("a/b").is_err());
         assert!(Name::new("a\0b").is_err());

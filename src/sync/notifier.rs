@@ -178,6 +178,23 @@ impl Notifier {
         &self.seq
     }
 
+    /// For waiting on several notifiers at once: announces a sleeper (fence A of the
+    /// module docs) and returns the futex word's value to sleep on. The caller must
+    /// then re-check its condition, sleep on [`word`](Self::word) only while it still
+    /// holds that value, and call [`end_sleep`](Self::end_sleep) exactly once.
+    pub fn begin_sleep(&self) -> u32 {
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        // SYNC POINT with the fence in `wake` (fence A in the module docs).
+        fence(Ordering::SeqCst);
+        // SYNC POINT with the Release bump of `seq` in `wake_slow`.
+        self.seq.load(Ordering::Acquire)
+    }
+
+    /// Withdraws the sleeper announced by [`begin_sleep`](Self::begin_sleep).
+    pub fn end_sleep(&self) {
+        self.sleepers.fetch_sub(1, Ordering::Relaxed);
+    }
+
     /// Is anyone (announced as) asleep?
     pub fn has_sleepers(&self) -> bool {
         self.sleepers.load(Ordering::Relaxed) != 0

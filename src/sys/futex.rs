@@ -51,6 +51,40 @@ pub(crate) fn wake(word: &AtomicU32, count: u32) -> usize {
     futex::wake(word, futex::Flags::empty(), count).unwrap_or(0)
 }
 
+/// The kernel has no `futex_waitv` (Linux < 5.16): fall back to something else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WaitvUnsupported;
+
+/// `futex_waitv` on up to 128 shared 32-bit futexes `(word, expected)`, with an
+/// absolute `CLOCK_MONOTONIC` deadline: returns when any word is woken (or no longer
+/// holds its expected value), or at the deadline.
+pub(crate) fn waitv(
+    words: &[(&AtomicU32, u32)],
+    deadline_ns: Option<u64>,
+) -> Result<FutexWait, WaitvUnsupported> {
+    const MAX: usize = 128;
+    let mut waits = [futex::Wait::new(); MAX];
+    let n = words.len().min(MAX);
+    for (wait, (word, expected)) in waits.iter_mut().zip(&words[..n]) {
+        wait.val = u64::from(*expected);
+        wait.uaddr = futex::WaitPtr::new(word.as_ptr().cast());
+        // Shared (no FUTEX2_PRIVATE): waiters and wakers are in different processes.
+        wait.flags = futex::WaitFlags::SIZE_U32;
+    }
+    let timespec = deadline_ns.map(super::time::timespec_from_ns);
+    match futex::waitv(
+        &waits[..n],
+        futex::WaitvFlags::empty(),
+        timespec.as_ref(),
+        rustix::time::ClockId::Monotonic,
+    ) {
+        Err(Errno::NOSYS) => Err(WaitvUnsupported),
+        Err(Errno::TIMEDOUT) => Ok(FutexWait::TimedOut),
+        // Ok(index): woken; EAGAIN: a word changed; EINTR: a signal. All "re-check".
+        _ => Ok(FutexWait::Woken),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +101,18 @@ mod tests {
         let start = super::super::time::monotonic_ns();
         let deadline = start + 5_000_000;
         assert_eq!(wait(&word, 0, Some(deadline)), FutexWait::TimedOut);
+        assert!(super::super::time::monotonic_ns() >= deadline);
+    }
+
+    #[test]
+    fn waitv_returns_on_mismatch_and_times_out() {
+        let (a, b) = (AtomicU32::new(0), AtomicU32::new(5));
+        assert_eq!(waitv(&[(&a, 0), (&b, 4)], None), Ok(FutexWait::Woken));
+        let deadline = super::super::time::monotonic_ns() + 2_000_000;
+        assert_eq!(
+            waitv(&[(&a, 0), (&b, 5)], Some(deadline)),
+            Ok(FutexWait::TimedOut)
+        );
         assert!(super::super::time::monotonic_ns() >= deadline);
     }
 

@@ -231,6 +231,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_unreaped_zombie_is_dead() {
+        // SAFETY: the child calls only the async-signal-safe _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: as above.
+            unsafe { libc::_exit(0) };
+        }
+        assert!(pid > 0);
+        // Wait (without reaping) until it has exited: it is then a zombie.
+        // SAFETY: siginfo_t is plain old data; all-zero is a valid value.
+        let mut info: libc::siginfo_t = unsafe { core::mem::zeroed() };
+        // SAFETY: a valid siginfo_t out-pointer; WNOWAIT leaves the child unreaped.
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as u32,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        assert_eq!(rc, 0);
+        // kill(pid, 0) still calls a zombie alive; the liveness check must not.
+        assert_eq!(
+            rustix::process::test_kill_process(Pid::from_raw(pid).unwrap()),
+            Ok(())
+        );
+        assert_eq!(liveness(pid), Liveness::Dead);
+        assert_eq!(thread_liveness(pid, pid), Liveness::Dead);
+        let mut status = 0;
+        // SAFETY: reaping our own child with a valid out-pointer.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert_eq!(liveness(pid), Liveness::Dead);
+    }
+
+    #[test]
     fn self_is_alive_and_pid_zero_is_dead() {
         let me = crate::sys::ids::pid();
         assert_eq!(liveness(me), Liveness::Alive);

@@ -1,0 +1,147 @@
+//! Random operation sequences on a `Pipe` ring, checked against a model that tracks
+//! the ring's exact byte accounting (headers, 8-byte padding, the padding record at
+//! the wrap, the receiver's cached tail): every send must succeed exactly when the
+//! model has room, every receive must return the model's next message.
+#![no_main]
+
+use std::collections::VecDeque;
+
+use libfuzzer_sys::fuzz_target;
+use shmkit::{Error, Pipe};
+
+struct Rec {
+    size: u64,
+    msg: Option<Vec<u8>>,
+}
+
+struct Model {
+    cap: u64,
+    head: u64,
+    tail: u64,
+    ctail: Option<u64>,
+    recs: VecDeque<Rec>,
+}
+
+impl Model {
+    fn try_send(&mut self, msg: &[u8]) -> bool {
+        let rec = 8 + ((msg.len() as u64 + 7) & !7);
+        let to_end = self.cap - self.tail % self.cap;
+        if rec > to_end {
+            if self.cap - (self.tail - self.head) < to_end {
+                return false;
+            }
+            self.recs.push_back(Rec { size: to_end, msg: None });
+            self.tail += to_end;
+        }
+        if self.cap - (self.tail - self.head) < rec {
+            return false;
+        }
+        self.recs.push_back(Rec { size: rec, msg: Some(msg.to_vec()) });
+        self.tail += rec;
+        true
+    }
+
+    /// What the receiver's `peek` does: reloads the cached tail when it has caught
+    /// up, consumes padding in front; true if a message is next.
+    fn peek(&mut self) -> bool {
+        let mut ctail = self.ctail.unwrap_or(self.tail);
+        let mut found = false;
+        for _ in 0..2 {
+            if ctail == self.head {
+                ctail = self.tail;
+            }
+            if ctail == self.head {
+                break;
+            }
+            if self.recs.front().expect("records up to the tail").msg.is_some() {
+                found = true;
+                break;
+            }
+            let rec = self.recs.pop_front().unwrap();
+            self.head += rec.size;
+        }
+        self.ctail = Some(ctail);
+        found
+    }
+
+    fn try_recv(&mut self) -> Option<Vec<u8>> {
+        if !self.peek() {
+            return None;
+        }
+        let rec = self.recs.pop_front().unwrap();
+        self.head += rec.size;
+        let ctail = self.ctail.unwrap();
+        // `release` skips a padding record right behind, if the cached tail covers it.
+        let pos = self.head % self.cap;
+        if pos != 0 && ctail - self.head >= self.cap - pos {
+            if matches!(self.recs.front(), Some(Rec { msg: None, .. })) {
+                let rec = self.recs.pop_front().unwrap();
+                self.head += rec.size;
+            }
+        }
+        rec.msg
+    }
+}
+
+fn run<const CAP: usize>(data: &[u8]) {
+    let pipe = Box::new(Pipe::<CAP>::new());
+    let (a, b) = pipe.ends();
+    let mut model = Model { cap: CAP as u64, head: 0, tail: 0, ctail: None, recs: VecDeque::new() };
+    let mut buf = vec![0u8; CAP];
+    let max = CAP - 8;
+    for chunk in data.chunks(2) {
+        let (op, arg) = (chunk[0], chunk.get(1).copied().unwrap_or(0) as usize);
+        match op % 4 {
+            0 | 1 => {
+                // Lengths: anything up to the max, biased to the boundaries.
+                let len = match op / 4 % 4 {
+                    0 => arg % (max + 1),
+                    1 => max - arg % 9,
+                    2 => (arg * 8) % (max + 1),
+                    _ => arg % 17,
+                };
+                let msg: Vec<u8> = (0..len).map(|j| (j as u8) ^ op).collect();
+                let expect = model.try_send(&msg);
+                let got = a.try_send_bytes(&msg);
+                assert_eq!(got, if expect { Ok(()) } else { Err(Error::WouldBlock) });
+            }
+            2 => {
+                let expect = model.try_recv();
+                match b.try_recv_bytes_into(&mut buf) {
+                    Ok(n) => assert_eq!(Some(&buf[..n]), expect.as_deref()),
+                    Err(e) => {
+                        assert_eq!(e, Error::WouldBlock);
+                        assert!(expect.is_none());
+                    }
+                }
+            }
+            _ => {
+                // Zero-copy receive when something is queued (never blocks).
+                if b.poll(Some(std::time::Duration::ZERO)).unwrap() {
+                    let expect = model.try_recv().expect("poll said ready");
+                    let got = b.recv_with(|m| {
+                        assert_eq!(m.as_ptr() as usize % 8, 0);
+                        m.to_vec()
+                    });
+                    assert_eq!(got.unwrap(), expect);
+                } else {
+                    assert!(!model.peek());
+                }
+            }
+        }
+    }
+    while let Some(expect) = model.try_recv() {
+        let n = b.try_recv_bytes_into(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &expect[..]);
+    }
+    assert_eq!(b.try_recv_bytes_into(&mut buf), Err(Error::WouldBlock));
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&which, rest)) = data.split_first() else { return };
+    match which % 3 {
+        0 => run::<64>(rest),
+        1 => run::<128>(rest),
+        _ => run::<1024>(rest),
+    }
+});

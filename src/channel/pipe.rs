@@ -1,0 +1,159 @@
+//! `Pipe<CAP>`: two byte rings and the ownership records of their two ends.
+
+use super::connection::Connection;
+use super::ring::{Line, Ring};
+use crate::primitive::{AtomicU32, AtomicU64, Ordering};
+use crate::segment::ShmSafe;
+
+/// `EndState::flags` bit: the end's owner closed it (final).
+pub(crate) const END_CLOSED: u32 = 1;
+
+/// Who owns one end of a pipe, and whether it is closed.
+///
+/// ```text
+/// offset size field   written by
+///      0    8 owner   0 = nobody yet; else (pid << 32) | handle token. CAS by the
+///                     first user, or by a process that finds the owner dead (adoption)
+///      8    4 flags   END_CLOSED, set (Release) by the owner after its last publish
+/// ```
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct EndState {
+    pub(crate) owner: AtomicU64,
+    pub(crate) flags: AtomicU32,
+}
+
+/// A duplex channel of variable-length byte messages: two SPSC byte rings of `CAP`
+/// bytes each, in one block of shared memory (Python's `multiprocessing.Pipe()`).
+///
+/// `CAP` is a power of two, at least 64 (checked at compile time). A message takes
+/// 8 bytes of header plus its length rounded up to 8, so the largest message is
+/// `CAP - 8` bytes ([`Connection::max_message_len`]).
+///
+/// Put it in a [`Shared`](crate::Shared) and call [`ends`](Pipe::ends): the first
+/// [`Connection`] sends to the second and the second to the first. Each end belongs to
+/// the first process (and handle) that uses it; see [`Connection`] for the rules and
+/// for what the peer sees when the owner closes its end or dies.
+///
+/// # Layout
+///
+/// ```text
+/// offset              size      field
+///      0               128      end 0: EndState (owner, flags)
+///    128               128      end 1: EndState
+///    256        384 + CAP'      ring 0: end 0 sends, end 1 receives (see the ring's layout)
+///    256 + 384 + CAP'  384 + CAP' ring 1: end 1 sends, end 0 receives
+/// ```
+/// (`CAP'` is `CAP` rounded up to 128.)
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::{Pipe, Process, Shared};
+///
+/// let pipe = Shared::new(Pipe::<4096>::new())?;
+/// let (parent, child) = pipe.ends();
+/// let mut p = Process::spawn(|| {
+///     let n: u64 = child.recv().unwrap();
+///     child.send(&(n * 2)).unwrap();
+///     0
+/// })?;
+/// parent.send(&21u64)?;
+/// assert_eq!(parent.recv::<u64>()?, 42);
+/// assert!(p.join()?.success());
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[repr(C)]
+pub struct Pipe<const CAP: usize> {
+    pub(crate) ends: [Line<EndState>; 2],
+    pub(crate) rings: [Ring<CAP>; 2],
+}
+
+#[cfg(not(shmkit_loom))]
+const _: () = {
+    assert!(core::mem::size_of::<Pipe<64>>() == 256 + 2 * 512);
+    assert!(core::mem::offset_of!(Pipe<4096>, rings) == 256);
+    assert!(core::mem::size_of::<Pipe<4096>>() == 256 + 2 * (384 + 4096));
+};
+
+impl<const CAP: usize> Pipe<CAP> {
+    crate::primitive::loom_const_fn! {
+        /// A pipe with both rings empty and both ends unowned (all zero: a zeroed
+        /// mapping is a valid fresh pipe).
+        pub const fn new() -> Self {
+            Pipe {
+                ends: [
+                    Line(EndState { owner: AtomicU64::new(0), flags: AtomicU32::new(0) }),
+                    Line(EndState { owner: AtomicU64::new(0), flags: AtomicU32::new(0) }),
+                ],
+                rings: [Ring::new(), Ring::new()],
+            }
+        }
+    }
+
+    /// The two ends: the first sends to the second, and the second to the first.
+    ///
+    /// Handles are cheap and process-local; each end is *claimed* by the first
+    /// process (and handle) that sends or receives on it. Calling `ends` again gives
+    /// fresh handles, which the same rules govern (a second handle in the owner's
+    /// process gets [`Error::EndpointInUse`](crate::Error::EndpointInUse)).
+    pub fn ends(&self) -> (Connection<'_, CAP>, Connection<'_, CAP>) {
+        (Connection::new(self, 0), Connection::new(self, 1))
+    }
+
+    /// Overwrites bytes of ring `ring` (0 or 1) from `offset` (its indices at 0 and
+    /// 128, its notifiers at 256, its data at 384), as a scribbling peer would: for
+    /// the `ring_corrupt` fuzz target and tests of validation. Not part of the API.
+    #[doc(hidden)]
+    #[cfg(not(shmkit_loom))]
+    pub fn __scribble(&self, ring: usize, offset: usize, bytes: &[u8]) {
+        self.rings[ring & 1].scribble(offset, bytes);
+    }
+
+    /// Is end `side` closed by its owner?
+    pub(crate) fn end_closed(&self, side: usize) -> bool {
+        // SYNC POINT with the Release `fetch_or` of END_CLOSED in `Connection::close`:
+        // everything the owner published before closing is visible after this.
+        self.ends[side].0.flags.load(Ordering::Acquire) & END_CLOSED != 0
+    }
+}
+
+impl<const CAP: usize> Default for Pipe<CAP> {
+    fn default() -> Self {
+        Pipe::new()
+    }
+}
+
+impl<const CAP: usize> core::fmt::Debug for Pipe<CAP> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let end = |i: usize| {
+            let owner = self.ends[i].0.owner.load(Ordering::Relaxed);
+            ((owner >> 32) as i32, self.end_closed(i))
+        };
+        f.debug_struct("Pipe")
+            .field("capacity", &CAP)
+            .field("end0 (pid, closed)", &end(0))
+            .field("end1 (pid, closed)", &end(1))
+            .field("ring0", &self.rings[0])
+            .field("ring1", &self.rings[1])
+            .finish()
+    }
+}
+
+// SAFETY: repr(C); atomics and `UnsafeCell<u8>` bytes of fixed width, no pointers;
+// every bit pattern is handled (the rings validate indices and headers, an unknown
+// owner is just a pid to check); no Drop; mutation only through atomics and the ring
+// protocol.
+unsafe impl<const CAP: usize> ShmSafe for Pipe<CAP> {}
+
+// SAFETY: all-zero is the documented fresh state: empty rings, unowned open ends,
+// notifiers with nobody asleep.
+#[cfg(not(shmkit_loom))]
+unsafe impl<const CAP: usize> bytemuck::Zeroable for Pipe<CAP> {}
+
+// SAFETY: the bytes are only accessed under the SPSC ring protocol (the producer owns
+// [tail, head + CAP), the consumer [head, tail)), and ownership of each end keeps each
+// side to one handle; everything else is atomic.
+unsafe impl<const CAP: usize> Sync for Pipe<CAP> {}
+// SAFETY: no process- or thread-local state inside.
+unsafe impl<const CAP: usize> Send for Pipe<CAP> {}

@@ -1,0 +1,287 @@
+//! [`Mutex<T>`]: a robust, futex-based mutual-exclusion lock in shared memory
+//! (Python's `Lock`, with the data it guards inside).
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::{Deref, DerefMut};
+use core::time::Duration;
+
+use super::lock_error::{LockError, LockResult};
+use super::raw_mutex::{Acquired, RawMutex, WordDebug, my_tid};
+use crate::primitive::{Deadline, UnsafeCell, loom_const_fn};
+use crate::segment::ShmSafe;
+
+/// A robust mutual-exclusion lock that can live in shared memory, guarding a `T`.
+///
+/// - No system call when uncontended: lock is one CAS, unlock one swap (plus a
+///   `FUTEX_WAKE` only if someone sleeps).
+/// - **Robust**: if the holder dies (`kill -9`, even before its parent reaped it), the
+///   next locker gets [`LockError::OwnerDead`] with the guard, within about 5 ms of the
+///   death when it was already waiting. After [`MutexGuard::make_consistent`] the
+///   mutex is normal again; if that guard is dropped without it, every later lock gets
+///   [`LockError::NotRecoverable`].
+/// - A forked child that inherited a held guard cannot release its parent's lock: the
+///   guard's drop checks that the caller's thread is the one recorded in the lock word.
+///
+/// Not reentrant: a thread that locks a mutex it holds waits for itself (until its
+/// deadline, with `lock_timeout`). See [`ReentrantMutex`](super::ReentrantMutex).
+///
+/// # Layout
+///
+/// ```text
+/// offset            size           field  written by
+///      0               4           word   the lock word (see below)
+/// align_of::<T>()  size_of::<T>()  data   the holder only
+/// ```
+///
+/// The lock word is in the kernel's robust-futex format, owner tid | `WAITERS` (bit
+/// 31) | `OWNER_DIED` (bit 30); `0` is unlocked and consistent, so zeroed memory is an
+/// unlocked mutex. The full state table is in the source (`src/sync/raw_mutex.rs`).
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::{Mutex, Process, Shared};
+///
+/// let total = Shared::new(Mutex::new(0u64))?;
+/// let mut child = Process::spawn(|| {
+///     *total.lock().unwrap() += 1;
+///     0
+/// })?;
+/// *total.lock().unwrap() += 1;
+/// child.join()?;
+/// assert_eq!(*total.lock().unwrap(), 2);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[repr(C)]
+pub struct Mutex<T> {
+    raw: RawMutex,
+    data: UnsafeCell<T>,
+}
+
+#[cfg(not(shmkit_loom))]
+const _: () = {
+    assert!(core::mem::offset_of!(Mutex<u64>, data) == 8);
+    assert!(core::mem::size_of::<Mutex<u32>>() == 8);
+    assert!(core::mem::size_of::<Mutex<u64>>() == 16);
+    assert!(core::mem::align_of::<Mutex<u8>>() == 4);
+};
+
+// SAFETY: the lock gives one thread at a time access to `T`, which may therefore be
+// used from (and sent to) any thread: the `Sync` bound of `std::sync::Mutex`.
+unsafe impl<T: Send> Sync for Mutex<T> {}
+// SAFETY: owning the mutex owns the `T`.
+unsafe impl<T: Send> Send for Mutex<T> {}
+
+// SAFETY: repr(C), a u32 lock word (valid in every state a peer can leave, every bit
+// pattern decodes) and a ShmSafe `T`; no pointers, no Drop needed; Sync/Send above.
+unsafe impl<T: ShmSafe> ShmSafe for Mutex<T> {}
+
+// SAFETY: an all-zero word is an unlocked, consistent lock, and `T` is zeroable.
+#[cfg(not(shmkit_loom))]
+unsafe impl<T: bytemuck::Zeroable> bytemuck::Zeroable for Mutex<T> {}
+
+impl<T> Mutex<T> {
+    loom_const_fn! {
+        /// An unlocked mutex holding `value`.
+        pub const fn new(value: T) -> Self {
+            Mutex {
+                raw: RawMutex::new(),
+                data: UnsafeCell::new(value),
+            }
+        }
+    }
+
+    /// Locks, waiting as long as it takes.
+    ///
+    /// # Errors
+    ///
+    /// - [`LockError::OwnerDead`]`(guard)`: the previous holder died holding it; the
+    ///   lock is now held by the caller (see [`MutexGuard::make_consistent`]).
+    /// - [`LockError::NotRecoverable`]: an earlier `OwnerDead` guard was dropped
+    ///   without `make_consistent`.
+    #[inline]
+    pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
+        self.lock_deadline(Deadline::NEVER)
+    }
+
+    /// Locks if it is free now, with no system call (a dead holder is not detected
+    /// here: use [`lock_timeout`](Self::lock_timeout) for that).
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::WouldBlock`] if held; `OwnerDead` and `NotRecoverable` as for
+    /// [`lock`](Self::lock).
+    #[inline]
+    pub fn try_lock(&self) -> LockResult<MutexGuard<'_, T>> {
+        self.finish(self.raw.try_lock_as(my_tid(), 0), LockError::WouldBlock)
+    }
+
+    /// Locks, waiting at most `timeout` (never returning `Timeout` before it has
+    /// passed). Even with a zero timeout, a held lock's holder is checked for liveness
+    /// once before giving up.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::Timeout`] if still held at the deadline; `OwnerDead` and
+    /// `NotRecoverable` as for [`lock`](Self::lock).
+    pub fn lock_timeout(&self, timeout: Duration) -> LockResult<MutexGuard<'_, T>> {
+        self.lock_deadline(Deadline::after(timeout))
+    }
+
+    #[inline]
+    pub(crate) fn lock_deadline(&self, deadline: Deadline) -> LockResult<MutexGuard<'_, T>> {
+        self.finish(self.raw.lock(my_tid(), deadline, false), LockError::Timeout)
+    }
+
+    /// Locks for a cell of `Pod` data, which is valid whatever a dead holder left:
+    /// recovers from a dead holder (and from a not-recoverable word) at once.
+    pub(crate) fn lock_recovering(&self) -> MutexGuard<'_, T> {
+        let tid = my_tid();
+        match self.raw.lock(tid, Deadline::NEVER, true) {
+            Acquired::Locked => {}
+            Acquired::OwnerDead => self.raw.make_consistent_as(tid),
+            // With no deadline and recovery on, the lock is always taken.
+            Acquired::NotRecoverable | Acquired::Busy => {
+                unreachable!("a recovering lock without deadline always succeeds")
+            }
+        }
+        MutexGuard::new(self)
+    }
+
+    /// `try_lock` for a cell of `Pod` data: recovers from a dead holder at once;
+    /// `None` if held.
+    pub(crate) fn try_lock_recovering(&self) -> Option<MutexGuard<'_, T>> {
+        let tid = my_tid();
+        match self.raw.try_lock_as(tid, 0) {
+            Acquired::Locked => Some(MutexGuard::new(self)),
+            Acquired::OwnerDead => {
+                self.raw.make_consistent_as(tid);
+                Some(MutexGuard::new(self))
+            }
+            Acquired::NotRecoverable | Acquired::Busy => None,
+        }
+    }
+
+    #[inline]
+    fn finish<'a>(
+        &'a self,
+        got: Acquired,
+        busy: LockError<MutexGuard<'a, T>>,
+    ) -> LockResult<MutexGuard<'a, T>> {
+        match got {
+            Acquired::Locked => Ok(MutexGuard::new(self)),
+            Acquired::OwnerDead => Err(LockError::OwnerDead(MutexGuard::new(self))),
+            Acquired::NotRecoverable => Err(LockError::NotRecoverable),
+            Acquired::Busy => Err(busy),
+        }
+    }
+
+    /// Is it held right now (or not recoverable, so that it can never be taken)?
+    /// A snapshot, stale as soon as it returns.
+    pub fn is_locked(&self) -> bool {
+        self.raw.is_locked()
+    }
+
+    /// The data, through exclusive access (no locking needed).
+    pub fn get_mut(&mut self) -> &mut T {
+        // SAFETY: `&mut self` excludes every other access to the data.
+        self.data.with_mut(|p| unsafe { &mut *p })
+    }
+
+    /// Consumes the mutex, returning the data.
+    pub fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
+}
+
+impl<T: Default> Default for Mutex<T> {
+    fn default() -> Self {
+        Mutex::new(T::default())
+    }
+}
+
+impl<T> fmt::Debug for Mutex<T> {
+    /// Shows the lock's state (holder tid, sleepers, owner-died), not the data: reading
+    /// it would need the lock.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mutex")
+            .field("state", &WordDebug(self.raw.load()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Access to a [`Mutex`]'s data while it is locked; unlocks when dropped.
+///
+/// Not `Send`: the lock belongs to the thread that took it (its tid is in the lock
+/// word). Dropped by any other thread — as in a forked child that inherited it — it
+/// leaves the lock alone.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct MutexGuard<'a, T> {
+    mutex: &'a Mutex<T>,
+    /// `!Send`: the lock word names the locking thread.
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: sharing the guard shares `&T` only (DerefMut needs `&mut` guard).
+unsafe impl<T: Sync> Sync for MutexGuard<'_, T> {}
+
+impl<'a, T> MutexGuard<'a, T> {
+    #[inline]
+    fn new(mutex: &'a Mutex<T>) -> Self {
+        MutexGuard {
+            mutex,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Declares the data consistent after [`LockError::OwnerDead`]: the mutex is
+    /// normal again once this guard is dropped. A no-op on a guard from a normal lock.
+    pub fn make_consistent(&self) {
+        self.mutex.raw.make_consistent_as(my_tid());
+    }
+
+    /// The mutex this guard locks (for `Condvar`).
+    pub(crate) fn mutex(&self) -> &'a Mutex<T> {
+        self.mutex
+    }
+}
+
+impl<T> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: the guard exists only while this thread holds the lock, so no other
+        // thread or process accesses the data.
+        self.mutex.data.with(|p| unsafe { &*p })
+    }
+}
+
+impl<T> DerefMut for MutexGuard<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`, and `&mut self` makes this the only reference
+        // through the guard.
+        self.mutex.data.with_mut(|p| unsafe { &mut *p })
+    }
+}
+
+impl<T> Drop for MutexGuard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        // A guard inherited through fork has another tid: it leaves the lock alone.
+        self.mutex.raw.unlock_as(my_tid());
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: fmt::Display> fmt::Display for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}

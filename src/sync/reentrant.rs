@@ -1,0 +1,253 @@
+//! [`ReentrantMutex<T>`]: Python's `RLock`, robust, in shared memory.
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::Deref;
+use core::time::Duration;
+
+use super::lock_error::{LockError, LockResult};
+use super::raw_mutex::{Acquired, RawMutex, WordDebug, my_tid};
+use crate::primitive::{AtomicU32, Deadline, Ordering, UnsafeCell, loom_const_fn};
+use crate::segment::ShmSafe;
+
+/// A robust lock that the thread holding it may take again (Python's `RLock`); each
+/// lock is undone by one guard drop, and the lock is released with the last.
+///
+/// It gives shared access only (`Deref`, no `DerefMut`), since two guards of one
+/// thread can coexist; put a `Cell`-like type of your own, or atomics, inside.
+/// Owner death and forked children behave as for [`Mutex`](super::Mutex).
+///
+/// # Layout
+///
+/// ```text
+/// offset            size           field  written by
+///      0               4           word   the robust lock word (see `Mutex`)
+///      4               4           count  the holder only: how many guards it has
+/// align_of::<T>()  size_of::<T>()  data
+/// ```
+///
+/// # Examples
+///
+/// ```
+/// use core::sync::atomic::{AtomicU32, Ordering};
+/// use shmkit::ReentrantMutex;
+///
+/// let m = ReentrantMutex::new(AtomicU32::new(0));
+/// let outer = m.lock().unwrap();
+/// let inner = m.lock().unwrap(); // the same thread: no deadlock
+/// inner.fetch_add(1, Ordering::Relaxed);
+/// drop(inner);
+/// assert!(m.is_locked());
+/// drop(outer);
+/// assert!(!m.is_locked());
+/// ```
+#[repr(C)]
+pub struct ReentrantMutex<T> {
+    raw: RawMutex,
+    /// Nesting depth; meaningful only while the word names a holder.
+    count: AtomicU32,
+    data: UnsafeCell<T>,
+}
+
+#[cfg(not(shmkit_loom))]
+const _: () = {
+    assert!(core::mem::offset_of!(ReentrantMutex<u64>, count) == 4);
+    assert!(core::mem::offset_of!(ReentrantMutex<u64>, data) == 8);
+    assert!(core::mem::size_of::<ReentrantMutex<u32>>() == 12);
+};
+
+// SAFETY: guards give only `&T`, to the one holding thread at a time (several guards
+// of that thread may coexist): like `std`'s `ReentrantLock`, `T: Send` suffices since
+// no two threads ever see the data at once.
+unsafe impl<T: Send> Sync for ReentrantMutex<T> {}
+// SAFETY: owning the lock owns the `T`.
+unsafe impl<T: Send> Send for ReentrantMutex<T> {}
+// SAFETY: repr(C), two u32 words (any bit pattern decodes) and a ShmSafe `T`.
+unsafe impl<T: ShmSafe> ShmSafe for ReentrantMutex<T> {}
+// SAFETY: all-zero: unlocked, consistent, count 0, zeroed `T`.
+#[cfg(not(shmkit_loom))]
+unsafe impl<T: bytemuck::Zeroable> bytemuck::Zeroable for ReentrantMutex<T> {}
+
+impl<T> ReentrantMutex<T> {
+    loom_const_fn! {
+        /// An unlocked reentrant mutex holding `value`.
+        pub const fn new(value: T) -> Self {
+            ReentrantMutex {
+                raw: RawMutex::new(),
+                count: AtomicU32::new(0),
+                data: UnsafeCell::new(value),
+            }
+        }
+    }
+
+    /// Locks, waiting as long as it takes; at once if this thread holds it already.
+    ///
+    /// # Errors
+    ///
+    /// `OwnerDead(guard)` if the previous holder died holding it, `NotRecoverable`
+    /// after an `OwnerDead` guard was dropped unrepaired (as for `Mutex::lock`).
+    ///
+    /// # Panics
+    ///
+    /// If one thread nests it more than `u32::MAX` times.
+    pub fn lock(&self) -> LockResult<ReentrantMutexGuard<'_, T>> {
+        self.lock_deadline(Deadline::NEVER, LockError::Timeout)
+    }
+
+    /// Locks if free or held by this thread, with no system call.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` if another thread holds it; `OwnerDead`, `NotRecoverable` as for
+    /// [`lock`](Self::lock).
+    pub fn try_lock(&self) -> LockResult<ReentrantMutexGuard<'_, T>> {
+        let tid = my_tid();
+        if let Some(guard) = self.relock(tid) {
+            return Ok(guard);
+        }
+        self.finish(self.raw.try_lock_as(tid, 0), LockError::WouldBlock)
+    }
+
+    /// Locks, waiting at most `timeout` (never returning `Timeout` before it passed).
+    ///
+    /// # Errors
+    ///
+    /// `Timeout` if another thread still holds it; `OwnerDead`, `NotRecoverable` as
+    /// for [`lock`](Self::lock).
+    pub fn lock_timeout(&self, timeout: Duration) -> LockResult<ReentrantMutexGuard<'_, T>> {
+        self.lock_deadline(Deadline::after(timeout), LockError::Timeout)
+    }
+
+    fn lock_deadline<'a>(
+        &'a self,
+        deadline: Deadline,
+        busy: LockError<ReentrantMutexGuard<'a, T>>,
+    ) -> LockResult<ReentrantMutexGuard<'a, T>> {
+        let tid = my_tid();
+        if let Some(guard) = self.relock(tid) {
+            return Ok(guard);
+        }
+        self.finish(self.raw.lock(tid, deadline, false), busy)
+    }
+
+    /// A nested lock by the holder.
+    fn relock(&self, tid: u32) -> Option<ReentrantMutexGuard<'_, T>> {
+        if !self.raw.is_owned_by(tid) {
+            return None;
+        }
+        // Only the holder writes `count`.
+        let count = self.count.load(Ordering::Relaxed);
+        let next = count
+            .checked_add(1)
+            .expect("ReentrantMutex nested too deeply");
+        self.count.store(next, Ordering::Relaxed);
+        Some(ReentrantMutexGuard::new(self))
+    }
+
+    fn finish<'a>(
+        &'a self,
+        got: Acquired,
+        busy: LockError<ReentrantMutexGuard<'a, T>>,
+    ) -> LockResult<ReentrantMutexGuard<'a, T>> {
+        match got {
+            Acquired::Locked => {
+                self.count.store(1, Ordering::Relaxed);
+                Ok(ReentrantMutexGuard::new(self))
+            }
+            Acquired::OwnerDead => {
+                // The dead holder's count means nothing now.
+                self.count.store(1, Ordering::Relaxed);
+                Err(LockError::OwnerDead(ReentrantMutexGuard::new(self)))
+            }
+            Acquired::NotRecoverable => Err(LockError::NotRecoverable),
+            Acquired::Busy => Err(busy),
+        }
+    }
+
+    /// Is it held (or not recoverable)? A snapshot.
+    pub fn is_locked(&self) -> bool {
+        self.raw.is_locked()
+    }
+
+    /// The data, through exclusive access.
+    pub fn get_mut(&mut self) -> &mut T {
+        // SAFETY: `&mut self` excludes every other access to the data.
+        self.data.with_mut(|p| unsafe { &mut *p })
+    }
+
+    /// Consumes the lock, returning the data.
+    pub fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
+}
+
+impl<T: Default> Default for ReentrantMutex<T> {
+    fn default() -> Self {
+        ReentrantMutex::new(T::default())
+    }
+}
+
+impl<T> fmt::Debug for ReentrantMutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReentrantMutex")
+            .field("state", &WordDebug(self.raw.load()))
+            .field("count", &self.count.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shared access to a [`ReentrantMutex`]'s data; the last guard of the holding thread
+/// unlocks when dropped. Not `Send`.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct ReentrantMutexGuard<'a, T> {
+    lock: &'a ReentrantMutex<T>,
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: the guard gives `&T` only.
+unsafe impl<T: Sync> Sync for ReentrantMutexGuard<'_, T> {}
+
+impl<'a, T> ReentrantMutexGuard<'a, T> {
+    fn new(lock: &'a ReentrantMutex<T>) -> Self {
+        ReentrantMutexGuard {
+            lock,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Declares the data consistent after `OwnerDead`; a no-op otherwise.
+    pub fn make_consistent(&self) {
+        self.lock.raw.make_consistent_as(my_tid());
+    }
+}
+
+impl<T> Deref for ReentrantMutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: only the holding thread has guards, and they give shared access only.
+        self.lock.data.with(|p| unsafe { &*p })
+    }
+}
+
+impl<T> Drop for ReentrantMutexGuard<'_, T> {
+    fn drop(&mut self) {
+        let tid = my_tid();
+        // A guard inherited through fork (another tid) leaves the lock alone.
+        if !self.lock.raw.is_owned_by(tid) {
+            return;
+        }
+        let count = self.lock.count.load(Ordering::Relaxed);
+        if count > 1 {
+            self.lock.count.store(count - 1, Ordering::Relaxed);
+        } else {
+            self.lock.count.store(0, Ordering::Relaxed);
+            self.lock.raw.unlock_as(tid);
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for ReentrantMutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}

@@ -1,0 +1,320 @@
+//! `Pipe`/`Connection`: messages, errors that keep the message, ownership of ends,
+//! closing, a peer's death, adoption, `poll` and `wait`, in one process and across
+//! forked ones.
+#![allow(clippy::disallowed_types)]
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::Child;
+use shmkit::{Error, ExitStatus, Pipe, Queue, Shared, wait};
+
+#[test]
+fn bytes_pods_and_zero_copy_roundtrip() {
+    let pipe = Pipe::<256>::new();
+    let (a, b) = pipe.ends();
+    assert_eq!(a.max_message_len(), 248);
+    a.send_bytes(b"hello").unwrap();
+    a.send_bytes(b"").unwrap();
+    a.send(&0x1122_3344_5566_7788u64).unwrap();
+    a.send_with(12, |buf| buf.copy_from_slice(b"zero-copy!!!"))
+        .unwrap();
+    let mut buf = [0u8; 32];
+    assert_eq!(b.recv_bytes_into(&mut buf).unwrap(), 5);
+    assert_eq!(&buf[..5], b"hello");
+    assert_eq!(b.try_recv_bytes_into(&mut buf).unwrap(), 0);
+    assert_eq!(b.recv::<u64>().unwrap(), 0x1122_3344_5566_7788);
+    let (aligned, copy) = b
+        .recv_with(|m| (m.as_ptr() as usize % 8 == 0, m.to_vec()))
+        .unwrap();
+    assert!(aligned, "recv_with hands out 8-byte aligned slices");
+    assert_eq!(copy, b"zero-copy!!!");
+    assert_eq!(b.try_recv_bytes_into(&mut buf), Err(Error::WouldBlock));
+    // And the other direction.
+    b.send(&7u32).unwrap();
+    assert_eq!(a.recv::<u32>().unwrap(), 7);
+}
+
+#[test]
+fn failed_receives_leave_the_message_queued() {
+    let pipe = Pipe::<256>::new();
+    let (a, b) = pipe.ends();
+    a.send_bytes(&[9u8; 20]).unwrap();
+    let mut small = [0u8; 8];
+    assert_eq!(
+        b.recv_bytes_into(&mut small),
+        Err(Error::BufferTooSmall { needed: 20 })
+    );
+    assert_eq!(
+        b.recv::<u64>(),
+        Err(Error::WrongSize {
+            expected: 8,
+            found: 20
+        })
+    );
+    let mut big = [0u8; 20];
+    assert_eq!(b.recv_bytes_into(&mut big).unwrap(), 20);
+    assert_eq!(big, [9u8; 20]);
+}
+
+#[test]
+fn message_size_limits_and_exact_fill() {
+    let pipe = Pipe::<64>::new();
+    let (a, b) = pipe.ends();
+    assert_eq!(
+        a.send_bytes(&[0u8; 57]),
+        Err(Error::MessageTooLarge { len: 57, max: 56 })
+    );
+    // Shift the ring's position so the largest message needs a padding record.
+    a.send_bytes(&[1u8; 3]).unwrap();
+    assert_eq!(a.try_send_bytes(&[2u8; 56]), Err(Error::WouldBlock));
+    let mut buf = [0u8; 64];
+    assert_eq!(b.recv_bytes_into(&mut buf).unwrap(), 3);
+    a.try_send_bytes(&[2u8; 56]).unwrap();
+    assert_eq!(a.try_send_bytes(&[]), Err(Error::WouldBlock));
+    assert_eq!(b.recv_bytes_into(&mut buf).unwrap(), 56);
+    assert_eq!(&buf[..56], &[2u8; 56]);
+}
+
+#[test]
+fn timeouts_never_return_early() {
+    let pipe = Pipe::<64>::new();
+    let (a, b) = pipe.ends();
+    let mut buf = [0u8; 8];
+    let d = Duration::from_millis(30);
+    let start = Instant::now();
+    assert_eq!(b.recv_bytes_into_timeout(&mut buf, d), Err(Error::Timeout));
+    assert!(start.elapsed() >= d);
+    a.send_bytes(&[0u8; 56]).unwrap();
+    let start = Instant::now();
+    assert_eq!(a.send_bytes_timeout(b"x", d), Err(Error::Timeout));
+    assert!(start.elapsed() >= d);
+    let start = Instant::now();
+    assert!(!a.poll(Some(d)).unwrap());
+    assert!(start.elapsed() >= d);
+    assert!(b.poll(Some(Duration::ZERO)).unwrap());
+}
+
+#[test]
+fn close_delivers_everything_then_disconnected() {
+    let pipe = Pipe::<256>::new();
+    let (a, b) = pipe.ends();
+    a.send(&1u64).unwrap();
+    a.send(&2u64).unwrap();
+    b.send(&3u64).unwrap(); // claims b
+    a.close();
+    a.close(); // idempotent
+    assert!(a.is_closed());
+    assert_eq!(a.send(&4u64), Err(Error::Closed));
+    assert_eq!(a.recv::<u64>(), Err(Error::Closed));
+    assert_eq!(b.recv::<u64>(), Ok(1));
+    assert_eq!(b.recv::<u64>(), Ok(2));
+    assert_eq!(b.recv::<u64>(), Err(Error::Disconnected));
+    assert_eq!(b.send(&5u64), Err(Error::Disconnected));
+    assert!(b.poll(None).unwrap(), "a disconnected end polls ready");
+}
+
+#[test]
+fn a_second_handle_on_an_owned_end_is_refused() {
+    let pipe = Pipe::<256>::new();
+    let (a, _b) = pipe.ends();
+    a.send(&1u8).unwrap();
+    let (a2, b2) = pipe.ends();
+    assert_eq!(a2.send(&2u8), Err(Error::EndpointInUse));
+    // Dropping the refused handle does not close the owner's end.
+    drop(a2);
+    assert_eq!(b2.recv::<u8>(), Ok(1));
+    a.send(&3u8).unwrap();
+    assert_eq!(b2.recv::<u8>(), Ok(3));
+}
+
+#[test]
+fn ends_belong_to_the_first_process_and_unused_copies_close_harmlessly() {
+    let pipe = Shared::new(Pipe::<4096>::new()).unwrap();
+    let (parent, child_end) = pipe.ends();
+    parent.send(&0u32).unwrap(); // the parent owns `parent`
+    let child = Child::spawn(|| {
+        // The child may not use the parent's end...
+        if parent.send(&1u32) != Err(Error::EndpointInUse) {
+            return 1;
+        }
+        // ...but its own end is free: echo until the parent closes.
+        loop {
+            match child_end.recv::<u32>() {
+                Ok(x) => {
+                    if child_end.send(&(x + 100)).is_err() {
+                        return 2;
+                    }
+                }
+                Err(Error::Disconnected) => return 0,
+                Err(_) => return 3,
+            }
+        }
+    });
+    // The Python habit: close the parent's copy of the child's end.
+    child_end.close();
+    for i in 1..=500u32 {
+        parent.send(&i).unwrap();
+        assert_eq!(parent.recv::<u32>(), Ok(i.wrapping_sub(1) + 100));
+    }
+    assert_eq!(parent.recv::<u32>(), Ok(600));
+    drop(parent); // closes the owned end: the child sees Disconnected
+    assert_eq!(child.join(), ExitStatus::Exited(0));
+}
+
+#[test]
+fn a_killed_peer_is_disconnected_after_its_complete_messages() {
+    let pipe = Shared::new(Pipe::<4096>::new()).unwrap();
+    let (rx, tx) = pipe.ends();
+    let sent = Shared::new(AtomicU64::new(0)).unwrap();
+    let mut child = Child::spawn(|| {
+        for i in 0..3u64 {
+            tx.send(&i).unwrap();
+        }
+        sent.store(3, Ordering::SeqCst);
+        // Now hang (owning the end, without closing it) until killed.
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    assert!(common::eventually(Duration::from_secs(10), || sent
+        .load(Ordering::SeqCst)
+        == 3));
+    child.process().kill().unwrap();
+    let start = Instant::now();
+    for i in 0..3u64 {
+        assert_eq!(rx.recv::<u64>(), Ok(i));
+    }
+    // Blocked on an empty ring, the receiver notices the dead owner.
+    assert_eq!(rx.recv::<u64>(), Err(Error::Disconnected));
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert_eq!(rx.send(&9u64), Err(Error::Disconnected));
+
+    // A new process adopts the dead process's end and carries on.
+    let next = Child::spawn(|| match tx.send(&42u64) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    });
+    // Until the new process has adopted the end, the receiver sees it dead.
+    let mut got = Err(Error::Disconnected);
+    assert!(common::eventually(Duration::from_secs(10), || {
+        got = rx.recv::<u64>();
+        got != Err(Error::Disconnected)
+    }));
+    assert_eq!(got, Ok(42));
+    assert_eq!(next.join(), ExitStatus::Exited(0));
+    drop(child);
+}
+
+#[test]
+fn a_blocked_sender_sees_the_receiver_die() {
+    let pipe = Shared::new(Pipe::<64>::new()).unwrap();
+    let (tx, rx) = pipe.ends();
+    let ready = Shared::new(AtomicU64::new(0)).unwrap();
+    let mut child = Child::spawn(|| {
+        let _ = rx.poll(Some(Duration::ZERO)); // claim the end
+        ready.store(1, Ordering::SeqCst);
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    assert!(common::eventually(Duration::from_secs(10), || ready
+        .load(Ordering::SeqCst)
+        == 1));
+    tx.send_bytes(&[0u8; 56]).unwrap(); // fills the ring
+    child.process().kill().unwrap();
+    assert_eq!(tx.send_bytes(b"more"), Err(Error::Disconnected));
+}
+
+#[test]
+fn ping_pong_across_processes() {
+    let pipe = Shared::new(Pipe::<1024>::new()).unwrap();
+    let (a, b) = pipe.ends();
+    let child = Child::spawn(|| {
+        let mut buf = [0u8; 1024];
+        loop {
+            match b.recv_bytes_into(&mut buf) {
+                Ok(n) => {
+                    buf[..n].reverse();
+                    if b.send_bytes(&buf[..n]).is_err() {
+                        return 2;
+                    }
+                }
+                Err(Error::Disconnected) => return 0,
+                Err(_) => return 1,
+            }
+        }
+    });
+    let mut buf = [0u8; 1024];
+    for i in 0..2000usize {
+        let msg: Vec<u8> = (0..(i * 7) % 1017).map(|j| (i + j) as u8).collect();
+        a.send_bytes(&msg).unwrap();
+        let n = a.recv_bytes_into(&mut buf).unwrap();
+        let mut back = buf[..n].to_vec();
+        back.reverse();
+        assert_eq!(back, msg);
+    }
+    a.close();
+    assert_eq!(child.join(), ExitStatus::Exited(0));
+}
+
+#[test]
+fn wait_reports_ready_connections_and_queues() {
+    let pipe = Shared::new(Pipe::<256>::new()).unwrap();
+    let queue = Shared::new(Queue::<u64, 8>::new()).unwrap();
+    let (a, b) = pipe.ends();
+    let d = Duration::from_millis(20);
+    let start = Instant::now();
+    let ready = wait(&[&b, &queue], Some(d)).unwrap();
+    assert!(ready.is_empty());
+    assert!(start.elapsed() >= d);
+
+    // Another process makes them ready while we sleep in futex_waitv.
+    let child = Child::spawn(|| {
+        std::thread::sleep(Duration::from_millis(20));
+        if queue.put(5).is_err() {
+            return 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        match a.send(&6u64) {
+            Ok(()) => 0,
+            Err(_) => 2,
+        }
+    });
+    let ready = wait(&[&b, &queue], Some(Duration::from_secs(10))).unwrap();
+    assert!(ready.contains(1), "{ready:?}");
+    assert_eq!(queue.get(), Ok(5));
+    let ready = wait(&[&b, &queue], Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(ready.iter().collect::<Vec<_>>(), vec![0]);
+    assert_eq!(b.recv::<u64>(), Ok(6));
+    assert_eq!(child.join(), ExitStatus::Exited(0));
+    // The child exited owning `a`: its end is dead, so `b` is ready (Disconnected).
+    assert!(
+        wait(&[&b], Some(Duration::from_secs(10)))
+            .unwrap()
+            .contains(0)
+    );
+    assert_eq!(b.recv::<u64>(), Err(Error::Disconnected));
+
+    let many: Vec<&dyn shmkit::Waitable> = vec![&queue; 65];
+    assert_eq!(wait(&many, None), Err(Error::InvalidArgument));
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn serde_values_roundtrip() {
+    let pipe = Pipe::<256>::new();
+    let (a, b) = pipe.ends();
+    a.send_value(&("tuple", 5u32, [1.5f64, -2.0])).unwrap();
+    let v: (String, u32, [f64; 2]) = b.recv_value().unwrap();
+    assert_eq!(v, ("tuple".to_string(), 5, [1.5, -2.0]));
+    a.send_bytes(&[0xff; 3]).unwrap();
+    assert_eq!(b.recv_value::<String>(), Err(Error::Decode));
+    let long = "x".repeat(300);
+    assert_eq!(
+        a.send_value(&long),
+        Err(Error::MessageTooLarge { len: 302, max: 248 })
+    );
+}
