@@ -33,23 +33,39 @@
 //! A waiter killed while asleep leaves `sleepers` too high: wakers then make a
 //! needless system call now and then, which costs time, never correctness.
 
-use super::strategy::{WaitStrategy, wait_strategy};
+use super::strategy::{WaitStrategy, set_spin_budget, spin_budget, wait_strategy};
 use crate::primitive::{
     AtomicU32, Deadline, Ordering, Wake, fence, futex_wait, futex_wake, loom_const_fn, spin_loop,
 };
 
-/// Spins (with `spin_loop` hints) before the first `sched_yield` under `Adaptive`.
+/// Under `Adaptive`, the spin budget (in `spin_loop` hints) adapts between these two:
+/// it doubles after a wait that the spinning satisfied and halves after one that had
+/// to yield or sleep anyway. When the peer answers within microseconds (it runs on
+/// another CPU) the budget stays high; when it cannot run before we stop (it shares
+/// our CPU, or it is busy for long), spinning only delays it, and the budget sinks.
 #[cfg(not(shmkit_loom))]
-#[allow(dead_code)]
+pub(crate) const SPIN_HINTS_MAX: u32 = 256;
+/// The fixed spin (in `spin_loop` hints) of the locks that wait on their own futex
+/// word (`Mutex`, `Condvar`) under `Adaptive`: a lock is held for a short, bounded time.
+#[cfg(not(shmkit_loom))]
 pub(crate) const SPIN_HINTS: u32 = 64;
-/// Further checks, each after a `sched_yield`, before sleeping under `Adaptive`.
+/// The floor of the adaptive budget: short enough to cost little, long enough to
+/// notice a peer that answers fast again.
 #[cfg(not(shmkit_loom))]
-#[allow(dead_code)]
-pub(crate) const SPIN_YIELDS: u32 = 16;
+pub(crate) const SPIN_HINTS_MIN: u32 = 8;
+/// Checks, each after a `sched_yield`, between spinning and sleeping under
+/// `Adaptive`. A yield hands the CPU to a peer that shares it, which then answers at
+/// once; where nobody else is runnable a yield costs one cheap system call.
+#[cfg(not(shmkit_loom))]
+pub(crate) const SPIN_YIELDS: u32 = 4;
 // Under loom every spin is a scheduling point: one of each keeps both phases in the
 // model without multiplying its state space.
 #[cfg(shmkit_loom)]
+pub(crate) const SPIN_HINTS_MAX: u32 = 1;
+#[cfg(shmkit_loom)]
 pub(crate) const SPIN_HINTS: u32 = 1;
+#[cfg(shmkit_loom)]
+pub(crate) const SPIN_HINTS_MIN: u32 = 1;
 #[cfg(shmkit_loom)]
 pub(crate) const SPIN_YIELDS: u32 = 1;
 
@@ -98,15 +114,19 @@ impl Notifier {
 
     #[cold]
     fn wait_slow<R>(&self, deadline: Deadline, ready: &mut dyn FnMut() -> Option<R>) -> Option<R> {
+        let adaptive = wait_strategy() == WaitStrategy::Adaptive;
         let (hints, yields) = match wait_strategy() {
             WaitStrategy::Spin => (u32::MAX, 0),
             WaitStrategy::Park => (0, 0),
-            WaitStrategy::Adaptive => (SPIN_HINTS, SPIN_YIELDS),
+            _ => (spin_budget(), SPIN_YIELDS),
         };
         let mut i: u32 = 0;
         while i < hints {
             spin_loop();
             if let Some(r) = ready() {
+                if adaptive {
+                    set_spin_budget(hints.saturating_mul(2).min(SPIN_HINTS_MAX));
+                }
                 return Some(r);
             }
             // Look at the clock now and then only: it costs ~20 ns.
@@ -114,6 +134,9 @@ impl Notifier {
                 return ready();
             }
             i = i.wrapping_add(1);
+        }
+        if adaptive {
+            set_spin_budget((hints / 2).max(SPIN_HINTS_MIN));
         }
         for _ in 0..yields {
             crate::primitive::yield_now();

@@ -4,7 +4,7 @@
 // read the same way inside and outside loom.
 #![allow(clippy::disallowed_types)]
 
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 /// How blocking operations wait for another process.
 ///
@@ -45,4 +45,21 @@ pub fn wait_strategy() -> WaitStrategy {
         2 => WaitStrategy::Park,
         _ => WaitStrategy::Adaptive,
     }
+}
+
+/// The adaptive spin budget (see `notifier`): process-local, a hint only, so Relaxed.
+/// 0 = not set yet (starts at the maximum).
+static SPIN_BUDGET: AtomicU32 = AtomicU32::new(0);
+
+/// The current adaptive spin budget, in `spin_loop` hints.
+pub(crate) fn spin_budget() -> u32 {
+    match SPIN_BUDGET.load(Ordering::Relaxed) {
+        0 => super::notifier::SPIN_HINTS_MAX,
+        b => b,
+    }
+}
+
+/// Sets the adaptive spin budget.
+pub(crate) fn set_spin_budget(hints: u32) {
+    SPIN_BUDGET.store(hints, Ordering::Relaxed);
 }
