@@ -51,10 +51,21 @@ pub fn wait_strategy() -> WaitStrategy {
 /// 0 = not set yet (starts at the maximum).
 static SPIN_BUDGET: AtomicU32 = AtomicU32::new(0);
 
-/// The current adaptive spin budget, in `spin_loop` hints.
+/// Slow waits so far (wrapping): every `PROBE_EVERY`th one spins the full budget.
+static SLOW_WAITS: AtomicU32 = AtomicU32::new(0);
+
+/// How often a wait probes with the full spin budget although the budget has sunk:
+/// without it, two processes that both sleep would each see the other answer only
+/// after a wake-up, and the budget could never recover when they move to separate
+/// CPUs. One probe in 32 costs a shared-CPU pair about 3% of a round trip.
+const PROBE_EVERY: u32 = 32;
+
+/// The adaptive spin budget for the next slow wait, in `spin_loop` hints.
 pub(crate) fn spin_budget() -> u32 {
+    let n = SLOW_WAITS.fetch_add(1, Ordering::Relaxed);
     match SPIN_BUDGET.load(Ordering::Relaxed) {
         0 => super::notifier::SPIN_HINTS_MAX,
+        _ if n % PROBE_EVERY == PROBE_EVERY - 1 => super::notifier::SPIN_HINTS_MAX,
         b => b,
     }
 }
