@@ -46,7 +46,9 @@ fn run<const N: usize>(data: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&which, rest)) = data.split_first() else { return };
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
     match which % 5 {
         0 => run::<1>(rest),
         1 => run::<2>(rest),

@@ -35,7 +35,9 @@ fuzz_target!(|data: &[u8]| {
         match op % 8 {
             // Scribble: ring, offset, length, bytes.
             0..=2 => {
-                let Some(&[ring, off_hi, off_lo, len]) = data.get(i..i + 4) else { return };
+                let Some(&[ring, off_hi, off_lo, len]) = data.get(i..i + 4) else {
+                    return;
+                };
                 i += 4;
                 let len = (len % 16) as usize;
                 let bytes = data.get(i..(i + len).min(data.len())).unwrap_or(&[]);

@@ -30,13 +30,19 @@ impl Model {
             if self.cap - (self.tail - self.head) < to_end {
                 return false;
             }
-            self.recs.push_back(Rec { size: to_end, msg: None });
+            self.recs.push_back(Rec {
+                size: to_end,
+                msg: None,
+            });
             self.tail += to_end;
         }
         if self.cap - (self.tail - self.head) < rec {
             return false;
         }
-        self.recs.push_back(Rec { size: rec, msg: Some(msg.to_vec()) });
+        self.recs.push_back(Rec {
+            size: rec,
+            msg: Some(msg.to_vec()),
+        });
         self.tail += rec;
         true
     }
@@ -53,7 +59,13 @@ impl Model {
             if ctail == self.head {
                 break;
             }
-            if self.recs.front().expect("records up to the tail").msg.is_some() {
+            if self
+                .recs
+                .front()
+                .expect("records up to the tail")
+                .msg
+                .is_some()
+            {
                 found = true;
                 break;
             }
@@ -86,7 +98,13 @@ impl Model {
 fn run<const CAP: usize>(data: &[u8]) {
     let pipe = Box::new(Pipe::<CAP>::new());
     let (a, b) = pipe.ends();
-    let mut model = Model { cap: CAP as u64, head: 0, tail: 0, ctail: None, recs: VecDeque::new() };
+    let mut model = Model {
+        cap: CAP as u64,
+        head: 0,
+        tail: 0,
+        ctail: None,
+        recs: VecDeque::new(),
+    };
     let mut buf = vec![0u8; CAP];
     let max = CAP - 8;
     for chunk in data.chunks(2) {
@@ -103,7 +121,14 @@ fn run<const CAP: usize>(data: &[u8]) {
                 let msg: Vec<u8> = (0..len).map(|j| (j as u8) ^ op).collect();
                 let expect = model.try_send(&msg);
                 let got = a.try_send_bytes(&msg);
-                assert_eq!(got, if expect { Ok(()) } else { Err(Error::WouldBlock) });
+                assert_eq!(
+                    got,
+                    if expect {
+                        Ok(())
+                    } else {
+                        Err(Error::WouldBlock)
+                    }
+                );
             }
             2 => {
                 let expect = model.try_recv();
@@ -138,7 +163,9 @@ fn run<const CAP: usize>(data: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&which, rest)) = data.split_first() else { return };
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
     match which % 3 {
         0 => run::<64>(rest),
         1 => run::<128>(rest),
