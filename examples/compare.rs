@@ -7,7 +7,8 @@
 //! issue's targets, and writes `target/shmkit-compare.json`.
 //!
 //! `SHMKIT_COMPARE_RUNS` (default 5) sets the runs per median; `SHMKIT_COMPARE_SCALE`
-//! (default 1.0) scales every iteration count.
+//! (default 1.0) scales every iteration count; `SHMKIT_COMPARE_ONLY` (a comma-separated
+//! list of `rtt`, `shared-cpu`, `oneway`, `threads`, `mutex`, `value`) picks sections.
 #![allow(clippy::disallowed_types)]
 
 #[path = "../benches/ipc/mod.rs"]
@@ -51,209 +52,223 @@ fn main() {
     let per_s = |d: std::time::Duration, items: u64| items as f64 / d.as_secs_f64();
     let mut rows: Vec<Row> = Vec::new();
     let mut json: Vec<(&str, f64)> = Vec::new();
+    let p = Placement::Pinned;
+    let only = std::env::var("SHMKIT_COMPARE_ONLY").unwrap_or_default();
+    let want = |section: &str| only.is_empty() || only.split(',').any(|s| s.trim() == section);
 
     // --- Round trips, 8 bytes, two processes on two CPUs.
-    let p = Placement::Pinned;
-    let it = n(20_000);
-    let kit_rtt = median(runs, || {
-        ns_per(kit::rtt_pipe(it, p, WaitStrategy::Adaptive), it)
-    });
-    let kit_spin = median(runs, || {
-        ns_per(kit::rtt_pipe(it, p, WaitStrategy::Spin), it)
-    });
-    let floor = median(runs, || ns_per(baseline::rtt_spin_floor(it, p), it));
-    let it_k = n(4_000);
-    let pipe2 = median(runs, || ns_per(baseline::rtt_pipe2(it_k, p), it_k));
-    let uds = median(runs, || ns_per(baseline::rtt_uds(it_k, p), it_k));
-    let efd = median(runs, || ns_per(baseline::rtt_eventfd(it_k, p), it_k));
-    for (op, base, name) in [
-        ("round trip 8 B (default wait)", pipe2, "pipe(2)"),
-        ("round trip 8 B (default wait)", uds, "unix socket"),
-        ("round trip 8 B (default wait)", efd, "eventfd"),
-    ] {
-        rows.push(row(op, kit_rtt, base, "ns", false, name));
+    if want("rtt") {
+        let it = n(20_000);
+        let kit_rtt = median(runs, || {
+            ns_per(kit::rtt_pipe(it, p, WaitStrategy::Adaptive), it)
+        });
+        let kit_spin = median(runs, || {
+            ns_per(kit::rtt_pipe(it, p, WaitStrategy::Spin), it)
+        });
+        let floor = median(runs, || ns_per(baseline::rtt_spin_floor(it, p), it));
+        let it_k = n(4_000);
+        let pipe2 = median(runs, || ns_per(baseline::rtt_pipe2(it_k, p), it_k));
+        let uds = median(runs, || ns_per(baseline::rtt_uds(it_k, p), it_k));
+        let efd = median(runs, || ns_per(baseline::rtt_eventfd(it_k, p), it_k));
+        for (op, base, name) in [
+            ("round trip 8 B (default wait)", pipe2, "pipe(2)"),
+            ("round trip 8 B (default wait)", uds, "unix socket"),
+            ("round trip 8 B (default wait)", efd, "eventfd"),
+        ] {
+            rows.push(row(op, kit_rtt, base, "ns", false, name));
+        }
+        rows.push(row(
+            "round trip 8 B (busy-spin)",
+            kit_spin,
+            floor,
+            "ns",
+            false,
+            "spin floor",
+        ));
+        rows.push(row(
+            "round trip 8 B (default wait)",
+            kit_rtt,
+            floor,
+            "ns",
+            false,
+            "spin floor",
+        ));
+        json.extend([
+            ("pipe_rtt_ns", kit_rtt),
+            ("pipe_spin_rtt_ns", kit_spin),
+            ("pipe2_rtt_ns", pipe2),
+            ("uds_rtt_ns", uds),
+            ("eventfd_rtt_ns", efd),
+            ("spin_floor_rtt_ns", floor),
+        ]);
     }
-    rows.push(row(
-        "round trip 8 B (busy-spin)",
-        kit_spin,
-        floor,
-        "ns",
-        false,
-        "spin floor",
-    ));
-    rows.push(row(
-        "round trip 8 B (default wait)",
-        kit_rtt,
-        floor,
-        "ns",
-        false,
-        "spin floor",
-    ));
-    json.extend([
-        ("pipe_rtt_ns", kit_rtt),
-        ("pipe_spin_rtt_ns", kit_spin),
-        ("pipe2_rtt_ns", pipe2),
-        ("uds_rtt_ns", uds),
-        ("eventfd_rtt_ns", efd),
-        ("spin_floor_rtt_ns", floor),
-    ]);
 
     // --- Round trips where the peer cannot run at once: unpinned, and one shared CPU.
-    for placement in [Placement::Unpinned, Placement::SameCore] {
-        let it = n(4_000);
-        let kit = median(runs, || {
-            ns_per(kit::rtt_pipe(it, placement, WaitStrategy::Adaptive), it)
-        });
-        let efd = median(runs, || ns_per(baseline::rtt_eventfd(it, placement), it));
-        let op = format!("round trip 8 B, {}", placement.label());
-        rows.push(row(&op, kit, efd, "ns", false, "eventfd"));
-        let key = if placement == Placement::SameCore {
-            "same_core"
-        } else {
-            "unpinned"
-        };
-        json.push((leak(format!("pipe_rtt_{key}_ns")), kit));
-        json.push((leak(format!("eventfd_rtt_{key}_ns")), efd));
+    if want("shared-cpu") {
+        for placement in [Placement::Unpinned, Placement::SameCore] {
+            let it = n(4_000);
+            let kit = median(runs, || {
+                ns_per(kit::rtt_pipe(it, placement, WaitStrategy::Adaptive), it)
+            });
+            let efd = median(runs, || ns_per(baseline::rtt_eventfd(it, placement), it));
+            let op = format!("round trip 8 B, {}", placement.label());
+            rows.push(row(&op, kit, efd, "ns", false, "eventfd"));
+            let key = if placement == Placement::SameCore {
+                "same_core"
+            } else {
+                "unpinned"
+            };
+            json.push((leak(format!("pipe_rtt_{key}_ns")), kit));
+            json.push((leak(format!("eventfd_rtt_{key}_ns")), efd));
+        }
     }
 
     // --- One-way throughput, 64 B and 4 KiB.
-    let m64 = n(2_000_000);
-    let kit64 = median(runs, || per_s(kit::tput_pipe(64, m64, p), m64));
-    let m64k = n(200_000);
-    let pipe2_64 = median(runs, || per_s(baseline::tput_pipe2(64, m64k, 1, p), m64k));
-    let pipe2_64b = median(runs, || per_s(baseline::tput_pipe2(64, m64, 64, p), m64));
-    let uds_64 = median(runs, || per_s(baseline::tput_uds(64, m64k, 1, p), m64k));
-    let q64 = median(runs, || per_s(kit::tput_queue64(m64, p), m64));
-    rows.push(row(
-        "one-way 64 B msgs/s",
-        kit64,
-        pipe2_64,
-        "msg/s",
-        true,
-        "pipe(2) 1 write/msg",
-    ));
-    rows.push(row(
-        "one-way 64 B msgs/s",
-        kit64,
-        pipe2_64b,
-        "msg/s",
-        true,
-        "pipe(2) 64 msgs/write",
-    ));
-    rows.push(row(
-        "one-way 64 B msgs/s",
-        kit64,
-        uds_64,
-        "msg/s",
-        true,
-        "unix socket 1 write/msg",
-    ));
-    rows.push(row(
-        "one-way 64 B Queue msgs/s",
-        q64,
-        pipe2_64,
-        "msg/s",
-        true,
-        "pipe(2) 1 write/msg",
-    ));
-    let m4k = n(200_000);
-    let kit4k = median(runs, || per_s(kit::tput_pipe(4096, m4k, p), m4k) * 4096.0);
-    let pipe2_4k = median(runs, || {
-        per_s(baseline::tput_pipe2(4096, m4k, 1, p), m4k) * 4096.0
-    });
-    rows.push(row(
-        "one-way 4 KiB bytes/s",
-        kit4k,
-        pipe2_4k,
-        "B/s",
-        true,
-        "pipe(2)",
-    ));
-    json.extend([
-        ("pipe_tput_64b_msgs_s", kit64),
-        ("pipe2_tput_64b_msgs_s", pipe2_64),
-        ("pipe2_batched_tput_64b_msgs_s", pipe2_64b),
-        ("uds_tput_64b_msgs_s", uds_64),
-        ("queue_tput_64b_msgs_s", q64),
-        ("pipe_tput_4k_bytes_s", kit4k),
-        ("pipe2_tput_4k_bytes_s", pipe2_4k),
-    ]);
+    if want("oneway") {
+        let m64 = n(2_000_000);
+        let kit64 = median(runs, || per_s(kit::tput_pipe(64, m64, p), m64));
+        let m64k = n(200_000);
+        let pipe2_64 = median(runs, || per_s(baseline::tput_pipe2(64, m64k, 1, p), m64k));
+        let pipe2_64b = median(runs, || per_s(baseline::tput_pipe2(64, m64, 64, p), m64));
+        let uds_64 = median(runs, || per_s(baseline::tput_uds(64, m64k, 1, p), m64k));
+        let q64 = median(runs, || per_s(kit::tput_queue64(m64, p), m64));
+        rows.push(row(
+            "one-way 64 B msgs/s",
+            kit64,
+            pipe2_64,
+            "msg/s",
+            true,
+            "pipe(2) 1 write/msg",
+        ));
+        rows.push(row(
+            "one-way 64 B msgs/s",
+            kit64,
+            pipe2_64b,
+            "msg/s",
+            true,
+            "pipe(2) 64 msgs/write",
+        ));
+        rows.push(row(
+            "one-way 64 B msgs/s",
+            kit64,
+            uds_64,
+            "msg/s",
+            true,
+            "unix socket 1 write/msg",
+        ));
+        rows.push(row(
+            "one-way 64 B Queue msgs/s",
+            q64,
+            pipe2_64,
+            "msg/s",
+            true,
+            "pipe(2) 1 write/msg",
+        ));
+        let m4k = n(200_000);
+        let kit4k = median(runs, || per_s(kit::tput_pipe(4096, m4k, p), m4k) * 4096.0);
+        let pipe2_4k = median(runs, || {
+            per_s(baseline::tput_pipe2(4096, m4k, 1, p), m4k) * 4096.0
+        });
+        rows.push(row(
+            "one-way 4 KiB bytes/s",
+            kit4k,
+            pipe2_4k,
+            "B/s",
+            true,
+            "pipe(2)",
+        ));
+        json.extend([
+            ("pipe_tput_64b_msgs_s", kit64),
+            ("pipe2_tput_64b_msgs_s", pipe2_64),
+            ("pipe2_batched_tput_64b_msgs_s", pipe2_64b),
+            ("uds_tput_64b_msgs_s", uds_64),
+            ("queue_tput_64b_msgs_s", q64),
+            ("pipe_tput_4k_bytes_s", kit4k),
+            ("pipe2_tput_4k_bytes_s", pipe2_4k),
+        ]);
+    }
 
     // --- Between threads.
-    let mq = n(2_000_000);
-    let kq = median(runs, || per_s(kit::mpmc_queue(mq, 2, 2), mq));
-    let cb = median(runs, || per_s(baseline::mpmc_crossbeam(mq, 2, 2), mq));
-    let kq1 = median(runs, || per_s(kit::mpmc_queue(mq, 1, 1), mq));
-    let cb1 = median(runs, || per_s(baseline::mpmc_crossbeam(mq, 1, 1), mq));
-    let ms = n(5_000_000);
-    let ring = median(runs, || per_s(kit::spsc_ring(ms), ms));
-    let rtrb = median(runs, || per_s(baseline::spsc_rtrb(ms), ms));
-    rows.push(row(
-        "threads MPMC 2x2 u64/s",
-        kq,
-        cb,
-        "msg/s",
-        true,
-        "crossbeam ArrayQueue",
-    ));
-    rows.push(row(
-        "threads MPMC 1x1 u64/s",
-        kq1,
-        cb1,
-        "msg/s",
-        true,
-        "crossbeam ArrayQueue",
-    ));
-    rows.push(row("threads SPSC u64/s", ring, rtrb, "msg/s", true, "rtrb"));
-    json.extend([
-        ("queue_mpmc_msgs_s", kq),
-        ("crossbeam_mpmc_msgs_s", cb),
-        ("queue_spsc_1x1_msgs_s", kq1),
-        ("crossbeam_1x1_msgs_s", cb1),
-        ("ring_spsc_msgs_s", ring),
-        ("rtrb_spsc_msgs_s", rtrb),
-    ]);
+    if want("threads") {
+        let mq = n(2_000_000);
+        let kq = median(runs, || per_s(kit::mpmc_queue(mq, 2, 2), mq));
+        let cb = median(runs, || per_s(baseline::mpmc_crossbeam(mq, 2, 2), mq));
+        let kq1 = median(runs, || per_s(kit::mpmc_queue(mq, 1, 1), mq));
+        let cb1 = median(runs, || per_s(baseline::mpmc_crossbeam(mq, 1, 1), mq));
+        let ms = n(5_000_000);
+        let ring = median(runs, || per_s(kit::spsc_ring(ms), ms));
+        let rtrb = median(runs, || per_s(baseline::spsc_rtrb(ms), ms));
+        rows.push(row(
+            "threads MPMC 2x2 u64/s",
+            kq,
+            cb,
+            "msg/s",
+            true,
+            "crossbeam ArrayQueue",
+        ));
+        rows.push(row(
+            "threads MPMC 1x1 u64/s",
+            kq1,
+            cb1,
+            "msg/s",
+            true,
+            "crossbeam ArrayQueue",
+        ));
+        rows.push(row("threads SPSC u64/s", ring, rtrb, "msg/s", true, "rtrb"));
+        json.extend([
+            ("queue_mpmc_msgs_s", kq),
+            ("crossbeam_mpmc_msgs_s", cb),
+            ("queue_spsc_1x1_msgs_s", kq1),
+            ("crossbeam_1x1_msgs_s", cb1),
+            ("ring_spsc_msgs_s", ring),
+            ("rtrb_spsc_msgs_s", rtrb),
+        ]);
+    }
 
     // --- Mutex, uncontended.
-    let mi = n(20_000_000);
-    let km = median(runs, || ns_per(kit::mutex_kit(mi), mi));
-    let sm = median(runs, || ns_per(baseline::mutex_std(mi), mi));
-    let pm = median(runs, || ns_per(baseline::mutex_parking_lot(mi), mi));
-    rows.push(row(
-        "Mutex lock+unlock",
-        km,
-        sm,
-        "ns",
-        false,
-        "std::sync::Mutex",
-    ));
-    rows.push(row(
-        "Mutex lock+unlock",
-        km,
-        pm,
-        "ns",
-        false,
-        "parking_lot::Mutex",
-    ));
-    json.extend([
-        ("mutex_uncontended_ns", km),
-        ("std_mutex_uncontended_ns", sm),
-        ("parking_lot_mutex_uncontended_ns", pm),
-    ]);
+    if want("mutex") {
+        let mi = n(20_000_000);
+        let km = median(runs, || ns_per(kit::mutex_kit(mi), mi));
+        let sm = median(runs, || ns_per(baseline::mutex_std(mi), mi));
+        let pm = median(runs, || ns_per(baseline::mutex_parking_lot(mi), mi));
+        rows.push(row(
+            "Mutex lock+unlock",
+            km,
+            sm,
+            "ns",
+            false,
+            "std::sync::Mutex",
+        ));
+        rows.push(row(
+            "Mutex lock+unlock",
+            km,
+            pm,
+            "ns",
+            false,
+            "parking_lot::Mutex",
+        ));
+        json.extend([
+            ("mutex_uncontended_ns", km),
+            ("std_mutex_uncontended_ns", sm),
+            ("parking_lot_mutex_uncontended_ns", pm),
+        ]);
+    }
 
     // --- Value increments from two processes: locked vs atomic.
-    let vi = n(1_000_000);
-    let locked = median(runs, || ns_per(kit::value_locked(vi, 2), 2 * vi));
-    let atomic = median(runs, || ns_per(baseline::value_atomic(vi, 2), 2 * vi));
-    rows.push(row(
-        "2-process increments (Value vs atomic)",
-        locked,
-        atomic,
-        "ns",
-        false,
-        "AtomicU64",
-    ));
-    json.extend([("value_locked_incr_ns", locked), ("atomic_incr_ns", atomic)]);
+    if want("value") {
+        let vi = n(1_000_000);
+        let locked = median(runs, || ns_per(kit::value_locked(vi, 2), 2 * vi));
+        let atomic = median(runs, || ns_per(baseline::value_atomic(vi, 2), 2 * vi));
+        rows.push(row(
+            "2-process increments (Value vs atomic)",
+            locked,
+            atomic,
+            "ns",
+            false,
+            "AtomicU64",
+        ));
+        json.extend([("value_locked_incr_ns", locked), ("atomic_incr_ns", atomic)]);
+    }
 
     print_table(&rows);
     print_targets(&json);
