@@ -271,7 +271,8 @@ impl Mailbox {
     /// Worker: waits (up to `deadline`) for a posted chunk or an exit request; returns
     /// the state it found, `READY` or `EXIT`.
     pub(crate) fn wait_for_work(&self, deadline: Deadline) -> Option<u32> {
-        self.wake.wait_until(deadline, || {
+        // Parked: an idle worker that spins steals the CPU a busy sibling needs.
+        self.wake.wait_parked(deadline, || {
             let s = self.state();
             (s == READY || s == EXIT).then_some(s)
         })
@@ -385,7 +386,8 @@ impl Hub {
     pub(crate) fn wait_change(&self, seen: u64, deadline: Deadline) {
         let _ = self
             .done
-            .wait_until(deadline, || (self.completions() != seen).then_some(()));
+            // Parked: the parent waits for CPU-bound work that needs every core.
+            .wait_parked(deadline, || (self.completions() != seen).then_some(()));
     }
 }
 

@@ -112,10 +112,35 @@ impl Notifier {
         self.wait_slow(deadline, &mut ready)
     }
 
+    /// As [`wait_until`](Self::wait_until), but sleeping on the futex at once
+    /// ([`WaitStrategy::Park`]) whatever the process-wide strategy: for waiters whose
+    /// peers need the CPU more than the waiter needs a fast wake-up (a pool's parent and
+    /// its idle workers, all competing for the same cores).
+    #[inline]
+    pub fn wait_parked<R>(
+        &self,
+        deadline: Deadline,
+        mut ready: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        if let Some(r) = ready() {
+            return Some(r);
+        }
+        self.wait_with(WaitStrategy::Park, deadline, &mut ready)
+    }
+
     #[cold]
     fn wait_slow<R>(&self, deadline: Deadline, ready: &mut dyn FnMut() -> Option<R>) -> Option<R> {
-        let adaptive = wait_strategy() == WaitStrategy::Adaptive;
-        let (hints, yields) = match wait_strategy() {
+        self.wait_with(wait_strategy(), deadline, ready)
+    }
+
+    fn wait_with<R>(
+        &self,
+        strategy: WaitStrategy,
+        deadline: Deadline,
+        ready: &mut dyn FnMut() -> Option<R>,
+    ) -> Option<R> {
+        let adaptive = strategy == WaitStrategy::Adaptive;
+        let (hints, yields) = match strategy {
             WaitStrategy::Spin => (u32::MAX, 0),
             WaitStrategy::Park => (0, 0),
             _ => (spin_budget(), SPIN_YIELDS),
