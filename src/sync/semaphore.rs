@@ -163,9 +163,9 @@ impl fmt::Debug for Semaphore {
 ///
 /// ```text
 /// offset size field     written by
-///      0    4 count     acquire (CAS down), release (CAS up, never past bound)
-///      4    4 bound     set once by `new`
-///      8    8 notifier  waiters and releasers
+///      0   12 inner     a `Semaphore` (count, notifier); release never takes the
+///                       count past `bound`
+///     12    4 bound     set once by `new`
 /// ```
 ///
 /// Not `Zeroable`: a zero bound would be a semaphore that can never be released.
@@ -182,15 +182,14 @@ impl fmt::Debug for Semaphore {
 /// ```
 #[repr(C)]
 pub struct BoundedSemaphore {
-    count: AtomicU32,
+    inner: Semaphore,
     bound: u32,
-    notifier: Notifier,
 }
 
 #[cfg(not(shmkit_loom))]
 const _: () = {
     assert!(core::mem::size_of::<BoundedSemaphore>() == 16);
-    assert!(core::mem::offset_of!(BoundedSemaphore, notifier) == 8);
+    assert!(core::mem::offset_of!(BoundedSemaphore, bound) == 12);
 };
 
 // SAFETY: repr(C), u32 words (every value valid), no pointers, no Drop.
@@ -201,32 +200,25 @@ impl BoundedSemaphore {
         /// A semaphore with `value` permits, never more.
         pub const fn new(value: u32) -> Self {
             BoundedSemaphore {
-                count: AtomicU32::new(value),
+                inner: Semaphore::new(value),
                 bound: value,
-                notifier: Notifier::new(),
             }
         }
     }
 
     /// Takes a permit, waiting as long as it takes.
     pub fn acquire(&self) {
-        let _ = self
-            .notifier
-            .wait_until(Deadline::NEVER, || try_take(&self.count).then_some(()));
+        self.inner.acquire();
     }
 
     /// Takes a permit if one is free now (no system call).
     pub fn try_acquire(&self) -> bool {
-        try_take(&self.count)
+        self.inner.try_acquire()
     }
 
     /// Takes a permit, waiting at most `timeout`; false = none came in time.
     pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-        self.notifier
-            .wait_until(Deadline::after(timeout), || {
-                try_take(&self.count).then_some(())
-            })
-            .is_some()
+        self.inner.acquire_timeout(timeout)
     }
 
     /// Returns a permit, waking one waiter if any sleeps.
@@ -236,16 +228,16 @@ impl BoundedSemaphore {
     /// [`Error::Overflow`] if every permit is already free (the count is at its
     /// bound); nothing changes then.
     pub fn release(&self) -> Result<(), Error> {
-        if !give(&self.count, self.bound) {
+        if !give(&self.inner.count, self.bound) {
             return Err(Error::Overflow);
         }
-        self.notifier.notify_one();
+        self.inner.notifier.notify_one();
         Ok(())
     }
 
     /// The number of free permits (a snapshot).
     pub fn value(&self) -> u32 {
-        self.count.load(Ordering::Relaxed)
+        self.inner.value()
     }
 
     /// The initial value, which the count never exceeds.
@@ -259,7 +251,7 @@ impl fmt::Debug for BoundedSemaphore {
         f.debug_struct("BoundedSemaphore")
             .field("value", &self.value())
             .field("bound", &self.bound)
-            .field("notifier", &self.notifier)
+            .field("notifier", &self.inner.notifier)
             .finish()
     }
 }
