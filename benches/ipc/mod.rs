@@ -28,10 +28,10 @@ pub enum Placement {
 impl Placement {
     /// CPUs for (parent, peer), or None where the scheduler decides.
     fn cpus(self) -> (Option<usize>, Option<usize>) {
-        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let allowed = allowed_cpus();
         match self {
-            Placement::Pinned if n >= 2 => (Some(0), Some(1)),
-            Placement::SameCore => (Some(0), Some(0)),
+            Placement::Pinned if allowed.len() >= 2 => (Some(allowed[0]), Some(allowed[1])),
+            Placement::SameCore => (Some(allowed[0]), Some(allowed[0])),
             _ => (None, None),
         }
     }
@@ -46,23 +46,56 @@ impl Placement {
     }
 }
 
-/// Pins the calling thread to `cpu`, or lets it run anywhere (`None`).
+/// The CPUs this process was allowed to run on before any kernel pinned it, read once.
+///
+/// Reading the mask afresh (as `available_parallelism` does) would be wrong once a
+/// kernel has pinned the parent: the next placement would see one CPU, put both
+/// processes on it, and every spinning hand-off would cost a scheduler time slice.
+pub fn allowed_cpus() -> &'static [usize] {
+    static CPUS: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+    CPUS.get_or_init(|| {
+        // SAFETY: a zeroed cpu_set_t is an empty set; sched_getaffinity fills at most
+        // `size_of::<cpu_set_t>()` bytes of it; CPU_ISSET reads inside it.
+        let cpus: Vec<usize> = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            let rc = libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+            assert_eq!(
+                rc,
+                0,
+                "sched_getaffinity: {}",
+                std::io::Error::last_os_error()
+            );
+            (0..libc::CPU_SETSIZE as usize)
+                .filter(|&c| libc::CPU_ISSET(c, &set))
+                .collect()
+        };
+        assert!(!cpus.is_empty(), "no CPU in this process's affinity mask");
+        cpus
+    })
+}
+
+/// Pins the calling thread to `cpu`, or lets it run on every CPU it was first allowed
+/// (`None`). Panics if the kernel refuses, so that no table reports a placement that
+/// did not happen.
 pub fn pin(cpu: Option<usize>) {
-    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it; the
-    // syscall reads `size_of::<cpu_set_t>()` bytes from a valid pointer.
-    unsafe {
+    let allowed = allowed_cpus();
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it (every CPU
+    // number here is below CPU_SETSIZE); the syscall reads `size_of::<cpu_set_t>()`
+    // bytes from a valid pointer.
+    let rc = unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         match cpu {
             Some(c) => libc::CPU_SET(c, &mut set),
-            None => {
-                let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-                for c in 0..n {
-                    libc::CPU_SET(c, &mut set);
-                }
-            }
+            None => allowed.iter().for_each(|&c| libc::CPU_SET(c, &mut set)),
         }
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    assert_eq!(
+        rc,
+        0,
+        "sched_setaffinity({cpu:?}): {}",
+        std::io::Error::last_os_error()
+    );
 }
 
 /// Runs `peer` in a forked process placed per `placement`, runs `measure` here, then
@@ -72,6 +105,7 @@ where
     P: FnOnce() -> i32,
     M: FnOnce() -> R,
 {
+    // `cpus()` reads the mask saved on first use, before anything was pinned.
     let (mine, theirs) = placement.cpus();
     let mut child = Process::spawn(|| {
         pin(theirs);
