@@ -69,6 +69,8 @@ pub use cell::*;
 pub use channel::*;
 pub use error::Error;
 pub use segment::{Shared, ShmSafe};
+#[doc(hidden)]
+pub use sync::notifier::__slice_rescues;
 pub use sync::*;
 
 #[cfg(feature = "std")]

@@ -256,6 +256,34 @@ pub(crate) fn futex_wake(word: &AtomicU32, count: u32) -> usize {
     }
 }
 
+/// The waker's half of an asymmetric StoreLoad barrier (see `sys::membarrier`): a
+/// compiler fence once this process is registered for `membarrier`, else a real
+/// fence. Under loom, `fence(SeqCst)`: the model checks the Dekker argument with the
+/// pair of fences that the system call stands for.
+#[inline]
+pub(crate) fn light_barrier() {
+    #[cfg(not(shmkit_loom))]
+    crate::sys::membarrier::light();
+    #[cfg(shmkit_loom)]
+    fence(Ordering::SeqCst);
+}
+
+/// The waiter's half (see [`light_barrier`]): a fence plus
+/// `membarrier(GLOBAL_EXPEDITED)`. `false`: wakers may have skipped their barrier
+/// unseen, so the caller must sleep only in short slices.
+#[inline]
+pub(crate) fn heavy_barrier() -> bool {
+    #[cfg(not(shmkit_loom))]
+    {
+        crate::sys::membarrier::heavy()
+    }
+    #[cfg(shmkit_loom)]
+    {
+        fence(Ordering::SeqCst);
+        true
+    }
+}
+
 /// Gives the CPU to another runnable thread (`sched_yield`); under loom, a yield to
 /// the model's scheduler.
 #[inline]
@@ -332,6 +360,19 @@ pub(crate) fn current_ids() -> (i32, i32) {
     {
         let id = loom_ids::current();
         (id, id)
+    }
+}
+
+/// The calling process's id (cached; under loom, the model thread's id).
+#[inline]
+pub(crate) fn current_pid() -> i32 {
+    #[cfg(not(shmkit_loom))]
+    {
+        crate::sys::ids::pid()
+    }
+    #[cfg(shmkit_loom)]
+    {
+        loom_ids::current()
     }
 }
 

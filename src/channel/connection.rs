@@ -9,7 +9,7 @@ use super::pipe::{END_CLOSED, Pipe};
 use super::ring::{Message, Reservation, Ring};
 use super::{block_on, liveness_period};
 use crate::error::Error;
-use crate::primitive::{Deadline, Liveness, Ordering, current_ids, process_liveness};
+use crate::primitive::{Deadline, Liveness, Ordering, current_pid, process_liveness};
 
 /// Hands out handle tokens, unique within a process, so that two handles on the same
 /// end in one process are told apart. Process-local, never in shared memory.
@@ -116,18 +116,19 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
     /// Claims this end for the calling process (fast: one compare once claimed).
     #[inline]
     fn bind(&self) -> Result<(), Error> {
-        if self.closed.get() {
-            return Err(Error::Closed);
-        }
-        let (pid, _) = current_ids();
-        if self.bound.get() == pid {
+        let pid = current_pid();
+        if self.bound.get() == pid && !self.closed.get() {
             return Ok(());
         }
         self.bind_slow(pid)
     }
 
     #[cold]
+    #[inline(never)]
     fn bind_slow(&self, pid: i32) -> Result<(), Error> {
+        if self.closed.get() {
+            return Err(Error::Closed);
+        }
         let end = &self.pipe.ends[self.side].0;
         let me = self.owner_word(pid);
         if self.pipe.end_closed(self.side) {
@@ -163,11 +164,21 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
 
     /// Has the peer closed its end, or (when `check_liveness` and a check is due)
     /// has its owner died?
+    #[inline]
     fn peer_gone(&self, check_liveness: bool) -> bool {
-        let peer = 1 - self.side;
-        if self.pipe.end_closed(peer) {
+        if self.pipe.end_closed(1 - self.side) {
             return true;
         }
+        if !check_liveness && self.dead_peer.get() == 0 {
+            return false;
+        }
+        self.peer_gone_slow(check_liveness)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn peer_gone_slow(&self, check_liveness: bool) -> bool {
+        let peer = 1 - self.side;
         let owner_of = || self.pipe.ends[peer].0.owner.load(Ordering::Acquire);
         let dead = self.dead_peer.get();
         if dead != 0 && owner_of() == dead {
@@ -187,33 +198,58 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
     }
 
     /// The next message, or the reason a receive would fail now; `None` = would block.
+    #[inline]
     fn next_message(&self, check_liveness: bool) -> Option<Result<Message, Error>> {
-        let rx = self.rx();
-        match rx.peek(&self.tail_cache) {
+        match self.rx().peek(&self.tail_cache) {
             Ok(Some(m)) => Some(Ok(m)),
             Err(e) => Some(Err(e)),
-            Ok(None) if self.peer_gone(check_liveness) => {
-                // The peer is gone: everything it published before closing (or dying)
-                // is visible now. Look once more, then report the disconnect.
-                match rx.peek(&self.tail_cache) {
-                    Ok(Some(m)) => Some(Ok(m)),
-                    Ok(None) => Some(Err(Error::Disconnected)),
-                    Err(e) => Some(Err(e)),
-                }
-            }
-            Ok(None) => None,
+            Ok(None) => self.next_message_empty(check_liveness),
+        }
+    }
+
+    /// [`next_message`](Self::next_message) found the ring empty: is the peer gone?
+    #[cold]
+    #[inline(never)]
+    fn next_message_empty(&self, check_liveness: bool) -> Option<Result<Message, Error>> {
+        if !self.peer_gone(check_liveness) {
+            return None;
+        }
+        // The peer is gone: everything it published before closing (or dying) is
+        // visible now. Look once more, then report the disconnect.
+        match self.rx().peek(&self.tail_cache) {
+            Ok(Some(m)) => Some(Ok(m)),
+            Ok(None) => Some(Err(Error::Disconnected)),
+            Err(e) => Some(Err(e)),
         }
     }
 
     /// Waits for a message (`deadline` `None` = don't wait) and hands it to `f`; the
     /// message is removed only if `f` returns `Ok`.
+    #[inline]
     fn recv_impl<R>(
         &self,
         deadline: Option<Deadline>,
         f: impl FnOnce(&[u8]) -> Result<R, Error>,
     ) -> Result<R, Error> {
         self.bind()?;
-        let found = match self.next_message(true) {
+        let rx = self.rx();
+        // The common case first, matched straight off the ring's answer (re-wrapping
+        // it costs a store-forwarding stall per message).
+        let m = match rx.peek(&self.tail_cache) {
+            Ok(Some(m)) => m,
+            Err(e) => return Err(e),
+            Ok(None) => self.recv_wait(deadline)?,
+        };
+        let out = rx.read(&m, f)?;
+        rx.release(m, &self.tail_cache);
+        Ok(out)
+    }
+
+    /// `recv_impl` found the ring empty: is the peer gone, or must we wait?
+    #[cold]
+    #[inline(never)]
+    fn recv_wait(&self, deadline: Option<Deadline>) -> Result<Message, Error> {
+        match self.next_message_empty(true) {
             Some(found) => found,
             None => {
                 let Some(deadline) = deadline else {
@@ -224,16 +260,12 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
                 })
                 .ok_or(Error::Timeout)?
             }
-        };
-        let m = found?;
-        let rx = self.rx();
-        let out = rx.read(&m, f)?;
-        rx.release(m, &self.tail_cache);
-        Ok(out)
+        }
     }
 
     /// Reserves room for `len` bytes (waiting up to `deadline`; `None` = don't wait),
     /// lets `fill` write them, and publishes the message.
+    #[inline]
     fn send_impl<R>(
         &self,
         len: usize,
@@ -246,6 +278,27 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
             return Err(Error::MessageTooLarge { len, max });
         }
         let tx = self.tx();
+        // The common case first: the peer is there and the ring has room.
+        let reservation = if self.peer_gone(false) {
+            return Err(Error::Disconnected);
+        } else {
+            match tx.try_reserve(&self.head_cache, len) {
+                Ok(Some(r)) => r,
+                Err(e) => return Err(e),
+                Ok(None) => self.send_wait(len, deadline)?,
+            }
+        };
+        // An `Err` from `fill` abandons the reservation: nothing is published.
+        let out = tx.fill(&reservation, fill)?;
+        tx.commit(reservation);
+        Ok(out)
+    }
+
+    /// `send_impl` found the ring full: is the peer gone, or must we wait for room?
+    #[cold]
+    #[inline(never)]
+    fn send_wait(&self, len: usize, deadline: Option<Deadline>) -> Result<Reservation, Error> {
+        let tx = self.tx();
         let attempt = |check: bool| -> Option<Result<Reservation, Error>> {
             if self.peer_gone(false) {
                 return Some(Err(Error::Disconnected));
@@ -257,19 +310,15 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
                 Ok(None) => None,
             }
         };
-        let reservation = match attempt(true) {
-            Some(r) => r?,
+        match attempt(true) {
+            Some(r) => r,
             None => {
                 let Some(deadline) = deadline else {
                     return Err(Error::WouldBlock);
                 };
-                block_on(&tx.wake.0.space, deadline, attempt).ok_or(Error::Timeout)??
+                block_on(&tx.wake.0.space, deadline, attempt).ok_or(Error::Timeout)?
             }
-        };
-        // An `Err` from `fill` abandons the reservation: nothing is published.
-        let out = tx.fill(&reservation, fill)?;
-        tx.commit(reservation);
-        Ok(out)
+        }
     }
 
     /// Sends `msg` as one message, waiting while the ring is full.
@@ -293,7 +342,7 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
     /// ```
     pub fn send_bytes(&self, msg: &[u8]) -> Result<(), Error> {
         self.send_impl(msg.len(), Some(Deadline::NEVER), |buf| {
-            buf.copy_from_slice(msg);
+            super::copy_bytes(buf, msg);
             Ok(())
         })
     }
@@ -305,7 +354,7 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
     /// [`Error::WouldBlock`] if the ring is full; otherwise as [`send_bytes`](Self::send_bytes).
     pub fn try_send_bytes(&self, msg: &[u8]) -> Result<(), Error> {
         self.send_impl(msg.len(), None, |buf| {
-            buf.copy_from_slice(msg);
+            super::copy_bytes(buf, msg);
             Ok(())
         })
     }
@@ -318,7 +367,7 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
     /// as [`send_bytes`](Self::send_bytes).
     pub fn send_bytes_timeout(&self, msg: &[u8], timeout: Duration) -> Result<(), Error> {
         self.send_impl(msg.len(), Some(Deadline::after(timeout)), |buf| {
-            buf.copy_from_slice(msg);
+            super::copy_bytes(buf, msg);
             Ok(())
         })
     }
@@ -445,7 +494,7 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
         if self.closed.replace(true) {
             return;
         }
-        let (pid, _) = current_ids();
+        let pid = current_pid();
         let end = &self.pipe.ends[self.side].0;
         if end.owner.load(Ordering::Acquire) == self.owner_word(pid) {
             // SYNC POINT with the Acquire loads of the flags in `Pipe::end_closed`:
@@ -519,11 +568,12 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
 }
 
 /// Copies a message into the caller's buffer, or says how big it must be.
+#[inline]
 fn copy_into(msg: &[u8], buf: &mut [u8]) -> Result<usize, Error> {
     let dst = buf
         .get_mut(..msg.len())
         .ok_or(Error::BufferTooSmall { needed: msg.len() })?;
-    dst.copy_from_slice(msg);
+    super::copy_bytes(dst, msg);
     Ok(msg.len())
 }
 

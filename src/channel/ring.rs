@@ -164,12 +164,36 @@ impl<const CAP: usize> Ring<CAP> {
     /// caller). `cached_head` is the producer's cache of `head`. `Ok(None)`: no room
     /// now. May publish a padding record (then wakes the consumer) even when it then
     /// finds no room for the record itself.
+    #[inline]
     pub(crate) fn try_reserve(
         &self,
         cached_head: &Cell<u64>,
         len: usize,
     ) -> Result<Option<Reservation>, Error> {
         debug_assert!(len <= Self::MAX_MESSAGE);
+        // The common case, inline: the record fits before the end of the array and the
+        // cached `head` already shows room (no shared load at all).
+        let record = HEADER + round8(len);
+        // Only the producer writes `tail`; Relaxed reads our own last store.
+        let tail = self.tail.0.load(Ordering::Relaxed);
+        let pos = (tail % CAP as u64) as usize;
+        if let Ok(used) = self.check_indices(cached_head.get(), tail) {
+            if record <= CAP - pos && record <= CAP - used {
+                return Ok(Some(Reservation { start: tail, len }));
+            }
+        }
+        self.try_reserve_slow(cached_head, len)
+    }
+
+    /// [`try_reserve`](Self::try_reserve) when the cache shows no room or the record
+    /// must wrap: reloads `head`, publishes padding.
+    #[cold]
+    #[inline(never)]
+    fn try_reserve_slow(
+        &self,
+        cached_head: &Cell<u64>,
+        len: usize,
+    ) -> Result<Option<Reservation>, Error> {
         let record = HEADER + round8(len);
         // Only the producer writes `tail`; Relaxed reads our own last store.
         let mut tail = self.tail.0.load(Ordering::Relaxed);
@@ -239,7 +263,44 @@ impl<const CAP: usize> Ring<CAP> {
     /// Finds the next message without removing it. `cached_tail` is the consumer's
     /// cache of `tail`. Padding on the way is consumed (and the producer woken).
     /// `Ok(None)`: empty.
+    #[inline]
     pub(crate) fn peek(&self, cached_tail: &Cell<u64>) -> Result<Option<Message>, Error> {
+        // The common case, inline: a message record (not padding) at `head`, and the
+        // indices valid. Everything else goes to `peek_slow`, which checks it all again.
+        // Only the consumer writes `head` (Relaxed reads our own last store).
+        let head = self.head.0.load(Ordering::Relaxed);
+        let mut tail = cached_tail.get();
+        if tail == head {
+            // SYNC POINT with the Release stores of `tail` in `commit` and
+            // `try_reserve`: every byte of the records before it is written.
+            tail = self.tail.0.load(Ordering::Acquire);
+            cached_tail.set(tail);
+            if tail == head {
+                return Ok(None);
+            }
+        }
+        if let Ok(avail) = self.check_indices(head, tail) {
+            let pos = (head % CAP as u64) as usize;
+            let len = self.read_u32(pos) as usize;
+            let kind = self.read_u32(pos + 4);
+            if kind == KIND_DATA && len <= Self::MAX_MESSAGE {
+                let record = HEADER + round8(len);
+                if record <= CAP - pos && record <= avail {
+                    return Ok(Some(Message {
+                        offset: pos + HEADER,
+                        len,
+                        next_head: head.wrapping_add(record as u64),
+                    }));
+                }
+            }
+        }
+        self.peek_slow(cached_tail)
+    }
+
+    /// [`peek`](Self::peek) for padding, stale caches and corruption.
+    #[cold]
+    #[inline(never)]
+    fn peek_slow(&self, cached_tail: &Cell<u64>) -> Result<Option<Message>, Error> {
         // Only the consumer writes `head` (Relaxed reads our own last store).
         let mut head = self.head.0.load(Ordering::Relaxed);
         let mut tail = cached_tail.get();

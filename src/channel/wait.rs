@@ -179,9 +179,18 @@ pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Result<Read
         if deadline.expired() {
             return Ok(scan(objects));
         }
+        for o in objects {
+            o.ready_notifier().0.announce();
+        }
+        // One barrier for all the announcements (it is a system call).
+        let synced = crate::primitive::heavy_barrier();
         let mut expected = [0u32; Ready::MAX];
         for (e, o) in expected.iter_mut().zip(objects) {
-            *e = o.ready_notifier().0.begin_sleep();
+            *e = o.ready_notifier().0.sleep_value();
+        }
+        if !synced {
+            // Wakers may have skipped their barrier unseen: keep the sleeps short.
+            slice = FIRST_SLICE;
         }
         // Re-check after announcing ourselves: a waker that changed the state before
         // our announcement is seen here; one after it will bump a futex word.

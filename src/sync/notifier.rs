@@ -13,30 +13,45 @@
 //! issue `FUTEX_WAKE` only if `sleepers` is non-zero, so the common case (nobody
 //! asleep) costs one fence and one load, no system call.
 //!
-//! No lost wake-up, by a Dekker-style argument over the two SeqCst fences:
+//! No lost wake-up, by a Dekker-style argument over two barriers:
 //!
 //! ```text
 //! waiter                              waker
 //! sleepers += 1                       change state
-//! fence(SeqCst)            (A)        fence(SeqCst)            (B)
+//! heavy barrier            (A)        light barrier            (B)
 //! s = seq                             if sleepers > 0 {
 //! if ready() { sleepers -= 1; done }      seq += 1 (Release)
 //! futex_wait(seq, s)                      FUTEX_WAKE(seq)
 //! sleepers -= 1                       }
 //! ```
 //!
-//! In the single total order of SeqCst fences, either (A) comes first — then the
-//! waker's load after (B) sees `sleepers > 0`, bumps `seq`, and the waiter's
-//! `futex_wait(seq, s)` either returns at once (seq changed) or is woken — or (B)
-//! comes first, and then the waiter's `ready()` after (A) sees the changed state.
+//! Think of (A) and (B) as two SeqCst fences (loom checks exactly that model). In
+//! their single total order, either (A) comes first — then the waker's load after (B)
+//! sees `sleepers > 0`, bumps `seq`, and the waiter's `futex_wait(seq, s)` either
+//! returns at once (seq changed) or is woken — or (B) comes first, and then the
+//! waiter's `ready()` after (A) sees the changed state.
+//!
+//! The barriers are asymmetric (`sys::membarrier`): the waker, which runs on every
+//! send, put and release, pays only a compiler fence; the waiter, which is about to
+//! sleep anyway, pays a `membarrier(GLOBAL_EXPEDITED)` system call that forces a full
+//! barrier on every CPU running a registered process. A real `fence(SeqCst)` per wake
+//! stalled the waker until the message it had just written reached the peer's cache:
+//! one cross-core transfer on every message of a stream.
 //!
 //! A waiter killed while asleep leaves `sleepers` too high: wakers then make a
 //! needless system call now and then, which costs time, never correctness.
 
 use super::strategy::{WaitStrategy, set_spin_budget, spin_budget, wait_strategy};
 use crate::primitive::{
-    AtomicU32, Deadline, Ordering, Wake, fence, futex_wait, futex_wake, loom_const_fn, spin_loop,
+    AtomicU32, Deadline, Ordering, Wake, futex_wait, futex_wake, heavy_barrier, light_barrier,
+    loom_const_fn, spin_loop,
 };
+
+/// The longest sleep between re-checks when the heavy barrier could not reach the
+/// wakers (`membarrier` refused in this process): a wake-up lost for want of it
+/// costs at most this long.
+#[cfg(not(shmkit_loom))]
+const UNSYNCED_SLICE: core::time::Duration = core::time::Duration::from_millis(1);
 
 /// Under `Adaptive`, the spin budget (in `spin_loop` hints) adapts between these two:
 /// it doubles after a wait that the spinning satisfied and halves after one that had
@@ -173,21 +188,20 @@ impl Notifier {
             if deadline.expired() {
                 return ready();
             }
-            self.sleepers.fetch_add(1, Ordering::SeqCst);
-            // SYNC POINT with the fence in `wake` (fence A in the module docs).
-            fence(Ordering::SeqCst);
-            // SYNC POINT with the Release bump of `seq` in `wake`.
-            let seq = self.seq.load(Ordering::Acquire);
+            let (seq, synced) = self.begin_sleep();
             if let Some(r) = ready() {
-                self.sleepers.fetch_sub(1, Ordering::Relaxed);
+                self.end_sleep();
                 return Some(r);
             }
-            let outcome = futex_wait(&self.seq, seq, deadline);
-            self.sleepers.fetch_sub(1, Ordering::Relaxed);
+            let outcome = futex_wait(&self.seq, seq, sleep_until(deadline, synced));
+            self.end_sleep();
             if let Some(r) = ready() {
+                if outcome == Wake::TimedOut {
+                    note_rescue();
+                }
                 return Some(r);
             }
-            if outcome == Wake::TimedOut {
+            if outcome == Wake::TimedOut && deadline.expired() {
                 return None;
             }
         }
@@ -207,8 +221,9 @@ impl Notifier {
 
     #[inline]
     fn wake(&self, count: u32) {
-        // SYNC POINT with the fence in `wait_slow` (fence B in the module docs).
-        fence(Ordering::SeqCst);
+        // SYNC POINT with the heavy barrier in `begin_sleep` (barrier B in the module
+        // docs).
+        light_barrier();
         if self.sleepers.load(Ordering::Relaxed) != 0 {
             self.wake_slow(count);
         }
@@ -226,14 +241,27 @@ impl Notifier {
         &self.seq
     }
 
-    /// For waiting on several notifiers at once: announces a sleeper (fence A of the
-    /// module docs) and returns the futex word's value to sleep on. The caller must
-    /// then re-check its condition, sleep on [`word`](Self::word) only while it still
-    /// holds that value, and call [`end_sleep`](Self::end_sleep) exactly once.
-    pub fn begin_sleep(&self) -> u32 {
+    /// Announces a sleeper and returns the futex word's value to sleep on, and whether
+    /// the barrier reached the wakers (`false`: sleep only in short slices; see
+    /// `sys::membarrier`). The caller must then re-check its condition, sleep on
+    /// [`word`](Self::word) only while it still holds that value, and call
+    /// [`end_sleep`](Self::end_sleep) exactly once. For several notifiers at once,
+    /// [`announce`](Self::announce) each, run one `primitive::heavy_barrier`, then read each
+    /// [`sleep_value`](Self::sleep_value).
+    pub fn begin_sleep(&self) -> (u32, bool) {
+        self.announce();
+        // SYNC POINT with the light barrier in `wake` (barrier A in the module docs).
+        let synced = heavy_barrier();
+        (self.sleep_value(), synced)
+    }
+
+    /// The first step of [`begin_sleep`](Self::begin_sleep): counts a sleeper.
+    pub fn announce(&self) {
         self.sleepers.fetch_add(1, Ordering::SeqCst);
-        // SYNC POINT with the fence in `wake` (fence A in the module docs).
-        fence(Ordering::SeqCst);
+    }
+
+    /// The last step of [`begin_sleep`](Self::begin_sleep): the value to sleep on.
+    pub fn sleep_value(&self) -> u32 {
         // SYNC POINT with the Release bump of `seq` in `wake_slow`.
         self.seq.load(Ordering::Acquire)
     }
@@ -249,6 +277,41 @@ impl Notifier {
     }
 }
 
+/// Sleeps that ran out their time and then found the awaited state there: a change
+/// that landed just as the time ran out, a peer found dead by a caller's liveness check
+/// (`ready` may look), or a lost wake-up. Process-local; tests read it through
+/// [`__slice_rescues`] to show that the last kind does not happen.
+#[allow(clippy::disallowed_types)]
+static RESCUES: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+#[cold]
+fn note_rescue() {
+    RESCUES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// How many waits in this process ended a timed sleep to find their state already
+/// there (see `RESCUES`). For tests; not part of the API.
+#[doc(hidden)]
+pub fn __slice_rescues() -> u64 {
+    RESCUES.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// Where a sleep that began with `begin_sleep` must end: at `deadline`, or within
+/// [`UNSYNCED_SLICE`] if the barrier did not reach the wakers.
+#[inline]
+fn sleep_until(deadline: Deadline, synced: bool) -> Deadline {
+    #[cfg(not(shmkit_loom))]
+    if !synced {
+        let slice = Deadline::after(UNSYNCED_SLICE);
+        return match (deadline.as_ns(), slice.as_ns()) {
+            (Some(d), Some(s)) if d <= s => deadline,
+            _ => slice,
+        };
+    }
+    let _ = synced;
+    deadline
+}
+
 impl Default for Notifier {
     fn default() -> Self {
         Notifier::new()
@@ -260,5 +323,23 @@ impl core::fmt::Debug for Notifier {
         f.debug_struct("Notifier")
             .field("sleepers", &self.sleepers.load(Ordering::Relaxed))
             .finish()
+    }
+}
+
+#[cfg(all(test, not(shmkit_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsynced_sleeps_are_capped_at_a_slice() {
+        let now = crate::sys::time::monotonic_ns();
+        // Synced: the caller's deadline stands, whatever it is.
+        assert_eq!(sleep_until(Deadline::NEVER, true), Deadline::NEVER);
+        // Unsynced: at most one slice, or the caller's deadline if that comes first.
+        let capped = sleep_until(Deadline::NEVER, false).as_ns().unwrap();
+        let slice = UNSYNCED_SLICE.as_nanos() as u64;
+        assert!(capped >= now + slice && capped <= crate::sys::time::monotonic_ns() + slice);
+        let soon = Deadline::after(core::time::Duration::from_micros(10));
+        assert_eq!(sleep_until(soon, false), soon);
     }
 }

@@ -26,12 +26,13 @@ std::thread_local! {
 extern "C" fn clear_caches_in_child() {
     // Relaxed: the child is single-threaded at this point.
     PID.store(0, Ordering::Relaxed);
+    super::membarrier::forget_in_child();
     #[cfg(feature = "std")]
     let _ = TID.try_with(|tid| tid.set(0));
 }
 
 /// Registers the fork handler once; returns only after it is registered.
-fn ensure_atfork() {
+pub(crate) fn ensure_atfork() {
     if ATFORK.load(Ordering::Acquire) == 2 {
         return;
     }
@@ -54,11 +55,17 @@ fn ensure_atfork() {
 }
 
 /// The calling process's pid (`getpid`, cached).
+#[inline]
 pub(crate) fn pid() -> i32 {
     let cached = PID.load(Ordering::Relaxed);
     if cached != 0 {
         return cached;
     }
+    pid_slow()
+}
+
+#[cold]
+fn pid_slow() -> i32 {
     ensure_atfork();
     let pid = rustix::process::getpid().as_raw_nonzero().get();
     PID.store(pid, Ordering::Relaxed);

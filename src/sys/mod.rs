@@ -14,5 +14,6 @@
 pub(crate) mod futex;
 pub(crate) mod ids;
 pub(crate) mod mem;
+pub(crate) mod membarrier;
 pub(crate) mod proc;
 pub(crate) mod time;
