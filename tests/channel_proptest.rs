@@ -2,10 +2,10 @@
 //! checked step by step against a `VecDeque` model, in one process and across fork.
 //!
 //! The ring model tracks the exact byte accounting the ring promises (8-byte headers,
-//! payloads padded to 8, a padding record where a record would cross the end, the
-//! consumer's cached tail), so capacities down to the smallest (64), records that
-//! exactly fill the ring and every wrap boundary are checked for `WouldBlock` as well
-//! as for content.
+//! payloads padded to 8, a padding record where a record would cross the end, 8 bytes
+//! of slack after a record that ends before the array end), so capacities down to the
+//! smallest (64), records that exactly fill the ring and every wrap boundary are
+//! checked for `WouldBlock` as well as for content.
 #![allow(clippy::disallowed_types)]
 
 mod common;
@@ -29,8 +29,6 @@ struct RingModel {
     cap: u64,
     head: u64,
     tail: u64,
-    /// The receiver's cached tail (None until its first receive binds it).
-    ctail: Option<u64>,
     recs: VecDeque<Rec>,
 }
 
@@ -44,12 +42,13 @@ impl RingModel {
             cap,
             head: 0,
             tail: 0,
-            ctail: None,
             recs: VecDeque::new(),
         }
     }
 
     fn try_send(&mut self, msg: &[u8]) -> bool {
+        // A record needs 8 bytes of slack after it unless it ends at the array's end
+        // (padding always does).
         let rec = 8 + round8(msg.len() as u64);
         let to_end = self.cap - self.tail % self.cap;
         if rec > to_end {
@@ -62,7 +61,12 @@ impl RingModel {
             });
             self.tail += to_end;
         }
-        if self.cap - (self.tail - self.head) < rec {
+        let slack = if (self.tail + rec) % self.cap == 0 {
+            0
+        } else {
+            8
+        };
+        if self.cap - (self.tail - self.head) < rec + slack {
             return false;
         }
         self.recs.push_back(Rec {
@@ -74,27 +78,21 @@ impl RingModel {
     }
 
     fn try_recv(&mut self) -> Option<Vec<u8>> {
-        let mut ctail = self.ctail.unwrap_or(self.tail);
+        // The receiver sees every published record; padding in front is consumed.
         let mut found = None;
         for _ in 0..2 {
-            if ctail == self.head {
-                ctail = self.tail;
-            }
-            if ctail == self.head {
+            let Some(rec) = self.recs.pop_front() else {
                 break;
-            }
-            let rec = self.recs.pop_front().expect("records up to the tail");
+            };
             self.head += rec.size;
             if let Some(msg) = rec.msg {
                 found = Some(msg);
                 break;
             }
         }
-        self.ctail = Some(ctail);
         let msg = found?;
-        // `release` skips a padding record right behind, if the cached tail covers it.
-        let pos = self.head % self.cap;
-        if pos != 0 && ctail - self.head >= self.cap - pos {
+        // `release` skips a padding record right behind, if it is published.
+        if self.head % self.cap != 0 {
             if let Some(Rec { msg: None, size }) = self.recs.front().cloned() {
                 self.recs.pop_front();
                 self.head += size;

@@ -1,7 +1,8 @@
 //! Random operation sequences on a `Pipe` ring, checked against a model that tracks
 //! the ring's exact byte accounting (headers, 8-byte padding, the padding record at
-//! the wrap, the receiver's cached tail): every send must succeed exactly when the
-//! model has room, every receive must return the model's next message.
+//! the wrap, 8 bytes of slack after a record that ends before the array end): every
+//! send must succeed exactly when the model has room, every receive must return the
+//! model's next message.
 #![no_main]
 
 use std::collections::VecDeque;
@@ -18,12 +19,13 @@ struct Model {
     cap: u64,
     head: u64,
     tail: u64,
-    ctail: Option<u64>,
     recs: VecDeque<Rec>,
 }
 
 impl Model {
     fn try_send(&mut self, msg: &[u8]) -> bool {
+        // A record needs 8 bytes of slack after it unless it ends at the array's end
+        // (padding always does).
         let rec = 8 + ((msg.len() as u64 + 7) & !7);
         let to_end = self.cap - self.tail % self.cap;
         if rec > to_end {
@@ -36,7 +38,8 @@ impl Model {
             });
             self.tail += to_end;
         }
-        if self.cap - (self.tail - self.head) < rec {
+        let slack = if (self.tail + rec) % self.cap == 0 { 0 } else { 8 };
+        if self.cap - (self.tail - self.head) < rec + slack {
             return false;
         }
         self.recs.push_back(Rec {
@@ -47,33 +50,20 @@ impl Model {
         true
     }
 
-    /// What the receiver's `peek` does: reloads the cached tail when it has caught
-    /// up, consumes padding in front; true if a message is next.
+    /// What the receiver's `peek` does: sees every published record, consumes
+    /// padding in front; true if a message is next.
     fn peek(&mut self) -> bool {
-        let mut ctail = self.ctail.unwrap_or(self.tail);
-        let mut found = false;
         for _ in 0..2 {
-            if ctail == self.head {
-                ctail = self.tail;
+            match self.recs.front() {
+                None => return false,
+                Some(Rec { msg: Some(_), .. }) => return true,
+                Some(Rec { msg: None, .. }) => {
+                    let rec = self.recs.pop_front().unwrap();
+                    self.head += rec.size;
+                }
             }
-            if ctail == self.head {
-                break;
-            }
-            if self
-                .recs
-                .front()
-                .expect("records up to the tail")
-                .msg
-                .is_some()
-            {
-                found = true;
-                break;
-            }
-            let rec = self.recs.pop_front().unwrap();
-            self.head += rec.size;
         }
-        self.ctail = Some(ctail);
-        found
+        false
     }
 
     fn try_recv(&mut self) -> Option<Vec<u8>> {
@@ -82,14 +72,10 @@ impl Model {
         }
         let rec = self.recs.pop_front().unwrap();
         self.head += rec.size;
-        let ctail = self.ctail.unwrap();
-        // `release` skips a padding record right behind, if the cached tail covers it.
-        let pos = self.head % self.cap;
-        if pos != 0 && ctail - self.head >= self.cap - pos {
-            if matches!(self.recs.front(), Some(Rec { msg: None, .. })) {
-                let rec = self.recs.pop_front().unwrap();
-                self.head += rec.size;
-            }
+        // `release` skips a padding record right behind, if it is published.
+        if self.head % self.cap != 0 && matches!(self.recs.front(), Some(Rec { msg: None, .. })) {
+            let rec = self.recs.pop_front().unwrap();
+            self.head += rec.size;
         }
         rec.msg
     }
@@ -102,7 +88,6 @@ fn run<const CAP: usize>(data: &[u8]) {
         cap: CAP as u64,
         head: 0,
         tail: 0,
-        ctail: None,
         recs: VecDeque::new(),
     };
     let mut buf = vec![0u8; CAP];

@@ -66,8 +66,6 @@ pub struct Connection<'a, const CAP: usize> {
     closed: Cell<bool>,
     /// The producer's cache of the outgoing ring's `head`.
     head_cache: Cell<u64>,
-    /// The consumer's cache of the incoming ring's `tail`.
-    tail_cache: Cell<u64>,
     /// When the peer's liveness may be checked again (`None`: now).
     next_check: Cell<Option<Deadline>>,
     /// The peer's owner record last found dead (0: none): sends fail fast until a
@@ -84,7 +82,6 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
             bound: Cell::new(0),
             closed: Cell::new(false),
             head_cache: Cell::new(0),
-            tail_cache: Cell::new(0),
             next_check: Cell::new(None),
             dead_peer: Cell::new(0),
         }
@@ -156,8 +153,10 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
                 break;
             }
         }
+        // A previous owner of this end may have died after publishing a record but
+        // before advancing `tail`: pick up where its records end.
+        self.tx().recover_tail();
         self.head_cache.set(self.tx().indices().0);
-        self.tail_cache.set(self.rx().indices().1);
         self.bound.set(pid);
         Ok(())
     }
@@ -200,7 +199,7 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
     /// The next message, or the reason a receive would fail now; `None` = would block.
     #[inline]
     fn next_message(&self, check_liveness: bool) -> Option<Result<Message, Error>> {
-        match self.rx().peek(&self.tail_cache) {
+        match self.rx().peek() {
             Ok(Some(m)) => Some(Ok(m)),
             Err(e) => Some(Err(e)),
             Ok(None) => self.next_message_empty(check_liveness),
@@ -216,7 +215,7 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
         }
         // The peer is gone: everything it published before closing (or dying) is
         // visible now. Look once more, then report the disconnect.
-        match self.rx().peek(&self.tail_cache) {
+        match self.rx().peek() {
             Ok(Some(m)) => Some(Ok(m)),
             Ok(None) => Some(Err(Error::Disconnected)),
             Err(e) => Some(Err(e)),
@@ -235,13 +234,13 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
         let rx = self.rx();
         // The common case first, matched straight off the ring's answer (re-wrapping
         // it costs a store-forwarding stall per message).
-        let m = match rx.peek(&self.tail_cache) {
+        let m = match rx.peek() {
             Ok(Some(m)) => m,
             Err(e) => return Err(e),
             Ok(None) => self.recv_wait(deadline)?,
         };
         let out = rx.read(&m, f)?;
-        rx.release(m, &self.tail_cache);
+        rx.release(m);
         Ok(out)
     }
 
@@ -249,17 +248,16 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
     #[cold]
     #[inline(never)]
     fn recv_wait(&self, deadline: Option<Deadline>) -> Result<Message, Error> {
-        match self.next_message_empty(true) {
-            Some(found) => found,
-            None => {
-                let Some(deadline) = deadline else {
-                    return Err(Error::WouldBlock);
-                };
-                block_on(&self.rx().wake.0.data, deadline, |check| {
-                    self.next_message(check)
-                })
-                .ok_or(Error::Timeout)?
-            }
+        match deadline {
+            // Non-blocking: is the peer gone (a liveness check if one is due)?
+            None => self
+                .next_message_empty(true)
+                .unwrap_or(Err(Error::WouldBlock)),
+            // Blocking: `block_on` spins first and checks liveness only after that.
+            Some(deadline) => block_on(&self.rx().wake.0.data, deadline, |check| {
+                self.next_message(check)
+            })
+            .ok_or(Error::Timeout)?,
         }
     }
 
@@ -310,12 +308,11 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
                 Ok(None) => None,
             }
         };
-        match attempt(true) {
-            Some(r) => r,
-            None => {
-                let Some(deadline) = deadline else {
-                    return Err(Error::WouldBlock);
-                };
+        match deadline {
+            // Non-blocking: one more attempt, with a liveness check if one is due.
+            None => attempt(true).unwrap_or(Err(Error::WouldBlock)),
+            // Blocking: `block_on` spins first and checks liveness only after that.
+            Some(deadline) => {
                 block_on(&tx.wake.0.space, deadline, attempt).ok_or(Error::Timeout)?
             }
         }

@@ -3,17 +3,34 @@
 //! One producer appends records at `tail`, one consumer removes them at `head`; both
 //! indices are 64-bit byte counts that only grow (they never wrap in practice: 2^64
 //! bytes is centuries at any bus speed), and `index % CAP` is the position in the
-//! data array. The ordering rules are those of the Linux kernel's
-//! `Documentation/core-api/circular-buffers.rst`: the producer writes a record, then
-//! publishes it with a Release store of `tail`; the consumer Acquire-loads `tail`,
-//! reads the record, then frees it with a Release store of `head`, which the producer
-//! Acquire-loads before it overwrites the space.
+//! data array.
+//!
+//! ## Publication by header
+//!
+//! A record is published by the Release store of its 8-byte header word, written after
+//! its payload; the consumer Acquire-loads the header word at `head` and finds either
+//! zero (nothing yet) or a complete record. So a receiver that keeps up with the sender
+//! touches one cache line per small message — the one holding the record — instead of
+//! two (`tail`'s line, then the record's), which halves the latency of a round trip.
+//! `tail` is still stored after each record, for the producer's own use (and for a
+//! process that adopts the producer's end), but the consumer never waits on it.
+//!
+//! Zero means "nothing yet" only because of one invariant: **the header word at `tail`
+//! is zero, or `tail` is at position 0**. The ring starts all zero, and before
+//! publishing a record the producer zeroes the word right after it (the next record's
+//! header). For that the producer keeps 8 bytes of slack: a record that ends before the
+//! end of the array is written only if its size plus 8 is free, so the word after it is
+//! free space. Position 0 needs no zeroing: every lap starts with a record there, so the
+//! word at 0 is either the new header or the header the previous lap wrote at 0, which
+//! the consumer recognises by its seal (sealed for the index one lap back) and treats as
+//! "nothing yet". The consumer frees space with a Release store of `head`, which the
+//! producer Acquire-loads before it overwrites the space.
 //!
 //! ## Layout (`#[repr(C)]`, `CAP` a power of two, 64 ≤ `CAP` ≤ 2^31)
 //!
 //! ```text
 //! offset      size  field   written by
-//!      0         8  tail    producer (Release after a record is complete)
+//!      0         8  tail    producer (Release after each record)
 //!    128         8  head    consumer (Release after a record is read)
 //!    256         8  data    Notifier "data available": producer wakes, consumer sleeps
 //!    264         8  space   Notifier "space available": consumer wakes, producer sleeps
@@ -27,34 +44,41 @@
 //!
 //! ```text
 //! +0  u32 len    payload length in bytes (DATA), or the bytes to skip after the header (PADDING)
-//! +4  u32 kind   DATA = "DATA", PADDING = "PADD" (anything else: corrupted)
+//! +4  u32 seal   SEAL_SET | kind bit | 30 bits of a hash of (record start index, len)
 //! +8  payload    len bytes, then zero to seven bytes to the next multiple of 8
 //! ```
+//!
+//! The two halves form one little-endian `u64` word, stored and loaded atomically. The
+//! seal's top bit makes every header non-zero; the next bit tells padding from data; the
+//! hash ties the header to the index it was written at, so a stale header from an
+//! earlier lap, or bytes a scribbler wrote, are not taken for a record (but for
+//! corruption) except by a 2^-30 chance.
 //!
 //! Records start at multiples of 8, so every payload is 8-byte aligned (the data array
 //! is 128-byte aligned) and `recv_with` hands out aligned slices. A record is always
 //! contiguous: when the next one does not fit before the end of the array, the
 //! producer first fills the rest with one PADDING record (as Aeron does) and starts
 //! again at position 0. The padding is published on its own, even if the record itself
-//! must still wait for room: so a record of the largest size, `CAP - 8` bytes, always
-//! fits once the consumer has caught up, wherever `tail` stood.
+//! must still wait for room: so a record of the largest size, `CAP` bytes with its
+//! header (which ends at the end of the array and so needs no slack), always fits once
+//! the consumer has caught up, wherever `tail` stood.
 //!
 //! ## Caches
 //!
-//! Each side keeps, in its process-local handle, the last value it read of the *other*
-//! side's index (as rtrb does), and reloads the shared one only when the ring looks
-//! full (producer) or empty (consumer): in a steady stream, each side touches the
-//! other's line once per wrap, not once per message.
+//! The producer keeps, in its process-local handle, the last value it read of `head`
+//! (as rtrb does), and reloads the shared one only when the ring looks full: in a
+//! steady stream it touches the consumer's line once per wrap, not once per message.
 //!
 //! ## Validation
 //!
 //! Everything read from the shared array or indices is checked before it is used:
-//! `head` and `tail` must be multiples of 8 with `0 ≤ tail - head ≤ CAP`; a record
-//! header must have a known kind, and its whole extent must lie inside both
-//! `[head, tail)` and the array without crossing its end; a padding record must end
+//! `head` and `tail` must be multiples of 8 with `0 ≤ tail - head ≤ CAP` (where the
+//! producer uses them); a header must carry the seal for its index, and its whole
+//! extent must lie inside the array without crossing its end; a padding record must end
 //! exactly at the end of the array and never start at position 0. A header is read
-//! once into locals, so a concurrent scribbler cannot change it between the check and
-//! the use. A failure is [`Error::Corrupted`]; no loop here runs more than twice.
+//! once into a local, so a concurrent scribbler cannot change it between the check and
+//! the use. A failure is [`Error::Corrupted`]; no loop here runs more than twice, except
+//! the adopting producer's walk over published records, bounded by `CAP / 8` steps.
 
 use core::cell::Cell;
 
@@ -62,12 +86,24 @@ use crate::error::Error;
 use crate::primitive::{AtomicU64, Ordering, UnsafeCell};
 use crate::sync::notifier::Notifier;
 
-/// A record header's size, and the alignment of every record.
+/// A record header's size, the alignment of every record, and the producer's slack.
 pub(crate) const HEADER: usize = 8;
-/// `kind` of a message record: "DATA" in ASCII.
-pub(crate) const KIND_DATA: u32 = u32::from_le_bytes(*b"DATA");
-/// `kind` of a padding record: "PADD" in ASCII.
-pub(crate) const KIND_PADDING: u32 = u32::from_le_bytes(*b"PADD");
+/// Set in every seal: a published header is never zero.
+const SEAL_SET: u32 = 1 << 31;
+/// Set in the seal of a padding record.
+const SEAL_PADDING: u32 = 1 << 30;
+
+/// The header word of a record of payload length `len` (or, for padding, the bytes it
+/// skips after its header) that starts at ring index `start`.
+#[inline]
+fn header_word(start: u64, len: u32, padding: bool) -> u64 {
+    // A multiplicative hash of the index (in 8-byte units) and the length; the top 30
+    // bits of the product are the best mixed.
+    let key = (start >> 3) ^ (u64::from(len) << 40) ^ u64::from(len);
+    let hash = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 34) as u32;
+    let seal = SEAL_SET | if padding { SEAL_PADDING } else { 0 } | hash;
+    u64::from(len) | (u64::from(seal) << 32)
+}
 
 /// A value alone on a 128-byte line.
 #[repr(C, align(128))]
@@ -95,6 +131,10 @@ pub(crate) struct Ring<const CAP: usize> {
     pub(crate) wake: Line<Wakers>,
     /// The records.
     bytes: [UnsafeCell<u8>; CAP],
+    /// Under loom, the header words live apart from the bytes (loom's atomics are not
+    /// views of memory): `headers[pos / 8]` is the word at `pos`.
+    #[cfg(shmkit_loom)]
+    headers: std::vec::Vec<AtomicU64>,
 }
 
 #[cfg(not(shmkit_loom))]
@@ -128,6 +168,14 @@ pub(crate) struct Message {
     next_head: u64,
 }
 
+/// The slack a record ending at array offset `end` (of `cap`) needs after it: one header
+/// word to zero, unless it ends at the end of the array (position 0 is never zeroed
+/// ahead).
+#[inline]
+const fn slack(end: usize, cap: usize) -> usize {
+    if end == cap { 0 } else { HEADER }
+}
+
 /// Rounds up to the record alignment.
 #[inline]
 const fn round8(n: usize) -> usize {
@@ -154,6 +202,8 @@ impl<const CAP: usize> Ring<CAP> {
                 head: Line(AtomicU64::new(0)),
                 wake: Line(Wakers { data: Notifier::new(), space: Notifier::new() }),
                 bytes: new_bytes::<CAP>(),
+                #[cfg(shmkit_loom)]
+                headers: (0..CAP / HEADER).map(|_| AtomicU64::new(0)).collect(),
             }
         }
     }
@@ -172,13 +222,13 @@ impl<const CAP: usize> Ring<CAP> {
     ) -> Result<Option<Reservation>, Error> {
         debug_assert!(len <= Self::MAX_MESSAGE);
         // The common case, inline: the record fits before the end of the array and the
-        // cached `head` already shows room (no shared load at all).
+        // cached `head` already shows room for it and the slack (no shared load at all).
         let record = HEADER + round8(len);
         // Only the producer writes `tail`; Relaxed reads our own last store.
         let tail = self.tail.0.load(Ordering::Relaxed);
         let pos = (tail % CAP as u64) as usize;
         if let Ok(used) = self.check_indices(cached_head.get(), tail) {
-            if record <= CAP - pos && record <= CAP - used {
+            if record <= CAP - pos && record + slack(pos + record, CAP) <= CAP - used {
                 return Ok(Some(Reservation { start: tail, len }));
             }
         }
@@ -202,8 +252,10 @@ impl<const CAP: usize> Ring<CAP> {
         for _ in 0..2 {
             let pos = (tail % CAP as u64) as usize;
             let to_end = CAP - pos;
+            // Room for the record and the slack word after it, or for the padding
+            // (which ends at the end of the array: no slack).
             let (needed, pad) = if record <= to_end {
-                (record, false)
+                (record + slack(pos + record, CAP), false)
             } else {
                 (to_end, true)
             };
@@ -224,11 +276,8 @@ impl<const CAP: usize> Ring<CAP> {
             }
             // The record would cross the end: fill the rest with padding, publish it
             // alone, and try again at position 0.
-            self.write_u32(pos, (to_end - HEADER) as u32);
-            self.write_u32(pos + 4, KIND_PADDING);
+            self.publish(tail, (to_end - HEADER) as u32, true);
             tail = tail.wrapping_add(to_end as u64);
-            // SYNC POINT with the Acquire load of `tail` in `peek`.
-            self.tail.0.store(tail, Ordering::Release);
             self.wake.0.data.notify_all();
             used = used.map(|u| u + to_end);
         }
@@ -244,85 +293,116 @@ impl<const CAP: usize> Ring<CAP> {
         self.with_slice_mut(offset, r.len, f)
     }
 
-    /// Writes the header and publishes the record.
+    /// Publishes a filled reservation and wakes the consumer.
     #[inline]
     pub(crate) fn commit(&self, r: Reservation) {
-        let pos = (r.start % CAP as u64) as usize;
-        self.write_u32(pos, r.len as u32);
-        self.write_u32(pos + 4, KIND_DATA);
-        // SYNC POINT with the Acquire load of `tail` in `peek`: the record is complete.
-        self.tail.0.store(
-            r.start.wrapping_add((HEADER + round8(r.len)) as u64),
-            Ordering::Release,
-        );
+        self.publish(r.start, r.len as u32, false);
         self.wake.0.data.notify_all();
+    }
+
+    /// Publishes the record (or padding) of `len` at ring index `start`: zeroes the
+    /// next record's header word, stores this one's (Release), then advances `tail`.
+    #[inline]
+    fn publish(&self, start: u64, len: u32, padding: bool) {
+        let next = start.wrapping_add((HEADER + round8(len as usize)) as u64);
+        let next_pos = (next % CAP as u64) as usize;
+        if next_pos != 0 {
+            // The word after the record is free (the slack): keep the invariant that
+            // the header word at `tail` is zero. Relaxed: the Release below orders it.
+            self.header(next_pos).store(0, Ordering::Relaxed);
+        }
+        // SYNC POINT with the Acquire load of the header in `peek`: the payload and
+        // the zeroed word after it are written.
+        self.header((start % CAP as u64) as usize)
+            .store(header_word(start, len, padding), Ordering::Release);
+        // SYNC POINT with the Acquire loads of `tail` in `indices` (a process that
+        // adopts this end, `Debug`).
+        self.tail.0.store(next, Ordering::Release);
+    }
+
+    /// For a process that adopts the producer's end of a dead owner: the owner may have
+    /// published records (by their headers) but died before storing `tail`. Walks the
+    /// published headers from `tail` and stores where they end. Call only as the sole
+    /// producer.
+    pub(crate) fn recover_tail(&self) {
+        let mut tail = self.tail.0.load(Ordering::Acquire);
+        let head = self.head.0.load(Ordering::Acquire);
+        for _ in 0..CAP / HEADER {
+            let Ok(used) = self.check_indices(head, tail) else {
+                return;
+            };
+            let pos = (tail % CAP as u64) as usize;
+            let word = self.header(pos).load(Ordering::Acquire);
+            let len = word as u32;
+            let extent = if word == header_word(tail, len, false) {
+                HEADER + round8(len as usize)
+            } else if word == header_word(tail, len, true) {
+                HEADER + len as usize
+            } else {
+                break;
+            };
+            if extent > CAP - pos || used + extent > CAP {
+                break;
+            }
+            tail = tail.wrapping_add(extent as u64);
+        }
+        self.tail.0.store(tail, Ordering::Release);
     }
 
     // ---- consumer side -------------------------------------------------------------
 
-    /// Finds the next message without removing it. `cached_tail` is the consumer's
-    /// cache of `tail`. Padding on the way is consumed (and the producer woken).
-    /// `Ok(None)`: empty.
+    /// Finds the next message without removing it. Padding on the way is consumed (and
+    /// the producer woken). `Ok(None)`: empty.
     #[inline]
-    pub(crate) fn peek(&self, cached_tail: &Cell<u64>) -> Result<Option<Message>, Error> {
-        // The common case, inline: a message record (not padding) at `head`, and the
-        // indices valid. Everything else goes to `peek_slow`, which checks it all again.
+    pub(crate) fn peek(&self) -> Result<Option<Message>, Error> {
         // Only the consumer writes `head` (Relaxed reads our own last store).
         let head = self.head.0.load(Ordering::Relaxed);
-        let mut tail = cached_tail.get();
-        if tail == head {
-            // SYNC POINT with the Release stores of `tail` in `commit` and
-            // `try_reserve`: every byte of the records before it is written.
-            tail = self.tail.0.load(Ordering::Acquire);
-            cached_tail.set(tail);
-            if tail == head {
-                return Ok(None);
+        if head % HEADER as u64 != 0 {
+            return Err(Error::Corrupted);
+        }
+        let pos = (head % CAP as u64) as usize;
+        // SYNC POINT with the Release store of the header in `publish`: the payload is
+        // written.
+        let word = self.header(pos).load(Ordering::Acquire);
+        if word == 0 {
+            return Ok(None);
+        }
+        let len = word as u32;
+        if word == header_word(head, len, false) {
+            let len = len as usize;
+            if len <= Self::MAX_MESSAGE && HEADER + round8(len) <= CAP - pos {
+                return Ok(Some(Message {
+                    offset: pos + HEADER,
+                    len,
+                    next_head: head.wrapping_add((HEADER + round8(len)) as u64),
+                }));
             }
         }
-        if let Ok(avail) = self.check_indices(head, tail) {
-            let pos = (head % CAP as u64) as usize;
-            let len = self.read_u32(pos) as usize;
-            let kind = self.read_u32(pos + 4);
-            if kind == KIND_DATA && len <= Self::MAX_MESSAGE {
-                let record = HEADER + round8(len);
-                if record <= CAP - pos && record <= avail {
-                    return Ok(Some(Message {
-                        offset: pos + HEADER,
-                        len,
-                        next_head: head.wrapping_add(record as u64),
-                    }));
-                }
-            }
-        }
-        self.peek_slow(cached_tail)
+        self.peek_slow()
     }
 
-    /// [`peek`](Self::peek) for padding, stale caches and corruption.
+    /// [`peek`](Self::peek) for padding and corruption.
     #[cold]
     #[inline(never)]
-    fn peek_slow(&self, cached_tail: &Cell<u64>) -> Result<Option<Message>, Error> {
+    fn peek_slow(&self) -> Result<Option<Message>, Error> {
         // Only the consumer writes `head` (Relaxed reads our own last store).
         let mut head = self.head.0.load(Ordering::Relaxed);
-        let mut tail = cached_tail.get();
+        if head % HEADER as u64 != 0 {
+            return Err(Error::Corrupted);
+        }
         // A padding record is followed by a message at position 0: two rounds at most.
         for _ in 0..2 {
-            if tail == head || self.check_indices(head, tail).is_err() {
-                // SYNC POINT with the Release stores of `tail` in `commit` and
-                // `try_reserve`: every byte of the records before it is written.
-                tail = self.tail.0.load(Ordering::Acquire);
-                cached_tail.set(tail);
-            }
-            let avail = self.check_indices(head, tail)?;
-            if avail == 0 {
+            let pos = (head % CAP as u64) as usize;
+            // SYNC POINT with the Release store of the header in `publish`.
+            let word = self.header(pos).load(Ordering::Acquire);
+            if word == 0 || self.is_last_laps(pos, head, word) {
                 return Ok(None);
             }
-            let pos = (head % CAP as u64) as usize;
-            let len = self.read_u32(pos) as usize;
-            let kind = self.read_u32(pos + 4);
+            let len = word as u32 as usize;
             let to_end = CAP - pos;
-            if kind == KIND_DATA {
+            if word == header_word(head, len as u32, false) {
                 let record = HEADER + round8(len);
-                if len > Self::MAX_MESSAGE || record > to_end || record > avail {
+                if len > Self::MAX_MESSAGE || record > to_end {
                     return Err(Error::Corrupted);
                 }
                 return Ok(Some(Message {
@@ -331,7 +411,7 @@ impl<const CAP: usize> Ring<CAP> {
                     next_head: head.wrapping_add(record as u64),
                 }));
             }
-            if kind != KIND_PADDING || pos == 0 || len != to_end - HEADER || to_end > avail {
+            if word != header_word(head, len as u32, true) || pos == 0 || len != to_end - HEADER {
                 return Err(Error::Corrupted);
             }
             head = head.wrapping_add(to_end as u64);
@@ -340,6 +420,14 @@ impl<const CAP: usize> Ring<CAP> {
             self.wake.0.space.notify_all();
         }
         Err(Error::Corrupted)
+    }
+
+    /// Is `word`, at `pos` where the consumer stands at `head`, the header the previous
+    /// lap wrote there (so: nothing new yet)? Only at position 0, which starts every lap
+    /// with a record and is not zeroed ahead (see the module docs).
+    #[inline]
+    fn is_last_laps(&self, pos: usize, head: u64, word: u64) -> bool {
+        pos == 0 && word == header_word(head.wrapping_sub(CAP as u64), word as u32, false)
     }
 
     /// Calls `f` with a found message's payload.
@@ -352,15 +440,14 @@ impl<const CAP: usize> Ring<CAP> {
     /// it if one is already published (so a producer waiting for the whole ring is
     /// not held up by padding until the next receive).
     #[inline]
-    pub(crate) fn release(&self, m: Message, cached_tail: &Cell<u64>) {
+    pub(crate) fn release(&self, m: Message) {
         let mut head = m.next_head;
         let pos = (head % CAP as u64) as usize;
-        if pos != 0 && cached_tail.get().wrapping_sub(head) >= (CAP - pos) as u64 {
+        if pos != 0 {
+            // SYNC POINT with the Release store of the header in `publish`.
+            let word = self.header(pos).load(Ordering::Acquire);
             let to_end = CAP - pos;
-            let is_padding = self.check_indices(head, cached_tail.get()).is_ok()
-                && self.read_u32(pos + 4) == KIND_PADDING
-                && self.read_u32(pos) as usize == to_end - HEADER;
-            if is_padding {
+            if word != 0 && word == header_word(head, (to_end - HEADER) as u32, true) {
                 head = head.wrapping_add(to_end as u64);
             }
         }
@@ -401,41 +488,25 @@ impl<const CAP: usize> Ring<CAP> {
         self.bytes.as_ptr().cast::<u8>().cast_mut()
     }
 
+    /// The header word at `pos`, an atomic view of the bytes `pos..pos + 8`.
     #[inline]
-    fn read_u32(&self, pos: usize) -> u32 {
-        debug_assert!(pos + 4 <= CAP);
+    fn header(&self, pos: usize) -> &AtomicU64 {
+        // Checked on every call: the pointer cast below relies on it.
+        assert!(pos % HEADER == 0 && pos <= CAP - HEADER);
         #[cfg(not(shmkit_loom))]
         {
-            // SAFETY: `pos + 4 <= CAP` (callers pass positions of 8-aligned records
-            // below CAP); the bytes are plain data that only this side reads now.
-            unsafe { self.base().add(pos).cast::<u32>().read_unaligned() }
+            // SAFETY: `pos + 8 <= CAP`, and `pos` is a multiple of 8 in a 128-byte
+            // aligned array, so the 8 bytes are in bounds and aligned for an `AtomicU64`
+            // (the facade's is `repr(transparent)` over core's, which has `u64`'s
+            // layout). They sit in `UnsafeCell`s, so shared mutation is allowed; every
+            // access to them while they are a header is atomic, and the non-atomic
+            // payload accesses of other laps are ordered with these by the
+            // `head`/`tail` protocol.
+            unsafe { &*self.base().add(pos).cast::<AtomicU64>() }
         }
         #[cfg(shmkit_loom)]
         {
-            let mut b = [0u8; 4];
-            for (i, out) in b.iter_mut().enumerate() {
-                // SAFETY: loom tracks the access; the protocol makes it exclusive.
-                *out = self.bytes[pos + i].with(|p| unsafe { *p });
-            }
-            u32::from_ne_bytes(b)
-        }
-    }
-
-    #[inline]
-    fn write_u32(&self, pos: usize, value: u32) {
-        debug_assert!(pos + 4 <= CAP);
-        #[cfg(not(shmkit_loom))]
-        {
-            // SAFETY: `pos + 4 <= CAP`; the producer owns [tail, head + CAP) until it
-            // publishes, so nobody else touches these bytes.
-            unsafe { self.base().add(pos).cast::<u32>().write_unaligned(value) }
-        }
-        #[cfg(shmkit_loom)]
-        {
-            for (i, b) in value.to_ne_bytes().into_iter().enumerate() {
-                // SAFETY: loom tracks the access; the protocol makes it exclusive.
-                self.bytes[pos + i].with_mut(|p| unsafe { *p = b });
-            }
+            &self.headers[pos / HEADER]
         }
     }
 
@@ -548,11 +619,11 @@ mod tests {
         }
     }
 
-    fn recv(r: &Ring<64>, cache: &Cell<u64>) -> Result<Option<Vec<u8>>, Error> {
-        match r.peek(cache)? {
+    fn recv(r: &Ring<64>) -> Result<Option<Vec<u8>>, Error> {
+        match r.peek()? {
             Some(m) => {
                 let v = r.read(&m, |b| b.to_vec());
-                r.release(m, cache);
+                r.release(m);
                 Ok(Some(v))
             }
             None => Ok(None),
@@ -562,46 +633,89 @@ mod tests {
     #[test]
     fn miri_ring_roundtrip_and_wrap() {
         let r = Box::new(Ring::<64>::new());
-        let (ph, ct) = (Cell::new(0), Cell::new(0));
+        let ph = Cell::new(0);
         for round in 0..20u8 {
             let msg: Vec<u8> = (0..(round % 13) as usize)
                 .map(|i| i as u8 ^ round)
                 .collect();
             assert!(send(&r, &ph, &msg).unwrap());
-            assert_eq!(recv(&r, &ct).unwrap().as_deref(), Some(&msg[..]));
+            assert_eq!(recv(&r).unwrap().as_deref(), Some(&msg[..]));
         }
-        assert_eq!(recv(&r, &ct).unwrap(), None);
+        assert_eq!(recv(&r).unwrap(), None);
     }
 
     #[test]
     fn miri_ring_full_message_after_padding() {
         let r = Box::new(Ring::<64>::new());
-        let (ph, ct) = (Cell::new(0), Cell::new(0));
+        let ph = Cell::new(0);
         assert!(send(&r, &ph, &[1; 3]).unwrap());
         // 56 bytes need the whole ring: padding is published, the record must wait.
         assert!(!send(&r, &ph, &[9; 56]).unwrap());
-        assert_eq!(recv(&r, &ct).unwrap(), Some(std::vec![1; 3]));
-        assert_eq!(recv(&r, &ct).unwrap(), None);
+        assert_eq!(recv(&r).unwrap(), Some(std::vec![1; 3]));
+        assert_eq!(recv(&r).unwrap(), None);
         assert!(send(&r, &ph, &[9; 56]).unwrap());
         assert!(!send(&r, &ph, &[]).unwrap());
-        assert_eq!(recv(&r, &ct).unwrap(), Some(std::vec![9; 56]));
+        assert_eq!(recv(&r).unwrap(), Some(std::vec![9; 56]));
+        // The consumer is at position 0 of the next lap, where the word is the header
+        // of the record it just read: nothing new, not corruption.
+        assert_eq!(recv(&r).unwrap(), None);
+        assert!(send(&r, &ph, &[7; 5]).unwrap());
+        assert_eq!(recv(&r).unwrap(), Some(std::vec![7; 5]));
     }
 
     #[test]
     fn miri_ring_corruption_is_reported() {
         let r = Box::new(Ring::<64>::new());
-        let (ph, ct) = (Cell::new(0), Cell::new(0));
+        let ph = Cell::new(0);
         assert!(send(&r, &ph, &[5; 8]).unwrap());
-        // A length that runs past the published tail.
+        // A length the seal does not match.
         r.scribble(384, &40u32.to_le_bytes());
-        assert_eq!(recv(&r, &ct), Err(Error::Corrupted));
-        // An unknown kind.
+        assert_eq!(recv(&r), Err(Error::Corrupted));
+        // An unknown seal.
         r.scribble(384, &8u32.to_le_bytes());
         r.scribble(388, b"XXXX");
-        assert_eq!(recv(&r, &ct), Err(Error::Corrupted));
+        assert_eq!(recv(&r), Err(Error::Corrupted));
+        // A misaligned head.
+        r.scribble(128, &3u64.to_le_bytes());
+        assert_eq!(recv(&r), Err(Error::Corrupted));
         // tail - head > CAP.
+        r.scribble(128, &0u64.to_le_bytes());
         r.scribble(0, &1000u64.to_le_bytes());
-        assert_eq!(recv(&r, &ct), Err(Error::Corrupted));
         assert_eq!(r.try_reserve(&ph, 1), Err(Error::Corrupted));
+    }
+
+    #[test]
+    fn miri_ring_stale_header_is_not_a_record() {
+        let r = Box::new(Ring::<64>::new());
+        let ph = Cell::new(0);
+        assert!(send(&r, &ph, &[5; 8]).unwrap());
+        let mut word = [0u8; 8];
+        r.with_slice(0, 8, |b| word.copy_from_slice(b));
+        assert_eq!(recv(&r).unwrap(), Some(std::vec![5; 8]));
+        // The same header bytes one record further on (as a stale header of an
+        // earlier lap, or a payload that looks like one, would be): the seal ties a
+        // header to its index, so this is corruption, not a message.
+        r.scribble(384 + 16, &word);
+        assert_eq!(recv(&r), Err(Error::Corrupted));
+    }
+
+    #[test]
+    fn miri_ring_adopting_producer_recovers_tail() {
+        let r = Box::new(Ring::<64>::new());
+        let ph = Cell::new(0);
+        r.recover_tail();
+        assert_eq!(r.indices(), (0, 0));
+        assert!(send(&r, &ph, &[1; 8]).unwrap());
+        assert!(send(&r, &ph, &[2; 3]).unwrap());
+        // A producer that died after publishing both records but before storing
+        // `tail` for them.
+        r.scribble(0, &0u64.to_le_bytes());
+        r.recover_tail();
+        assert_eq!(r.indices(), (0, 32));
+        assert!(send(&r, &ph, &[3; 1]).unwrap());
+        for expect in [std::vec![1; 8], std::vec![2; 3], std::vec![3; 1]] {
+            assert_eq!(recv(&r).unwrap(), Some(expect));
+        }
+        assert_eq!(recv(&r).unwrap(), None);
     }
 }

@@ -154,11 +154,27 @@ impl Notifier {
         deadline: Deadline,
         ready: &mut dyn FnMut() -> Option<R>,
     ) -> Option<R> {
+        if let Some(r) = self.spin(strategy, deadline, ready) {
+            return Some(r);
+        }
+        self.park(strategy, deadline, ready)
+    }
+
+    /// The first phase of a wait, per `strategy`: spin, calling `ready` after each
+    /// `spin_loop` hint, for the (adaptive) budget. Reads the clock only every 64 hints
+    /// and only for a finite `deadline`, so a wait that spinning satisfies costs no
+    /// system call and no clock read. `None`: not ready yet (or the deadline passed).
+    pub(crate) fn spin<R>(
+        &self,
+        strategy: WaitStrategy,
+        deadline: Deadline,
+        ready: &mut dyn FnMut() -> Option<R>,
+    ) -> Option<R> {
         let adaptive = strategy == WaitStrategy::Adaptive;
-        let (hints, yields) = match strategy {
-            WaitStrategy::Spin => (u32::MAX, 0),
-            WaitStrategy::Park => (0, 0),
-            _ => (spin_budget(), SPIN_YIELDS),
+        let hints = match strategy {
+            WaitStrategy::Spin => u32::MAX,
+            WaitStrategy::Park => 0,
+            _ => spin_budget(),
         };
         let mut i: u32 = 0;
         while i < hints {
@@ -171,13 +187,29 @@ impl Notifier {
             }
             // Look at the clock now and then only: it costs ~20 ns.
             if i % 64 == 63 && deadline.expired() {
-                return ready();
+                return None;
             }
             i = i.wrapping_add(1);
         }
         if adaptive {
             set_spin_budget((hints / 2).max(SPIN_HINTS_MIN));
         }
+        None
+    }
+
+    /// The second phase of a wait: a few `sched_yield`s (under `Adaptive`), then sleep
+    /// on the futex until `ready`, or `deadline` (then `ready` is asked one last time).
+    pub(crate) fn park<R>(
+        &self,
+        strategy: WaitStrategy,
+        deadline: Deadline,
+        ready: &mut dyn FnMut() -> Option<R>,
+    ) -> Option<R> {
+        let yields = if strategy == WaitStrategy::Adaptive {
+            SPIN_YIELDS
+        } else {
+            0
+        };
         for _ in 0..yields {
             crate::primitive::yield_now();
             if let Some(r) = ready() {
