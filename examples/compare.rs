@@ -135,6 +135,7 @@ fn main() {
         let pipe2_64b = median(runs, || per_s(baseline::tput_pipe2(64, m64, 64, p), m64));
         let uds_64 = median(runs, || per_s(baseline::tput_uds(64, m64k, 1, p), m64k));
         let q64 = median(runs, || per_s(kit::tput_queue64(m64, p), m64));
+        let ring64 = median(runs, || per_s(baseline::tput_spin_ring(64, m64, p), m64));
         rows.push(row(
             "one-way 64 B msgs/s",
             kit64,
@@ -160,6 +161,14 @@ fn main() {
             "unix socket 1 write/msg",
         ));
         rows.push(row(
+            "one-way 64 B msgs/s",
+            kit64,
+            ring64,
+            "msg/s",
+            true,
+            "naive spinning ring",
+        ));
+        rows.push(row(
             "one-way 64 B Queue msgs/s",
             q64,
             pipe2_64,
@@ -172,6 +181,9 @@ fn main() {
         let pipe2_4k = median(runs, || {
             per_s(baseline::tput_pipe2(4096, m4k, 1, p), m4k) * 4096.0
         });
+        let ring4k = median(runs, || {
+            per_s(baseline::tput_spin_ring(4096, m4k, p), m4k) * 4096.0
+        });
         rows.push(row(
             "one-way 4 KiB bytes/s",
             kit4k,
@@ -179,6 +191,14 @@ fn main() {
             "B/s",
             true,
             "pipe(2)",
+        ));
+        rows.push(row(
+            "one-way 4 KiB bytes/s",
+            kit4k,
+            ring4k,
+            "B/s",
+            true,
+            "naive spinning ring",
         ));
         json.extend([
             ("pipe_tput_64b_msgs_s", kit64),
@@ -188,6 +208,8 @@ fn main() {
             ("queue_tput_64b_msgs_s", q64),
             ("pipe_tput_4k_bytes_s", kit4k),
             ("pipe2_tput_4k_bytes_s", pipe2_4k),
+            ("spin_ring_tput_64b_msgs_s", ring64),
+            ("spin_ring_tput_4k_bytes_s", ring4k),
         ]);
     }
 

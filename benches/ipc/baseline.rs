@@ -180,6 +180,59 @@ pub fn rtt_spin_floor(iters: u64, placement: Placement) -> Duration {
     )
 }
 
+/// The floor of one-way throughput through shared memory: a naive spinning ring of
+/// fixed slots (an 8-byte sequence word, then `size` bytes), 64 KiB in all like the
+/// other rings. The sender copies each message in and bumps the slot's word; the
+/// receiver spins on the word, copies the message out and hands the slot back. No
+/// headers, no validation, no sleeping, no crash handling: what any copy-in/copy-out
+/// design pays for moving the bytes between the CPUs.
+pub fn tput_spin_ring(size: usize, msgs: u64, placement: Placement) -> Duration {
+    const WORDS: usize = (64 << 10) / 8;
+    let stride = 1 + size.div_ceil(8);
+    let slots = (WORDS / stride).max(1) as u64;
+    let ring = Shared::new([const { AtomicU64::new(0) }; WORDS]).expect("map");
+    let seq = |i: u64| &ring[(i % slots) as usize * stride];
+    let data = |i: u64| {
+        ring[(i % slots) as usize * stride + 1]
+            .as_ptr()
+            .cast::<u8>()
+    };
+    with_peer(
+        placement,
+        || {
+            let msg = vec![0xabu8; size];
+            for i in 0..msgs {
+                let lap = i / slots;
+                while seq(i).load(Ordering::Acquire) != 2 * lap {
+                    std::hint::spin_loop();
+                }
+                // SAFETY: the slot's `size` bytes after its word lie inside the ring
+                // (`stride` words per slot); the receiver does not touch them until
+                // the Release store below.
+                unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), data(i), size) };
+                seq(i).store(2 * lap + 1, Ordering::Release);
+            }
+            0
+        },
+        || {
+            let mut buf = vec![0u8; size];
+            let start = Instant::now();
+            for i in 0..msgs {
+                let lap = i / slots;
+                while seq(i).load(Ordering::Acquire) != 2 * lap + 1 {
+                    std::hint::spin_loop();
+                }
+                // SAFETY: as above; the sender does not write the slot again until
+                // the Release store below.
+                unsafe { std::ptr::copy_nonoverlapping(data(i), buf.as_mut_ptr(), size) };
+                black_box(&buf);
+                seq(i).store(2 * lap + 2, Ordering::Release);
+            }
+            start.elapsed()
+        },
+    )
+}
+
 /// One-way: `msgs` messages of `size` bytes through a `pipe(2)`, `batch` messages per
 /// `write` (1 = one write per message). The reader reads what arrives.
 pub fn tput_pipe2(size: usize, msgs: u64, batch: usize, placement: Placement) -> Duration {
