@@ -70,21 +70,35 @@ pub(crate) fn liveness_period() -> Duration {
     }
 }
 
-/// Copies `src` into `dst` (same length). Most messages are small: up to 16 bytes go
-/// as two overlapping loads and stores inline, where `copy_from_slice` would call
-/// `memcpy` (a call and a size dispatch that cost as much as the rest of a send).
+/// Copies `src` into `dst` (same length). Most messages are small: up to 64 bytes go
+/// as a few overlapping fixed-size loads and stores inline, where `copy_from_slice`
+/// would call `memcpy` (a call and a size dispatch that cost as much as the rest of a
+/// small send).
 #[inline(always)]
 pub(crate) fn copy_bytes(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
     assert_eq!(dst.len(), n);
-    if n > 16 {
+    if n > 64 {
         dst.copy_from_slice(src);
+    } else if n > 32 {
+        // Two 16-byte pieces from each end, two more from the middle: they overlap
+        // and cover all of 33..=64 bytes.
+        let (a, b) = (read::<16>(src, 0), read::<16>(src, 16));
+        let (c, d) = (read::<16>(src, n - 32), read::<16>(src, n - 16));
+        dst[..16].copy_from_slice(&a);
+        dst[16..32].copy_from_slice(&b);
+        dst[n - 32..n - 16].copy_from_slice(&c);
+        dst[n - 16..].copy_from_slice(&d);
+    } else if n >= 16 {
+        let (a, b) = (read::<16>(src, 0), read::<16>(src, n - 16));
+        dst[..16].copy_from_slice(&a);
+        dst[n - 16..].copy_from_slice(&b);
     } else if n >= 8 {
-        let (a, b) = (read8(&src[..8]), read8(&src[n - 8..]));
+        let (a, b) = (read::<8>(src, 0), read::<8>(src, n - 8));
         dst[..8].copy_from_slice(&a);
         dst[n - 8..].copy_from_slice(&b);
     } else if n >= 4 {
-        let (a, b) = (read4(&src[..4]), read4(&src[n - 4..]));
+        let (a, b) = (read::<4>(src, 0), read::<4>(src, n - 4));
         dst[..4].copy_from_slice(&a);
         dst[n - 4..].copy_from_slice(&b);
     } else {
@@ -94,18 +108,28 @@ pub(crate) fn copy_bytes(dst: &mut [u8], src: &[u8]) {
     }
 }
 
+/// `N` bytes of `b` from `at`, by value.
 #[inline(always)]
-fn read8(b: &[u8]) -> [u8; 8] {
-    let mut out = [0u8; 8];
-    out.copy_from_slice(b);
+fn read<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(&b[at..at + N]);
     out
 }
 
-#[inline(always)]
-fn read4(b: &[u8]) -> [u8; 4] {
-    let mut out = [0u8; 4];
-    out.copy_from_slice(b);
-    out
+#[cfg(all(test, not(shmkit_loom)))]
+mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
+    #[test]
+    fn miri_copy_bytes_copies_every_length() {
+        for n in 0..=80usize {
+            let src: Vec<u8> = (0..n).map(|i| (i * 7 + 1) as u8).collect();
+            let mut dst = std::vec![0u8; n];
+            super::copy_bytes(&mut dst, &src);
+            assert_eq!(dst, src, "length {n}");
+        }
+    }
 }
 
 /// The earlier of two deadlines.
