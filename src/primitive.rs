@@ -347,28 +347,28 @@ mod loom_futex {
 
 pub(crate) use crate::sys::proc::Liveness;
 
-/// The caller's `(pid, tid)`, cached (see `sys::ids`). Under loom every model thread
-/// stands for a process of its own: both numbers are the thread's model-local index
-/// (starting at 1), so owner records and liveness checks run inside the model.
-#[inline]
-pub(crate) fn current_ids() -> (i32, i32) {
-    #[cfg(not(shmkit_loom))]
-    {
-        (crate::sys::ids::pid(), crate::sys::ids::tid())
-    }
-    #[cfg(shmkit_loom)]
-    {
-        let id = loom_ids::current();
-        (id, id)
-    }
-}
-
-/// The calling process's id (cached; under loom, the model thread's id).
+/// The calling process's id, cached (see `sys::ids`). Under loom every model thread
+/// stands for a process of its own, and its pid and tid are both the thread's
+/// model-local index (starting at 1), so owner records and liveness checks run inside
+/// the model.
 #[inline]
 pub(crate) fn current_pid() -> i32 {
     #[cfg(not(shmkit_loom))]
     {
         crate::sys::ids::pid()
+    }
+    #[cfg(shmkit_loom)]
+    {
+        loom_ids::current()
+    }
+}
+
+/// The calling thread's id, cached (see `sys::ids`); under loom, as [`current_pid`].
+#[inline]
+pub(crate) fn current_tid() -> i32 {
+    #[cfg(not(shmkit_loom))]
+    {
+        crate::sys::ids::tid()
     }
     #[cfg(shmkit_loom)]
     {

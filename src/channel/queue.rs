@@ -73,7 +73,7 @@ use super::joinable::JoinCtl;
 use super::ring::Line;
 use super::wait::{Waitable, sealed};
 use crate::primitive::{
-    AtomicU32, AtomicU64, Deadline, Liveness, Ordering, UnsafeCell, current_ids, process_liveness,
+    AtomicU32, AtomicU64, Deadline, Liveness, Ordering, UnsafeCell, current_pid, process_liveness,
 };
 use crate::segment::ShmSafe;
 use crate::sync::notifier::Notifier;
@@ -114,7 +114,7 @@ const fn prev_lap(lap: u64) -> u64 {
 /// The calling process's pid as a claimer id.
 #[inline]
 fn my_pid() -> u32 {
-    let pid = current_ids().0 as u32;
+    let pid = current_pid() as u32;
     debug_assert!(u64::from(pid) <= PID_MASK, "Linux pids are below 2^22");
     pid
 }

@@ -61,7 +61,7 @@
 //!
 //! ## Forked children
 //!
-//! Unlock compares the word's tid with the caller's (`current_ids()`, whose cache a
+//! Unlock compares the word's tid with the caller's (`current_tid()`, whose cache a
 //! `pthread_atfork` handler clears in a child). A forked child that inherited a guard
 //! has another tid and so cannot unlock its parent's lock; its guard's drop leaves the
 //! word alone.
@@ -71,7 +71,7 @@ use core::time::Duration;
 use super::notifier::{SPIN_HINTS, SPIN_YIELDS};
 use super::strategy::{WaitStrategy, wait_strategy};
 use crate::primitive::{
-    AtomicU32, Deadline, Liveness, Ordering, Wake, current_ids, futex_wait, futex_wake,
+    AtomicU32, Deadline, Liveness, Ordering, Wake, current_tid, futex_wait, futex_wake,
     loom_const_fn, process_liveness, spin_loop,
 };
 
@@ -122,7 +122,7 @@ const _: () = {
 /// The calling thread's tid as it appears in lock words.
 #[inline]
 pub(crate) fn my_tid() -> u32 {
-    let tid = current_ids().1 as u32;
+    let tid = current_tid() as u32;
     debug_assert!(
         tid != 0 && tid < TID_MASK,
         "tid {tid} does not fit a lock word"

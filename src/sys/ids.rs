@@ -73,6 +73,7 @@ fn pid_slow() -> i32 {
 }
 
 /// The calling thread's tid (`gettid`, cached per thread with `std`).
+#[inline]
 pub(crate) fn tid() -> i32 {
     #[cfg(feature = "std")]
     {
@@ -80,15 +81,21 @@ pub(crate) fn tid() -> i32 {
         if cached != 0 {
             return cached;
         }
-        ensure_atfork();
-        let tid = rustix::thread::gettid().as_raw_nonzero().get();
-        let _ = TID.try_with(|cell| cell.set(tid));
-        tid
+        tid_slow()
     }
     #[cfg(not(feature = "std"))]
     {
         rustix::thread::gettid().as_raw_nonzero().get()
     }
+}
+
+#[cfg(feature = "std")]
+#[cold]
+fn tid_slow() -> i32 {
+    ensure_atfork();
+    let tid = rustix::thread::gettid().as_raw_nonzero().get();
+    let _ = TID.try_with(|cell| cell.set(tid));
+    tid
 }
 
 #[cfg(test)]
