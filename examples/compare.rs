@@ -370,66 +370,78 @@ enum Need {
     AtMost(f64),
 }
 
+/// The targets: (name, numerator key, denominator key, bound on the ratio).
+const TARGETS: &[(&str, &str, &str, Need)] = &[
+    (
+        "Pipe RTT: pipe(2) / Pipe",
+        "pipe2_rtt_ns",
+        "pipe_rtt_ns",
+        Need::AtLeast(100.0),
+    ),
+    (
+        "Pipe RTT: Pipe / spin floor",
+        "pipe_rtt_ns",
+        "spin_floor_rtt_ns",
+        Need::AtMost(1.5),
+    ),
+    (
+        "64 B one-way: Pipe / pipe(2) one write each",
+        "pipe_tput_64b_msgs_s",
+        "pipe2_tput_64b_msgs_s",
+        Need::AtLeast(20.0),
+    ),
+    (
+        "64 B one-way: Pipe / pipe(2) batched",
+        "pipe_tput_64b_msgs_s",
+        "pipe2_batched_tput_64b_msgs_s",
+        Need::AtLeast(1.0),
+    ),
+    (
+        "4 KiB one-way: Pipe / pipe(2)",
+        "pipe_tput_4k_bytes_s",
+        "pipe2_tput_4k_bytes_s",
+        Need::AtLeast(2.5),
+    ),
+    (
+        "MPMC 2x2: Queue / crossbeam ArrayQueue",
+        "queue_mpmc_msgs_s",
+        "crossbeam_mpmc_msgs_s",
+        Need::AtLeast(1.0),
+    ),
+    (
+        "SPSC: ring / rtrb",
+        "ring_spsc_msgs_s",
+        "rtrb_spsc_msgs_s",
+        Need::AtLeast(1.0),
+    ),
+    (
+        "uncontended: Mutex / std::sync::Mutex",
+        "mutex_uncontended_ns",
+        "std_mutex_uncontended_ns",
+        Need::AtMost(1.1),
+    ),
+    (
+        "RTT one core: Pipe / eventfd",
+        "pipe_rtt_same_core_ns",
+        "eventfd_rtt_same_core_ns",
+        Need::AtMost(1.1),
+    ),
+    (
+        "RTT unpinned: Pipe / eventfd",
+        "pipe_rtt_unpinned_ns",
+        "eventfd_rtt_unpinned_ns",
+        Need::AtMost(1.1),
+    ),
+];
+
 fn print_targets(json: &[(&str, f64)]) {
-    let g = |k| get(json, k);
-    let targets: Vec<(&str, f64, Need)> = vec![
-        (
-            "Pipe RTT: pipe(2) / Pipe",
-            g("pipe2_rtt_ns") / g("pipe_rtt_ns"),
-            Need::AtLeast(100.0),
-        ),
-        (
-            "Pipe RTT: Pipe / spin floor",
-            g("pipe_rtt_ns") / g("spin_floor_rtt_ns"),
-            Need::AtMost(1.5),
-        ),
-        (
-            "64 B one-way: Pipe / pipe(2) one write each",
-            g("pipe_tput_64b_msgs_s") / g("pipe2_tput_64b_msgs_s"),
-            Need::AtLeast(20.0),
-        ),
-        (
-            "64 B one-way: Pipe / pipe(2) batched",
-            g("pipe_tput_64b_msgs_s") / g("pipe2_batched_tput_64b_msgs_s"),
-            Need::AtLeast(1.0),
-        ),
-        (
-            "4 KiB one-way: Pipe / pipe(2)",
-            g("pipe_tput_4k_bytes_s") / g("pipe2_tput_4k_bytes_s"),
-            Need::AtLeast(2.5),
-        ),
-        (
-            "MPMC 2x2: Queue / crossbeam ArrayQueue",
-            g("queue_mpmc_msgs_s") / g("crossbeam_mpmc_msgs_s"),
-            Need::AtLeast(1.0),
-        ),
-        (
-            "SPSC: ring / rtrb",
-            g("ring_spsc_msgs_s") / g("rtrb_spsc_msgs_s"),
-            Need::AtLeast(1.0),
-        ),
-        (
-            "uncontended: Mutex / std::sync::Mutex",
-            g("mutex_uncontended_ns") / g("std_mutex_uncontended_ns"),
-            Need::AtMost(1.1),
-        ),
-        (
-            "RTT one core: Pipe / eventfd",
-            g("pipe_rtt_same_core_ns") / g("eventfd_rtt_same_core_ns"),
-            Need::AtMost(1.1),
-        ),
-        (
-            "RTT unpinned: Pipe / eventfd",
-            g("pipe_rtt_unpinned_ns") / g("eventfd_rtt_unpinned_ns"),
-            Need::AtMost(1.1),
-        ),
-    ];
     println!(
         "{:<44} {:>9} {:>9}  result",
         "target (ratio)", "measured", "needed"
     );
     println!("{}", "-".repeat(74));
-    for (name, got, need) in targets {
+    for &(name, num, den, need) in TARGETS {
+        let got = get(json, num) / get(json, den);
         let (bound, ok) = match need {
             Need::AtLeast(b) => (format!("≥ {b:.1}"), got >= b),
             Need::AtMost(b) => (format!("≤ {b:.1}"), got <= b),

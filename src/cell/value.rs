@@ -2,7 +2,9 @@
 
 use core::fmt;
 
-use bytemuck::{Pod, Zeroable};
+use bytemuck::Pod;
+#[cfg(not(shmkit_loom))]
+use bytemuck::Zeroable;
 
 use crate::primitive::loom_const_fn;
 use crate::segment::ShmSafe;
