@@ -489,19 +489,18 @@ impl<const CAP: usize> Ring<CAP> {
     }
 
     /// The header word at `pos`, an atomic view of the bytes `pos..pos + 8`.
+    ///
+    /// The bytes sit in `UnsafeCell`s, so shared mutation through them is allowed. While
+    /// they hold a header every access to them is atomic. The non-atomic payload
+    /// accesses of other laps are ordered with these by the `head`/`tail` protocol.
     #[inline]
     fn header(&self, pos: usize) -> &AtomicU64 {
         // Checked on every call: the pointer cast below relies on it.
         assert!(pos % HEADER == 0 && pos <= CAP - HEADER);
         #[cfg(not(shmkit_loom))]
         {
-            // SAFETY: `pos + 8 <= CAP`, and `pos` is a multiple of 8 in a 128-byte
-            // aligned array, so the 8 bytes are in bounds and aligned for an `AtomicU64`
-            // (the facade's is `repr(transparent)` over core's, which has `u64`'s
-            // layout). They sit in `UnsafeCell`s, so shared mutation is allowed; every
-            // access to them while they are a header is atomic, and the non-atomic
-            // payload accesses of other laps are ordered with these by the
-            // `head`/`tail` protocol.
+            // SAFETY: in bounds (asserted) and 8-aligned in the 128-byte aligned array;
+            // the facade's `AtomicU64` is `repr(transparent)` over core's (`u64` layout).
             unsafe { &*self.base().add(pos).cast::<AtomicU64>() }
         }
         #[cfg(shmkit_loom)]
