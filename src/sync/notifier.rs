@@ -11,7 +11,7 @@
 //! Waiters spin first (per the process's [`WaitStrategy`]), and only then announce
 //! themselves in `sleepers` and sleep on `seq`. Wakers change the guarded state, then
 //! issue `FUTEX_WAKE` only if `sleepers` is non-zero, so the common case (nobody
-//! asleep) costs one fence and one load, no system call.
+//! asleep) costs one load, with no fence and no system call.
 //!
 //! No lost wake-up, by a Dekker-style argument over two barriers:
 //!
