@@ -347,58 +347,72 @@ mod loom_futex {
 
 pub(crate) use crate::sys::proc::Liveness;
 
-/// The calling process's id, cached (see `sys::ids`). Under loom every model thread
-/// stands for a process of its own, and its pid and tid are both the thread's
-/// model-local index (starting at 1), so owner records and liveness checks run inside
-/// the model.
+// ---- identity and liveness ---------------------------------------------------------
+//
+// Shared words (lock words, queue claims, pipe-end owners) record *participant ids*,
+// never pids or tids: see `sys::registry` for what an id is and why. Every algorithm
+// asks these four functions and nothing else.
+
+/// The bits a participant id may use: ids are non-zero and below `2^30`, so that they
+/// fit a 32-bit futex word beside two flag bits. `ID_MASK` itself is never an id.
+pub(crate) const ID_MASK: u32 = 0x3FFF_FFFF;
+
+/// The calling process's participant id (non-zero, `< ID_MASK`): the owner of things a
+/// process holds as a whole (pipe ends, queue claims). Under loom, the model thread's.
 #[inline]
-pub(crate) fn current_pid() -> i32 {
+pub(crate) fn my_process_id() -> u32 {
     #[cfg(not(shmkit_loom))]
     {
-        crate::sys::ids::pid()
+        crate::sys::ids::process_id()
     }
     #[cfg(shmkit_loom)]
     {
-        loom_ids::current()
+        loom_ids::current() as u32
     }
 }
 
-/// The calling thread's id, cached (see `sys::ids`); under loom, as [`current_pid`].
+/// The calling thread's participant id (non-zero, `< ID_MASK`): the owner of things a
+/// thread holds (lock words). Under loom, the model thread's (each stands for a process).
 #[inline]
-pub(crate) fn current_tid() -> i32 {
+pub(crate) fn my_thread_id() -> u32 {
     #[cfg(not(shmkit_loom))]
     {
-        crate::sys::ids::tid()
+        crate::sys::ids::thread_id()
     }
     #[cfg(shmkit_loom)]
     {
-        loom_ids::current()
+        loom_ids::current() as u32
     }
 }
 
-/// Is process `pid` alive? (`Unknown` must be treated as alive.) Under loom: dead once
-/// the model thread with that id called [`loom_die`].
-pub(crate) fn process_liveness(pid: i32) -> Liveness {
+/// Is participant `id` (a process's or a thread's) alive? `Unknown` must be treated as
+/// alive: a failed check may cost latency, never safety. `Dead` is final: an id that
+/// was found dead never comes back to life. Under loom: dead once the model thread with
+/// that id called [`loom_die`].
+pub(crate) fn id_liveness(id: u32) -> Liveness {
     #[cfg(not(shmkit_loom))]
     {
-        crate::sys::proc::liveness(pid)
+        crate::sys::ids::liveness(id)
     }
     #[cfg(shmkit_loom)]
     {
-        loom_ids::liveness(pid)
+        loom_ids::liveness(id as i32)
     }
 }
 
-/// Is thread `tid` of process `pid` alive? Under loom, as [`process_liveness`].
-pub(crate) fn thread_liveness(pid: i32, tid: i32) -> Liveness {
-    #[cfg(not(shmkit_loom))]
+/// The participant id of the child being handed values by [`crate::process`] right
+/// now: set on the parent's side while it drops the closure it just forked with, so
+/// that a handle moved into that closure can pass what it owns to the child (a pipe end
+/// is pre-claimed for the child). `None` everywhere else.
+#[inline]
+pub(crate) fn handoff_target() -> Option<u32> {
+    #[cfg(all(feature = "std", not(shmkit_loom)))]
     {
-        crate::sys::proc::thread_liveness(pid, tid)
+        crate::sys::ids::handoff_target()
     }
-    #[cfg(shmkit_loom)]
+    #[cfg(not(all(feature = "std", not(shmkit_loom))))]
     {
-        let _ = pid;
-        loom_ids::liveness(tid)
+        None
     }
 }
 

@@ -9,7 +9,7 @@ use super::pipe::{END_CLOSED, Pipe};
 use super::ring::{Message, Reservation, Ring};
 use super::{block_on, liveness_period};
 use crate::error::Error;
-use crate::primitive::{Deadline, Liveness, Ordering, current_pid, process_liveness};
+use crate::primitive::{Deadline, Liveness, Ordering, id_liveness, my_process_id};
 
 /// Hands out handle tokens, unique within a process, so that two handles on the same
 /// end in one process are told apart. Process-local, never in shared memory.
@@ -113,7 +113,7 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
     /// Claims this end for the calling process (fast: one compare once claimed).
     #[inline]
     fn bind(&self) -> Result<(), Error> {
-        let pid = current_pid();
+        let pid = my_process_id() as i32;
         if self.bound.get() == pid && !self.closed.get() {
             return Ok(());
         }
@@ -139,7 +139,7 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
             if owner != 0 {
                 let owner_pid = (owner >> 32) as i32;
                 // Another handle of this process, or a live (or unknown) process.
-                if owner_pid == pid || process_liveness(owner_pid) != Liveness::Dead {
+                if owner_pid == pid || id_liveness(owner_pid as u32) != Liveness::Dead {
                     return Err(Error::EndpointInUse);
                 }
             }
@@ -189,7 +189,7 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
         self.next_check
             .set(Some(Deadline::after(liveness_period())));
         let owner = owner_of();
-        if owner != 0 && process_liveness((owner >> 32) as i32) == Liveness::Dead {
+        if owner != 0 && id_liveness((owner >> 32) as u32) == Liveness::Dead {
             self.dead_peer.set(owner);
             return true;
         }
@@ -491,7 +491,7 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
         if self.closed.replace(true) {
             return;
         }
-        let pid = current_pid();
+        let pid = my_process_id() as i32;
         let end = &self.pipe.ends[self.side].0;
         if end.owner.load(Ordering::Acquire) == self.owner_word(pid) {
             // SYNC POINT with the Acquire loads of the flags in `Pipe::end_closed`:

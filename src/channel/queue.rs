@@ -73,7 +73,7 @@ use super::joinable::JoinCtl;
 use super::ring::Line;
 use super::wait::{Waitable, sealed};
 use crate::primitive::{
-    AtomicU32, AtomicU64, Deadline, Liveness, Ordering, UnsafeCell, current_pid, process_liveness,
+    AtomicU32, AtomicU64, Deadline, Liveness, Ordering, UnsafeCell, id_liveness, my_process_id,
 };
 use crate::segment::ShmSafe;
 use crate::sync::notifier::Notifier;
@@ -114,7 +114,7 @@ const fn prev_lap(lap: u64) -> u64 {
 /// The calling process's pid as a claimer id.
 #[inline]
 fn my_pid() -> u32 {
-    let pid = current_pid() as u32;
+    let pid = my_process_id();
     debug_assert!(u64::from(pid) <= PID_MASK, "Linux pids are below 2^22");
     pid
 }
@@ -524,7 +524,7 @@ impl<T: Pod, const N: usize> Queue<T, N> {
     #[cold]
     fn reclaim(&self, busy: Busy, join: Option<&JoinCtl>) -> bool {
         let (lap, kind, pid) = unpack(busy.state);
-        if process_liveness(pid as i32) != Liveness::Dead {
+        if id_liveness(pid) != Liveness::Dead {
             return false;
         }
         let slot = &self.slots[busy.index];
@@ -819,7 +819,7 @@ impl<T: Pod, const N: usize> Queue<T, N> {
             match kind {
                 FULL if slap == lap => return true,
                 WRITING if slap == lap => {
-                    return process_liveness(pid as i32) == Liveness::Dead;
+                    return id_liveness(pid) == Liveness::Dead;
                 }
                 READING if slap == lap => pos = pos.wrapping_add(1),
                 FREE if slap == next_lap(lap) => pos = pos.wrapping_add(1),

@@ -71,8 +71,8 @@ use core::time::Duration;
 use super::notifier::{SPIN_HINTS, SPIN_YIELDS};
 use super::strategy::{WaitStrategy, wait_strategy};
 use crate::primitive::{
-    AtomicU32, Deadline, Liveness, Ordering, Wake, current_tid, futex_wait, futex_wake,
-    loom_const_fn, process_liveness, spin_loop,
+    AtomicU32, Deadline, Liveness, Ordering, Wake, futex_wait, futex_wake, id_liveness,
+    loom_const_fn, my_thread_id, spin_loop,
 };
 
 /// Bits 0..=29: the holder's tid.
@@ -122,7 +122,7 @@ const _: () = {
 /// The calling thread's tid as it appears in lock words.
 #[inline]
 pub(crate) fn my_tid() -> u32 {
-    let tid = current_tid() as u32;
+    let tid = my_thread_id();
     debug_assert!(
         tid != 0 && tid < TID_MASK,
         "tid {tid} does not fit a lock word"
@@ -424,7 +424,7 @@ impl RawMutex {
 
 /// Is the thread `tid` (a lock word's owner) known to be dead? `Unknown` = alive.
 fn owner_is_dead(tid: u32) -> bool {
-    process_liveness(tid as i32) == Liveness::Dead
+    id_liveness(tid) == Liveness::Dead
 }
 
 /// Decodes a lock word for `Debug` output.

@@ -109,3 +109,57 @@ mod tests {
         assert_eq!(pid(), pid());
     }
 }
+
+// ---- participant ids ------------------------------------------------------------
+//
+// Interim implementation: a process's id is its pid and a thread's its tid (both below
+// 2^22, so they fit `primitive::ID_MASK`). The participant registry replaces this.
+
+/// The calling process's participant id.
+#[inline]
+pub(crate) fn process_id() -> u32 {
+    pid() as u32
+}
+
+/// The calling thread's participant id.
+#[inline]
+pub(crate) fn thread_id() -> u32 {
+    tid() as u32
+}
+
+/// Is participant `id` alive?
+pub(crate) fn liveness(id: u32) -> super::proc::Liveness {
+    super::proc::liveness(id as i32)
+}
+
+#[cfg(feature = "std")]
+std::thread_local! {
+    /// See [`handoff_target`]; 0 = none.
+    static HANDOFF: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+}
+
+/// The child a forking parent is handing its closure's values to (see
+/// `primitive::handoff_target`).
+#[cfg(feature = "std")]
+#[inline]
+pub(crate) fn handoff_target() -> Option<u32> {
+    match HANDOFF.try_with(core::cell::Cell::get) {
+        Ok(0) | Err(_) => None,
+        Ok(id) => Some(id),
+    }
+}
+
+/// Runs `f` (the parent's drop of a closure it forked with) with
+/// [`handoff_target`] = `child`.
+#[cfg(feature = "std")]
+pub(crate) fn with_handoff<R>(child: u32, f: impl FnOnce() -> R) -> R {
+    struct Reset(u32);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let _ = HANDOFF.try_with(|h| h.set(self.0));
+        }
+    }
+    let previous = HANDOFF.try_with(|h| h.replace(child)).unwrap_or(0);
+    let _reset = Reset(previous);
+    f()
+}
