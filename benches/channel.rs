@@ -43,7 +43,7 @@ fn cross_process(c: &mut Criterion) {
             let pipe = Shared::new(Pipe::<65536>::new()).unwrap();
             let (a, b) = pipe.ends();
             let msg = [7u8; 64];
-            let mut child = Process::spawn(|| {
+            let mut child = Process::spawn(move || {
                 let mut buf = [0u8; 64];
                 for _ in 0..iters {
                     if b.recv_bytes_into(&mut buf).is_err() {

@@ -64,15 +64,53 @@ const PANIC_EXIT_CODE: i32 = 101;
 
 /// A child process running a closure: Python's `multiprocessing.Process` over `fork`.
 ///
-/// The child gets a copy of the parent's memory, so the closure may borrow anything
-/// (no `'static`, no `Send`); [`Shared`](crate::Shared) segments and other
-/// `MAP_SHARED` memory are shared instead of copied. The closure's return value is
+/// The child gets a copy of the parent's memory, so the closure may borrow (no
+/// `'static` needed); [`Shared`](crate::Shared) segments and other `MAP_SHARED`
+/// memory are shared instead of copied. The closure's return value is
 /// the child's exit code. The child leaves through `_exit`: it never returns into the
 /// parent's code, runs no destructors it does not own, and a panic in it becomes exit
 /// code 101 instead of unwinding into (for example) the parent's test harness.
 ///
 /// Dropping a `Process` neither kills nor waits for the child: [`join`](Self::join)
 /// it, or it stays a zombie until this process exits.
+///
+/// # Why the closure must be `Send`
+///
+/// A fork hands the closure to another process, which is like handing it to another
+/// thread, except that what it borrows is *copied* — and a copy of a lock guard (a
+/// `&mut` into shared memory) would let the child write on after the parent unlocked.
+/// Guards are neither `Send` nor `Sync`, so the bound keeps every guard (moved or
+/// borrowed) out of the child at compile time, while `Shared` handles, atomics and
+/// the kit's primitives (all `Sync`) can still be borrowed:
+///
+/// ```compile_fail
+/// use shmkit::{Process, Shared, Value};
+/// let v = Shared::new(Value::new(0u64)).unwrap();
+/// let mut g = v.lock();
+/// let _ = Process::spawn(move || { *g += 1; 0 }); // error: the guard is not `Send`
+/// ```
+///
+/// A pipe end ([`Connection`](crate::Connection)) is `Send` but not `Sync` (one
+/// thread at a time uses it): move it into the closure (`move ||`, after
+/// `let shared = &shared;` for the handles you want to keep borrowing). The parent's
+/// copy of a moved end is then claimed for the child, so the parent learns of the
+/// child's death even if it dies before using the end.
+///
+/// ```
+/// use shmkit::{Pipe, Process, Queue, Shared};
+/// let pipe = Shared::new(Pipe::<256>::new())?;
+/// let queue = Shared::new(Queue::<u64, 8>::new())?;
+/// let (parent, child) = pipe.ends();
+/// let q = &queue; // borrowed by the child, still ours
+/// let mut p = Process::spawn(move || {
+///     child.send(&q.get().unwrap()).unwrap(); // `child` moved in
+///     0
+/// })?;
+/// queue.put(5).unwrap();
+/// assert_eq!(parent.recv::<u64>()?, 5);
+/// assert!(p.join()?.success());
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 ///
 /// # Fork safety
 ///
@@ -105,7 +143,7 @@ impl Process {
     /// # Errors
     ///
     /// [`Error::Os`] if `fork` fails (`EAGAIN`: process limit; `ENOMEM`).
-    pub fn spawn<F: FnOnce() -> i32>(f: F) -> Result<Process, Error> {
+    pub fn spawn<F: FnOnce() -> i32 + Send>(f: F) -> Result<Process, Error> {
         ProcessBuilder::new().spawn(f)
     }
 
@@ -241,7 +279,7 @@ impl ProcessBuilder {
     /// # Errors
     ///
     /// [`Error::Os`] if `fork` fails.
-    pub fn spawn<F: FnOnce() -> i32>(self, f: F) -> Result<Process, Error> {
+    pub fn spawn<F: FnOnce() -> i32 + Send>(self, f: F) -> Result<Process, Error> {
         let parent = sys::ids::pid();
         // SAFETY: the child runs only `f` (the caller's code, documented under "Fork
         // safety") and then leaves through `_exit`, never returning into our caller.
@@ -256,11 +294,17 @@ impl ProcessBuilder {
                 };
                 sys::proc::exit_now(code)
             }
-            Some(pid) => Ok(Process {
-                pid,
-                pidfd: sys::proc::pidfd(pid).ok(),
-                status: None,
-            }),
+            Some(pid) => {
+                // The parent's copy of the closure is dropped here, with the child
+                // named as the one its values now belong to: a pipe end moved into
+                // the closure is claimed for the child (see `Connection`).
+                sys::ids::with_handoff(pid as u32, move || drop(f));
+                Ok(Process {
+                    pid,
+                    pidfd: sys::proc::pidfd(pid).ok(),
+                    status: None,
+                })
+            }
         }
     }
 }

@@ -135,9 +135,11 @@ fn ends_belong_to_the_first_process_and_unused_copies_close_harmlessly() {
     let pipe = Shared::new(Pipe::<4096>::new()).unwrap();
     let (parent, child_end) = pipe.ends();
     parent.send(&0u32).unwrap(); // the parent owns `parent`
-    let child = Child::spawn(|| {
-        // The child may not use the parent's end...
-        if parent.send(&1u32) != Err(Error::EndpointInUse) {
+    let shared = &pipe;
+    let child = Child::spawn(move || {
+        // The child may not use the parent's end (a fresh handle on it)...
+        let (parents, _) = shared.ends();
+        if parents.send(&1u32) != Err(Error::EndpointInUse) {
             return 1;
         }
         // ...but its own end is free: echo until the parent closes.
@@ -153,8 +155,6 @@ fn ends_belong_to_the_first_process_and_unused_copies_close_harmlessly() {
             }
         }
     });
-    // The Python habit: close the parent's copy of the child's end.
-    child_end.close();
     for i in 1..=500u32 {
         parent.send(&i).unwrap();
         assert_eq!(parent.recv::<u32>(), Ok(i.wrapping_sub(1) + 100));
@@ -169,7 +169,9 @@ fn a_killed_peer_is_disconnected_after_its_complete_messages() {
     let pipe = Shared::new(Pipe::<4096>::new()).unwrap();
     let (rx, tx) = pipe.ends();
     let sent = Shared::new(AtomicU64::new(0)).unwrap();
-    let mut child = Child::spawn(|| {
+    let sent_ = &sent;
+    let mut child = Child::spawn(move || {
+        let sent = sent_;
         for i in 0..3u64 {
             tx.send(&i).unwrap();
         }
@@ -192,8 +194,10 @@ fn a_killed_peer_is_disconnected_after_its_complete_messages() {
     assert!(start.elapsed() < Duration::from_secs(10));
     assert_eq!(rx.send(&9u64), Err(Error::Disconnected));
 
-    // A new process adopts the dead process's end and carries on.
-    let next = Child::spawn(|| match tx.send(&42u64) {
+    // A new process adopts the dead process's end (through a fresh handle) and
+    // carries on.
+    let shared = &pipe;
+    let next = Child::spawn(move || match shared.ends().1.send(&42u64) {
         Ok(()) => 0,
         Err(_) => 1,
     });
@@ -213,7 +217,9 @@ fn a_blocked_sender_sees_the_receiver_die() {
     let pipe = Shared::new(Pipe::<64>::new()).unwrap();
     let (tx, rx) = pipe.ends();
     let ready = Shared::new(AtomicU64::new(0)).unwrap();
-    let mut child = Child::spawn(|| {
+    let ready_ = &ready;
+    let mut child = Child::spawn(move || {
+        let ready = ready_;
         let _ = rx.poll(Some(Duration::ZERO)); // claim the end
         ready.store(1, Ordering::SeqCst);
         loop {
@@ -232,7 +238,7 @@ fn a_blocked_sender_sees_the_receiver_die() {
 fn ping_pong_across_processes() {
     let pipe = Shared::new(Pipe::<1024>::new()).unwrap();
     let (a, b) = pipe.ends();
-    let child = Child::spawn(|| {
+    let child = Child::spawn(move || {
         let mut buf = [0u8; 1024];
         loop {
             match b.recv_bytes_into(&mut buf) {
@@ -272,7 +278,9 @@ fn wait_reports_ready_connections_and_queues() {
     assert!(start.elapsed() >= d);
 
     // Another process makes them ready while we sleep in futex_waitv.
-    let child = Child::spawn(|| {
+    let queue_ = &queue;
+    let child = Child::spawn(move || {
+        let queue = queue_;
         std::thread::sleep(Duration::from_millis(20));
         if queue.put(5).is_err() {
             return 1;

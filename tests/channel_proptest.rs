@@ -263,7 +263,9 @@ proptest! {
         let pipe = Shared::new(Pipe::<64>::new()).unwrap();
         let (a, b) = pipe.ends();
         let msg = |i: usize, len: usize| -> Vec<u8> { (0..len).map(|j| (i * 31 + j) as u8).collect() };
-        let child = Child::spawn(|| {
+        let lens_ = &lens;
+        let child = Child::spawn(move || {
+            let lens = lens_;
             let mut buf = [0u8; 64];
             for (i, &len) in lens.iter().enumerate() {
                 match b.recv_bytes_into(&mut buf) {

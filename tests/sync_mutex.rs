@@ -218,13 +218,21 @@ fn unrepaired_owner_dead_makes_it_not_recoverable() {
 fn forked_child_cannot_release_the_parents_lock() {
     let m = Shared::new(Mutex::new(7u32)).unwrap();
     let g = m.lock().unwrap();
-    let guard_ref = &g;
-    let child = Child::spawn(|| {
+    // Safe code cannot hand a guard to a child (`Process::spawn` needs `Send`, guards
+    // are neither `Send` nor `Sync`); this test smuggles one in with `unsafe` to show
+    // the second line of defence: the child's copy cannot unlock the parent's lock.
+    struct Smuggled(*const shmkit::MutexGuard<'static, u32>);
+    // SAFETY: test-only; the child reads the pointee from its own copy of memory.
+    unsafe impl Send for Smuggled {}
+    let guard_ref = Smuggled((&raw const g).cast());
+    let m_ = &m;
+    let child = Child::spawn(move || {
+        let (guard_ref, m) = (guard_ref, m_);
         // The child's bitwise copy of the parent's guard, dropped here: the lock word
         // names the parent's thread, so nothing happens.
         // SAFETY: the child owns its copy of the address space; the parent's guard is
         // never used in the child again.
-        let inherited = unsafe { std::ptr::read(guard_ref) };
+        let inherited = unsafe { std::ptr::read(guard_ref.0) };
         drop(inherited);
         // And the child cannot take the lock while the parent (alive) holds it.
         match m.lock_timeout(Duration::from_millis(50)) {

@@ -102,7 +102,7 @@ pub fn pin(cpu: Option<usize>) {
 /// reaps the peer. Panics if the peer fails or overruns.
 pub fn with_peer<P, M, R>(placement: Placement, peer: P, measure: M) -> R
 where
-    P: FnOnce() -> i32,
+    P: FnOnce() -> i32 + Send,
     M: FnOnce() -> R,
 {
     // `cpus()` reads the mask saved on first use, before anything was pinned.

@@ -11,7 +11,9 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
     // 1. Ping-pong: the child adds one and sends it back, until the parent closes.
     let pipe = Shared::new(Pipe::<4096>::new())?;
     let (parent, child) = pipe.ends();
-    let mut echo = Process::spawn(|| {
+    // `move`: the child's end goes into the child (the parent's copy is then claimed
+    // for the child, so the parent would see it die even before its first receive).
+    let mut echo = Process::spawn(move || {
         loop {
             match child.recv::<u64>() {
                 Ok(x) => child.send(&(x + 1)).unwrap(),
@@ -20,7 +22,6 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     })?;
-    child.close(); // the parent's copy of the child's end: harmless, as in Python
     const ROUNDS: u64 = 20_000;
     let start = Instant::now();
     let mut x = 0u64;
@@ -91,7 +92,7 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
     let q = Shared::new(Queue::<u32, 4>::new())?;
     let pipe = Shared::new(Pipe::<256>::new())?;
     let (a, b) = pipe.ends();
-    let mut poker = Process::spawn(|| {
+    let mut poker = Process::spawn(move || {
         std::thread::sleep(Duration::from_millis(20));
         a.send_bytes(b"ping").unwrap();
         0

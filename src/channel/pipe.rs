@@ -53,7 +53,9 @@ pub(crate) struct EndState {
 ///
 /// let pipe = Shared::new(Pipe::<4096>::new())?;
 /// let (parent, child) = pipe.ends();
-/// let mut p = Process::spawn(|| {
+/// let mut p = Process::spawn(move || {
+///     // `move`: this end now belongs to the child (a pipe end is used by one thread
+///     // at a time, so it is moved, not borrowed, into the child)
 ///     let n: u64 = child.recv().unwrap();
 ///     child.send(&(n * 2)).unwrap();
 ///     0

@@ -213,18 +213,31 @@ impl<T> fmt::Debug for Mutex<T> {
 
 /// Access to a [`Mutex`]'s data while it is locked; unlocks when dropped.
 ///
-/// Not `Send`: the lock belongs to the thread that took it (its tid is in the lock
-/// word). Dropped by any other thread — as in a forked child that inherited it — it
-/// leaves the lock alone.
+/// Neither `Send` nor `Sync`: the lock belongs to the thread that took it (its
+/// participant id is in the lock word), and — more important — a guard must never reach
+/// a forked child, which would go on writing through it after the parent unlocked.
+/// [`Process::spawn`](crate::Process::spawn) takes only `Send` closures, so a guard can
+/// be neither moved nor borrowed into one:
+///
+/// ```compile_fail
+/// use shmkit::{Mutex, Process, Shared};
+/// let m = Shared::new(Mutex::new(0u64)).unwrap();
+/// let mut g = m.lock().unwrap();
+/// let _ = Process::spawn(move || { *g += 1; 0 }); // error: `MutexGuard` is not `Send`
+/// ```
+///
+/// ```compile_fail
+/// use shmkit::{Mutex, Process, Shared};
+/// let m = Shared::new(Mutex::new(0u64)).unwrap();
+/// let g = m.lock().unwrap();
+/// let _ = Process::spawn(|| { let _ = *g; 0 }); // error: `MutexGuard` is not `Sync`
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct MutexGuard<'a, T> {
     mutex: &'a Mutex<T>,
-    /// `!Send`: the lock word names the locking thread.
+    /// `!Send + !Sync`: see the type's docs.
     _not_send: PhantomData<*const ()>,
 }
-
-// SAFETY: sharing the guard shares `&T` only (DerefMut needs `&mut` guard).
-unsafe impl<T: Sync> Sync for MutexGuard<'_, T> {}
 
 impl<'a, T> MutexGuard<'a, T> {
     #[inline]

@@ -197,15 +197,21 @@ impl<T> fmt::Debug for ReentrantMutex<T> {
 }
 
 /// Shared access to a [`ReentrantMutex`]'s data; the last guard of the holding thread
-/// unlocks when dropped. Not `Send`.
+/// unlocks when dropped. Neither `Send` nor `Sync`, so no forked child can get one
+/// (see [`MutexGuard`](super::MutexGuard)):
+///
+/// ```compile_fail
+/// use shmkit::{Process, ReentrantMutex, Shared};
+/// let m = Shared::new(ReentrantMutex::new(0u64)).unwrap();
+/// let g = m.lock().unwrap();
+/// let _ = Process::spawn(|| { let _ = *g; 0 }); // error: not `Sync`
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct ReentrantMutexGuard<'a, T> {
     lock: &'a ReentrantMutex<T>,
+    /// `!Send + !Sync`.
     _not_send: PhantomData<*const ()>,
 }
-
-// SAFETY: the guard gives `&T` only.
-unsafe impl<T: Sync> Sync for ReentrantMutexGuard<'_, T> {}
 
 impl<'a, T> ReentrantMutexGuard<'a, T> {
     fn new(lock: &'a ReentrantMutex<T>) -> Self {

@@ -18,7 +18,7 @@ pub struct Child(Option<Process>);
 
 impl Child {
     /// Forks a child running `f`.
-    pub fn spawn<F: FnOnce() -> i32>(f: F) -> Child {
+    pub fn spawn<F: FnOnce() -> i32 + Send>(f: F) -> Child {
         Child(Some(Process::spawn(f).expect("fork")))
     }
 
