@@ -63,6 +63,11 @@ pub mod pool;
 #[cfg(feature = "std")]
 pub mod process;
 
+#[cfg(feature = "manager")]
+pub mod manager;
+#[cfg(feature = "manager")]
+pub use manager::connection;
+
 pub use bytemuck;
 pub use bytemuck::{Pod, Zeroable};
 pub use cell::*;
@@ -78,6 +83,9 @@ pub use pool::*;
 
 #[cfg(feature = "std")]
 pub use process::{ExitStatus, Process, ProcessBuilder};
+
+#[cfg(feature = "manager")]
+pub use manager::Manager;
 
 /// Internals that the loom model tests in `tests/loom_*.rs` drive directly. Exists
 /// only under `--cfg shmkit_loom`; not part of the API.

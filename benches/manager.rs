@@ -1,0 +1,2 @@
+//! Manager benches (filled in below).
+fn main() {}
