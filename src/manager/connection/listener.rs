@@ -199,7 +199,9 @@ pub(crate) fn handshake_server(
 impl Drop for Listener {
     fn drop(&mut self) {
         if let Some((path, pid)) = &self.created {
-            if *pid == std::process::id() {
+            // Not while a parent drops its copy of a closure it just forked with
+            // (`Process::spawn(move || server.serve())`): the child serves on it.
+            if *pid == std::process::id() && crate::primitive::handoff_target().is_none() {
                 let _ = std::fs::remove_file(path);
             }
         }
