@@ -1,6 +1,7 @@
 //! Clients and servers that die, over real processes: a client killed with `kill -9`
 //! while holding locks and permits, a server killed (or stopped) under blocked and
 //! idle calls, many clients at once with an exact final state.
+#![allow(clippy::disallowed_types)] // tests/common counts with a std atomic
 
 mod common;
 
@@ -58,7 +59,7 @@ fn a_client_killed_holding_locks_and_permits_gives_them_back() {
             let waiter = s.spawn(|| lock.acquire_timeout(Duration::from_secs(20)));
             std::thread::sleep(Duration::from_millis(50));
             let t = Instant::now();
-            unsafe { libc::kill(holder.pid(), libc::SIGKILL) };
+            signal(holder.pid(), libc::SIGKILL);
             assert_eq!(waiter.join().unwrap(), Err(Error::OwnerDead));
             assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
         });
@@ -91,7 +92,7 @@ fn a_killed_server_fails_every_call_at_once() {
             let blocked = s.spawn(|| q.get());
             std::thread::sleep(Duration::from_millis(100));
             let t = Instant::now();
-            unsafe { libc::kill(server.pid(), libc::SIGKILL) };
+            signal(server.pid(), libc::SIGKILL);
             assert_eq!(blocked.join().unwrap(), Err(Error::Disconnected));
             assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
         });
@@ -116,7 +117,7 @@ fn a_stopped_server_fails_calls_within_the_liveness_window() {
     std::thread::scope(|s| {
         let blocked = s.spawn(|| q.get());
         std::thread::sleep(Duration::from_millis(200));
-        unsafe { libc::kill(server.pid(), libc::SIGSTOP) };
+        signal(server.pid(), libc::SIGSTOP);
         let t = Instant::now();
         assert_eq!(blocked.join().unwrap(), Err(Error::Timeout));
         let waited = t.elapsed();
@@ -131,8 +132,8 @@ fn a_stopped_server_fails_calls_within_the_liveness_window() {
         "{:?}",
         t.elapsed()
     );
-    unsafe { libc::kill(server.pid(), libc::SIGKILL) };
-    unsafe { libc::kill(server.pid(), libc::SIGCONT) };
+    signal(server.pid(), libc::SIGKILL);
+    signal(server.pid(), libc::SIGCONT);
     drop(server);
 }
 
@@ -192,4 +193,10 @@ fn many_clients_many_ops_exact_final_state() {
         m.shutdown().unwrap();
         assert!(server.join().success());
     }
+}
+
+/// Sends `sig` to `pid` (a child of this test, not yet reaped).
+fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) takes no memory; the pid is our unreaped child, so not reused.
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
 }

@@ -1,5 +1,6 @@
 //! Every manager proxy's behaviour, through a real forked server, over a Unix socket
 //! and over TCP on loopback.
+#![allow(clippy::disallowed_types)] // tests/common counts with a std atomic
 
 mod common;
 

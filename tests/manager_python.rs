@@ -2,6 +2,7 @@
 //! Unix socket and TCP: Python 3.12+ (HMAC-SHA256 with the `{sha256}` prefix) and
 //! Python ≤ 3.11 (HMAC-MD5, accepted only with `allow_legacy_md5`). A Python that is
 //! not installed is skipped with a printed reason.
+#![allow(clippy::disallowed_types)] // tests/common counts with a std atomic
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -79,16 +80,13 @@ fn unix_path(tag: &str) -> std::path::PathBuf {
 /// Python's Client against our Listener; returns (what accept gave, Python's output).
 fn python_client(
     mut py: Command,
-    address: &str,
     listener: Listener,
     py_key: &[u8],
 ) -> (Result<(), Error>, String, Option<i32>) {
     let addr = match listener.address() {
         shmkit::connection::Address::Unix(p) => format!("unix:{}", p.display()),
         shmkit::connection::Address::Tcp(hp) => format!("tcp:{hp}"),
-        _ => unreachable!(),
     };
-    let _ = address;
     let child = py
         .args(["client", &addr, &hex(py_key)])
         .stdout(Stdio::piped())
@@ -159,7 +157,7 @@ fn python_3_12_plus_client_and_listener_talk_to_ours() {
     for unix in [true, false] {
         let Some(py) = modern() else { return };
         let l = listener(unix, "modern-ok", b"right key", Options::new());
-        let (ours, out, code) = python_client(py, "", l, b"right key");
+        let (ours, out, code) = python_client(py, l, b"right key");
         assert!(ours.is_ok(), "{ours:?} / python: {out}");
         assert_eq!((out.trim(), code), ("OK", Some(0)));
 
@@ -180,7 +178,7 @@ fn wrong_keys_fail_on_both_sides() {
     for unix in [true, false] {
         let Some(py) = modern() else { return };
         let l = listener(unix, "modern-bad", b"right key", Options::new());
-        let (ours, out, code) = python_client(py, "", l, b"wrong key");
+        let (ours, out, code) = python_client(py, l, b"wrong key");
         assert!(matches!(ours, Err(Error::Authentication(_))), "{ours:?}");
         assert!(out.starts_with("AUTH"), "python said: {out}");
         assert_eq!(code, Some(3));
@@ -204,7 +202,7 @@ fn python_3_11_needs_the_legacy_opt_in() {
         let Some(py) = legacy() else { return };
         // Refused by default, both ways.
         let l = listener(unix, "legacy-refused", b"k", Options::new());
-        let (ours, out, _) = python_client(py, "", l, b"k");
+        let (ours, out, _) = python_client(py, l, b"k");
         assert!(
             matches!(ours, Err(Error::Authentication(m)) if m.contains("MD5")),
             "{ours:?}"
@@ -219,7 +217,7 @@ fn python_3_11_needs_the_legacy_opt_in() {
         // Accepted and answered with the opt-in.
         let legacy_ok = Options::new().allow_legacy_md5(true);
         let l = listener(unix, "legacy-ok", b"k", legacy_ok.clone());
-        let (ours, out, code) = python_client(legacy().unwrap(), "", l, b"k");
+        let (ours, out, code) = python_client(legacy().unwrap(), l, b"k");
         assert!(ours.is_ok(), "{ours:?} / python: {out}");
         assert_eq!((out.trim(), code), ("OK", Some(0)));
         let (ours, out, code) = python_listener(legacy().unwrap(), unix, b"k", b"k", legacy_ok);
@@ -233,7 +231,7 @@ fn python_3_11_needs_the_legacy_opt_in() {
             b"k",
             Options::new().allow_legacy_md5(true),
         );
-        let (ours, out, code) = python_client(legacy().unwrap(), "", l, b"other");
+        let (ours, out, code) = python_client(legacy().unwrap(), l, b"other");
         assert!(matches!(ours, Err(Error::Authentication(_))), "{ours:?}");
         assert_eq!(code, Some(3), "python said: {out}");
     }
