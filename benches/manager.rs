@@ -2,6 +2,8 @@
 //! TCP loopback, dict set+get and queue put+get, beside bare socket round trips.
 //! CPython's Manager is measured by `examples/compare.rs` (it needs `python3`).
 #![allow(clippy::disallowed_types)]
+// criterion_group! generates an undocumented pub fn.
+#![allow(missing_docs)]
 
 #[path = "manager_ops/mod.rs"]
 mod manager_ops;
