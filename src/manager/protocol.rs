@@ -257,6 +257,13 @@ pub enum Reply<'a> {
     Err(ErrorCode),
 }
 
+impl Request<'_> {
+    /// The request as one frame's payload (postcard).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+}
+
 /// Decodes one request frame (what the server does with every frame after the
 /// handshake); the entry point of the `manager_request` fuzz target.
 ///
