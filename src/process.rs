@@ -281,9 +281,24 @@ impl ProcessBuilder {
     /// [`Error::Os`] if `fork` fails.
     pub fn spawn<F: FnOnce() -> i32 + Send>(self, f: F) -> Result<Process, Error> {
         let parent = sys::ids::pid();
+        // The child's participant slot is claimed here, before the fork, on a
+        // descriptor that only the child keeps: so the parent knows the child's id at
+        // once, and the slot's lifeline dies with the child even if it dies before it
+        // ever uses the kit.
+        let slot = sys::registry::reserve_child();
         // SAFETY: the child runs only `f` (the caller's code, documented under "Fork
         // safety") and then leaves through `_exit`, never returning into our caller.
-        match unsafe { sys::proc::fork() }? {
+        let forked = unsafe { sys::proc::fork() };
+        let forked = match forked {
+            Ok(forked) => forked,
+            Err(e) => {
+                if let Some(slot) = slot {
+                    sys::registry::finish_child(slot, false);
+                }
+                return Err(e);
+            }
+        };
+        match forked {
             None => {
                 if self.die_with_parent {
                     sys::proc::die_with_parent(parent);
@@ -298,7 +313,12 @@ impl ProcessBuilder {
                 // The parent's copy of the closure is dropped here, with the child
                 // named as the one its values now belong to: a pipe end moved into
                 // the closure is claimed for the child (see `Connection`).
-                sys::ids::with_handoff(pid as u32, move || drop(f));
+                let child = slot.map_or(0, |slot| {
+                    let id = slot.id();
+                    sys::registry::finish_child(slot, true);
+                    id
+                });
+                sys::ids::with_handoff(child, move || drop(f));
                 Ok(Process {
                     pid,
                     pidfd: sys::proc::pidfd(pid).ok(),
