@@ -7,6 +7,8 @@
 //! namespaces, each scenario prints why it is skipped.
 //!
 //! `SHMKIT_NS_RUNS=N` repeats the kill-latency scenario N times (default 10).
+// Tests name core atomics directly: they are not algorithms under loom.
+#![allow(clippy::disallowed_types)]
 
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
