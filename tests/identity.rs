@@ -38,6 +38,9 @@ fn arena() -> Arena {
     }
 }
 
+/// One scenario: `Err` says what went wrong.
+type Scenario = fn() -> Result<(), String>;
+
 const ROLE: &str = "SHMKIT_IDENTITY_ROLE";
 const SEGMENT: &str = "SHMKIT_IDENTITY_SEGMENT";
 
@@ -49,7 +52,7 @@ fn main() -> ExitCode {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let tests: &[(&str, fn() -> Result<(), String>)] = &[
+    let tests: &[(&str, Scenario)] = &[
         (
             "mutex_holder_in_another_namespace_is_alive_then_dead",
             mutex_holder_in_another_namespace,
