@@ -90,6 +90,10 @@ pub enum Error {
     Decode,
     /// The operating system refused: the raw `errno`.
     Os(i32),
+    /// `Process::spawn` would have forked while a lock guard was alive in this process:
+    /// a child could keep using a reference into the locked data after the parent
+    /// unlocks. Drop guards before spawning (see `Process::spawn`).
+    GuardHeld,
 }
 
 impl Error {
@@ -153,6 +157,10 @@ impl fmt::Display for Error {
             Error::Encode => f.write_str("could not encode the value"),
             Error::Decode => f.write_str("could not decode the message"),
             Error::Os(code) => write!(f, "operating system error {code}"),
+            Error::GuardHeld => f.write_str(
+                "a lock guard is alive in this process: drop it before forking a child, \
+                 which could otherwise use the locked data after the parent unlocks",
+            ),
         }
     }
 }

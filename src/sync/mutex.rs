@@ -242,6 +242,7 @@ pub struct MutexGuard<'a, T> {
 impl<'a, T> MutexGuard<'a, T> {
     #[inline]
     fn new(mutex: &'a Mutex<T>) -> Self {
+        super::count_guard_made();
         MutexGuard {
             mutex,
             _not_send: PhantomData,
@@ -282,8 +283,10 @@ impl<T> DerefMut for MutexGuard<'_, T> {
 impl<T> Drop for MutexGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        // A guard inherited through fork has another tid: it leaves the lock alone.
+        // A guard inherited through fork has another owner id: it leaves the lock
+        // alone.
         self.mutex.raw.unlock_as(my_tid());
+        super::count_guard_dropped();
     }
 }
 

@@ -215,6 +215,7 @@ pub struct ReentrantMutexGuard<'a, T> {
 
 impl<'a, T> ReentrantMutexGuard<'a, T> {
     fn new(lock: &'a ReentrantMutex<T>) -> Self {
+        super::count_guard_made();
         ReentrantMutexGuard {
             lock,
             _not_send: PhantomData,
@@ -239,16 +240,16 @@ impl<T> Drop for ReentrantMutexGuard<'_, T> {
     fn drop(&mut self) {
         let tid = my_tid();
         // A guard inherited through fork (another tid) leaves the lock alone.
-        if !self.lock.raw.is_owned_by(tid) {
-            return;
+        if self.lock.raw.is_owned_by(tid) {
+            let count = self.lock.count.load(Ordering::Relaxed);
+            if count > 1 {
+                self.lock.count.store(count - 1, Ordering::Relaxed);
+            } else {
+                self.lock.count.store(0, Ordering::Relaxed);
+                self.lock.raw.unlock_as(tid);
+            }
         }
-        let count = self.lock.count.load(Ordering::Relaxed);
-        if count > 1 {
-            self.lock.count.store(count - 1, Ordering::Relaxed);
-        } else {
-            self.lock.count.store(0, Ordering::Relaxed);
-            self.lock.raw.unlock_as(tid);
-        }
+        super::count_guard_dropped();
     }
 }
 
