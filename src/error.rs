@@ -97,6 +97,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// Is this [`Timeout`](Error::Timeout)? (Every error type of the kit that can time
+    /// out has this method.)
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout)
+    }
+
     /// The raw `errno` for [`Error::Os`], `None` for every other variant.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {

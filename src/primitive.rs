@@ -400,6 +400,35 @@ pub(crate) fn id_liveness(id: u32) -> Liveness {
     }
 }
 
+/// Is a (possibly system-call priced) liveness check due on this thread? True at most
+/// once per `period` per thread (with `std`; always without it, and under loom): for
+/// non-blocking calls such as `try_lock`, which must notice a dead holder without
+/// making every failed attempt a system call.
+#[inline]
+pub(crate) fn liveness_check_due(period: Duration) -> bool {
+    #[cfg(all(feature = "std", not(shmkit_loom)))]
+    {
+        std::thread_local! {
+            static NEXT: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+        }
+        let now = crate::sys::time::monotonic_ns();
+        NEXT.try_with(|next| {
+            if now < next.get() {
+                return false;
+            }
+            let period = u64::try_from(period.as_nanos()).unwrap_or(u64::MAX);
+            next.set(now.saturating_add(period));
+            true
+        })
+        .unwrap_or(true)
+    }
+    #[cfg(not(all(feature = "std", not(shmkit_loom))))]
+    {
+        let _ = period;
+        true
+    }
+}
+
 /// The participant id of the child being handed values by [`crate::process`] right
 /// now: set on the parent's side while it drops the closure it just forked with, so
 /// that a handle moved into that closure can pass what it owns to the child (a pipe end

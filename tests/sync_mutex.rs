@@ -185,6 +185,7 @@ impl<G> MapGuard for LockError<G> {
             LockError::NotRecoverable => "NotRecoverable",
             LockError::WouldBlock => "WouldBlock",
             LockError::Timeout => "Timeout",
+            LockError::Corrupted => "Corrupted",
         }
     }
 }
