@@ -210,6 +210,16 @@ impl Deadline {
     pub fn as_ns(&self) -> Option<u64> {
         self.is_finite().then_some(self.at_ns)
     }
+
+    /// The earlier of `self` and `other`.
+    #[inline]
+    pub fn earlier(self, other: Deadline) -> Deadline {
+        if other.at_ns < self.at_ns {
+            other
+        } else {
+            self
+        }
+    }
 }
 
 /// How a [`futex_wait`] ended.

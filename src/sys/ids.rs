@@ -28,6 +28,7 @@ extern "C" fn clear_caches_in_child() {
     PID.store(0, Ordering::Relaxed);
     super::membarrier::forget_in_child();
     super::registry::after_fork_in_child();
+    crate::stats::forget_in_child();
     #[cfg(feature = "std")]
     {
         let _ = TID.try_with(|tid| tid.set(0));
