@@ -48,6 +48,7 @@ use std::path::Path;
 
 pub mod connection;
 mod error;
+pub(crate) mod fastpath;
 pub(crate) mod forksafe;
 mod handle;
 pub mod protocol;

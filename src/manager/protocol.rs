@@ -110,6 +110,9 @@ pub enum Request<'a> {
     },
     /// The server's counters.
     Stats,
+    /// Local clients: move this connection's requests to a shared-memory pipe, whose
+    /// memfd follows (after the server's `Unit`) as `SCM_RIGHTS` on the Unix socket.
+    FastPath,
     /// Stops the server.
     Shutdown,
 }
@@ -187,6 +190,8 @@ pub struct Stats {
     pub requests_decoded: u64,
     /// Connections that are authenticated and open now.
     pub connections: u64,
+    /// Of those, the ones whose calls go through a shared-memory pipe (local clients).
+    pub fast_paths: u64,
     /// Client sessions that are live now.
     pub sessions: u64,
     /// Objects held.

@@ -20,6 +20,7 @@ use std::vec::Vec;
 use super::Error;
 use super::connection::client::{connect_raw, handshake_client};
 use super::connection::{Address, Connection, Options};
+use super::fastpath::{self, FastChannel};
 use super::protocol::{Reply, Request, VERSION};
 use crate::primitive::my_process_id;
 
@@ -31,7 +32,50 @@ pub(crate) struct Target {
     pub(crate) options: Options,
 }
 
+/// A connection for calls: the socket, and (local servers) the fast-path pipe.
+pub(crate) struct Pooled {
+    sock: Connection,
+    fast: Option<FastChannel>,
+    /// The request being sent through the pipe (byte 0: the flag's room).
+    buf: Vec<u8>,
+}
+
 impl Target {
+    /// A new connection for calls in session `session`, moved onto a shared-memory
+    /// pipe where the server is local (and the options allow).
+    fn connect_pooled(&self, session: u64) -> Result<Pooled, Error> {
+        let (mut sock, _) = self.connect(session)?;
+        let mut fast = None;
+        if self.options.fast_path && self.address.is_unix() {
+            let agreed = exchange(
+                &mut sock,
+                &Request::FastPath,
+                self.options.liveness,
+                |r| match r {
+                    Reply::Unit => Ok(()),
+                    _ => Err(Error::Protocol("unexpected reply to fast path")),
+                },
+            )?;
+            if agreed.is_ok() {
+                let channel = fastpath::client_channel(&sock)?;
+                // The server says whether it mapped the pipe.
+                let max = sock.max_frame();
+                let ok =
+                    sock.recv_with_until(max, Some(Instant::now() + self.options.liveness), |f| {
+                        matches!(postcard::from_bytes::<Reply<'_>>(f), Ok(Reply::Unit))
+                    })?;
+                if ok {
+                    fast = Some(channel);
+                }
+            }
+        }
+        Ok(Pooled {
+            sock,
+            fast,
+            buf: Vec::new(),
+        })
+    }
+
     /// A new authenticated connection that joins session `session` (0: a new one);
     /// returns it and the session's id.
     fn connect(&self, session: u64) -> Result<(Connection, u64), Error> {
@@ -61,7 +105,7 @@ pub(crate) struct Session {
     id: u64,
     /// Never used for calls: its closing (at the process's death) ends the session.
     _anchor: Connection,
-    pool: Mutex<Vec<Connection>>,
+    pool: Mutex<Vec<Pooled>>,
 }
 
 impl Session {
@@ -89,9 +133,21 @@ impl Session {
             .pop();
         let mut conn = match pooled {
             Some(c) => c,
-            None => target.connect(self.id)?.0,
+            None => target.connect_pooled(self.id)?,
         };
-        match exchange(&mut conn, request, target.options.liveness, f) {
+        let liveness = target.options.liveness;
+        let r = match &mut conn.fast {
+            Some(fast) => exchange_fast(
+                fast,
+                &mut conn.buf,
+                request,
+                liveness,
+                conn.sock.max_frame(),
+                f,
+            ),
+            None => exchange(&mut conn.sock, request, liveness, f),
+        };
+        match r {
             Ok(r) => {
                 self.pool
                     .lock()
@@ -139,6 +195,40 @@ pub(crate) fn exchange<R>(
                 conn.close();
                 return Err(e);
             }
+        }
+    }
+}
+
+/// [`exchange`] through the fast-path pipe.
+fn exchange_fast<R>(
+    fast: &mut FastChannel,
+    buf: &mut Vec<u8>,
+    request: &Request<'_>,
+    liveness: core::time::Duration,
+    max: usize,
+    f: impl FnOnce(Reply<'_>) -> Result<R, Error>,
+) -> Result<Result<R, Error>, Error> {
+    buf.clear();
+    buf.push(0);
+    *buf = postcard::to_extend(request, core::mem::take(buf)).map_err(|_| Error::Encode)?;
+    fast.send(buf, Instant::now() + liveness)?;
+    let mut f = Some(f);
+    loop {
+        let got = fast.recv(liveness, max, |frame| {
+            match postcard::from_bytes::<Reply<'_>>(frame) {
+                Err(_) => Err(Error::Protocol("undecodable reply")),
+                Ok(Reply::Pending) => Ok(None),
+                Ok(Reply::Err(code)) => Ok(Some(Err(code.into()))),
+                Ok(reply) => match f.take() {
+                    Some(f) => Ok(Some(f(reply))),
+                    None => Err(Error::Protocol("second reply")),
+                },
+            }
+        })?;
+        match got {
+            Ok(Some(r)) => return Ok(r),
+            Ok(None) => continue,
+            Err(e) => return Err(e),
         }
     }
 }

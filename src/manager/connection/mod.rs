@@ -81,6 +81,7 @@ pub struct Options {
     pub(crate) allow_legacy_md5: bool,
     pub(crate) timeout: Option<Duration>,
     pub(crate) liveness: Duration,
+    pub(crate) fast_path: bool,
 }
 
 impl Default for Options {
@@ -91,6 +92,7 @@ impl Default for Options {
             allow_legacy_md5: false,
             timeout: None,
             liveness: DEFAULT_LIVENESS,
+            fast_path: true,
         }
     }
 }
@@ -135,6 +137,15 @@ impl Options {
     /// wait for a server whose host vanished.
     pub fn liveness(mut self, d: Duration) -> Options {
         self.liveness = d;
+        self
+    }
+
+    /// Manager clients of a server on this host (a Unix-socket address): move calls
+    /// onto a shared-memory pipe passed to the server as a sealed memfd, keeping the
+    /// socket for authentication and liveness (default `true`). `false` keeps every
+    /// call on the socket.
+    pub fn fast_path(mut self, yes: bool) -> Options {
+        self.fast_path = yes;
         self
     }
 }

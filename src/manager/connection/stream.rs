@@ -129,6 +129,20 @@ impl Connection {
         }
     }
 
+    pub(crate) fn sock(&self) -> &Sock {
+        &self.sock
+    }
+
+    /// Is this a Unix-domain socket?
+    pub(crate) fn sock_is_unix(&self) -> bool {
+        matches!(*self.sock, Sock::Unix(_))
+    }
+
+    /// Bytes received and not yet read?
+    pub(crate) fn has_buffered(&self) -> bool {
+        self.end > self.start
+    }
+
     /// Makes this a manager socket: closed in children forked from now on, and
     /// never closed by a process other than this one.
     pub(crate) fn make_private(&mut self) {

@@ -64,6 +64,7 @@ pub(crate) struct Shared {
     failed: Counter,
     decoded: Counter,
     live: Counter,
+    pub(crate) fast: Counter,
     threads: Counter,
 }
 
@@ -78,6 +79,7 @@ impl Shared {
             failed: Counter::new(0),
             decoded: Counter::new(0),
             live: Counter::new(0),
+            fast: Counter::new(0),
             threads: Counter::new(0),
         }
     }
@@ -111,6 +113,7 @@ impl Shared {
             handshakes_failed: self.failed.load(Relaxed),
             requests_decoded: self.decoded.load(Relaxed),
             connections: self.live.load(Relaxed),
+            fast_paths: self.fast.load(Relaxed),
             sessions: self
                 .sessions
                 .lock()

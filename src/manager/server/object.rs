@@ -167,7 +167,7 @@ impl Object {
     pub(crate) fn block<'g, T>(
         &'g self,
         mut g: MutexGuard<'g, State>,
-        ctx: &mut Ctx<'_>,
+        ctx: &mut Ctx<'_, '_>,
         wait: Wait,
         mut ready: impl FnMut(&mut State) -> Option<T>,
     ) -> (MutexGuard<'g, State>, Result<T, WaitEnd>) {

@@ -62,7 +62,7 @@ fn index(i: u64, len: usize) -> Result<usize, ErrorCode> {
 }
 
 /// Runs `op` on `obj` for `ctx`'s client and writes the reply into `out`.
-pub(crate) fn call(obj: &Object, ctx: &mut Ctx<'_>, op: Op<'_>, out: &mut Vec<u8>) -> After {
+pub(crate) fn call(obj: &Object, ctx: &mut Ctx<'_, '_>, op: Op<'_>, out: &mut Vec<u8>) -> After {
     let me: Owner = (ctx.session, ctx.thread);
     let mut g = obj.lock();
     match (&mut *g, op) {
