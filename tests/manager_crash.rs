@@ -82,6 +82,45 @@ fn a_client_killed_holding_locks_and_permits_gives_them_back() {
 }
 
 #[test]
+fn a_dead_client_is_noticed_even_while_a_child_it_forked_lives() {
+    // The client forks a child that never uses the manager: the child's copies of
+    // the client's sockets must not keep the client's session (and lock) alive.
+    let (address, server) = forked_server(&unix_address("orphan"), b"k", Options::new());
+    let m = Manager::connect(&address, b"k").unwrap();
+    let lock = m.lock("lock").unwrap();
+    let grandchild = m.value("grandchild", &0i32).unwrap();
+    let client = Child::spawn(|| {
+        let m = Manager::connect(&address, b"k").unwrap();
+        let lock = m.lock("lock").unwrap();
+        lock.acquire().unwrap();
+        let sleeper = shmkit::Process::spawn(|| {
+            std::thread::sleep(Duration::from_secs(60));
+            0
+        })
+        .unwrap();
+        m.value("grandchild", &0i32)
+            .unwrap()
+            .set(&sleeper.pid())
+            .unwrap();
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    assert!(common::eventually(Duration::from_secs(20), || grandchild
+        .get()
+        .unwrap()
+        != 0));
+    let sleeper = grandchild.get().unwrap();
+    signal(client.pid(), libc::SIGKILL);
+    let r = lock.acquire_timeout(Duration::from_secs(10));
+    signal(sleeper, libc::SIGKILL);
+    assert_eq!(r, Err(Error::OwnerDead));
+    drop(client);
+    m.shutdown().unwrap();
+    assert!(server.join().success());
+}
+
+#[test]
 fn a_killed_server_fails_every_call_at_once() {
     for address in addresses("killed") {
         let (address, server) = forked_server(&address, b"k", Options::new());

@@ -104,6 +104,26 @@ fn the_server_decodes_nothing_before_a_key_is_verified() {
 }
 
 #[test]
+fn a_wrong_answer_to_the_challenge_gets_failure() {
+    let (address, child) = server(Options::new());
+    // A well-formed answer with a wrong digest: the server must say #FAILURE#
+    // (checked on its own, without the mutual half of the handshake).
+    let mut answer = b"{sha256}".to_vec();
+    answer.extend_from_slice(&[0u8; 32]);
+    let mut frame = (answer.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&answer);
+    let mut s = raw(&address, &frame);
+    let mut verdict = [0u8; 4 + 9];
+    s.read_exact(&mut verdict).unwrap();
+    assert_eq!(&verdict[4..], b"#FAILURE#");
+    assert!(closed_within(s) < Duration::from_secs(2));
+    let m = Manager::connect(&address, b"good key").unwrap();
+    assert_eq!(m.stats().unwrap().handshakes_failed, 1);
+    m.shutdown().unwrap();
+    assert!(child.join().success());
+}
+
+#[test]
 fn slow_and_silent_handshakes_do_not_hold_up_the_others() {
     let options = Options::new().handshake_timeout(Duration::from_secs(1));
     let (address, child) = server(options);
