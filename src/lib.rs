@@ -37,11 +37,15 @@
 //! | [`segment`] | [`ShmSafe`], [`Shared<T>`] |
 //! | [`sync`] | locks, semaphores, condition variables, events, barriers |
 //! | [`process`] (std) | [`Process`]: fork, join, signals |
+//! | [`manager`] (manager) | [`Manager`]: a server process holding objects for other processes and hosts, typed proxies |
+//! | [`connection`] (manager) | authenticated socket connections, wire-compatible with CPython's `multiprocessing.connection` |
 //!
 //! ## Features
 //!
 //! - `std` (default): [`Process`], `From<Error> for std::io::Error`, cached thread ids.
 //!   Without it the core builds `#![no_std]`.
+//! - `manager` (default, needs `std`): [`Manager`] and [`connection`] (adds `serde`,
+//!   `postcard`, `hmac`, `sha2`, `md-5`, `getrandom`).
 #![no_std]
 #![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
