@@ -42,7 +42,17 @@
 //! environment under its lock). It watches its parent through a pidfd and exits when
 //! the parent *process* exits (not a parent thread, which `PR_SET_PDEATHSIG` would
 //! follow). Sockets of other managers the parent had open are closed in the child by
-//! the fork handler (see [`forksafe`](self) in the source).
+//! the kit's fork handler (`src/manager/forksafe.rs`).
+//!
+//! # The local fast path
+//!
+//! A client of a server on the same host (a Unix-socket address) moves its calls
+//! onto the kit's own shared-memory [`Pipe`](crate::Pipe): it creates the pipe in a
+//! memfd, seals its size, and passes the descriptor over the authenticated socket
+//! (`SCM_RIGHTS`). The socket stays open as the liveness channel: the kernel closes
+//! it when the client dies, and the server then gives back what the client held. A
+//! call then costs two ring hand-offs instead of two socket wake-ups
+//! ([`Options::fast_path`](connection::Options::fast_path) turns it off).
 
 use std::path::Path;
 
