@@ -20,7 +20,7 @@
 mod barrier;
 mod condvar;
 mod event;
-#[cfg(all(feature = "std", not(shmkit_loom)))]
+#[cfg(feature = "std")]
 pub(crate) mod live_guards;
 mod lock_error;
 mod mutex;
@@ -33,14 +33,14 @@ mod strategy;
 /// Counts a lock guard made on this thread (see `live_guards`).
 #[inline]
 pub(crate) fn count_guard_made() {
-    #[cfg(all(feature = "std", not(shmkit_loom)))]
+    #[cfg(feature = "std")]
     live_guards::made();
 }
 
 /// Counts a lock guard dropped on this thread.
 #[inline]
 pub(crate) fn count_guard_dropped() {
-    #[cfg(all(feature = "std", not(shmkit_loom)))]
+    #[cfg(feature = "std")]
     live_guards::dropped();
 }
 
