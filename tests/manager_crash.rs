@@ -121,6 +121,50 @@ fn a_dead_client_is_noticed_even_while_a_child_it_forked_lives() {
 }
 
 #[test]
+fn a_started_server_dies_with_the_process_that_started_it() {
+    let pipe = shmkit::Shared::new(shmkit::Pipe::<4096>::new()).unwrap();
+    let (ours, theirs) = pipe.ends();
+    let starter = Child::spawn(move || {
+        let m = Manager::start().unwrap();
+        // Started from a short-lived thread: the server must follow the process,
+        // not the thread (PR_SET_PDEATHSIG would follow the thread).
+        let m = std::thread::spawn(move || m).join().unwrap();
+        m.value("v", &1u8).unwrap();
+        let text = format!(
+            "{}\n{}",
+            m.address(),
+            m.authkey()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        theirs.send_bytes(text.as_bytes()).unwrap();
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let mut buf = [0u8; 1024];
+    let n = ours.recv_bytes_into(&mut buf).unwrap();
+    let text = String::from_utf8(buf[..n].to_vec()).unwrap();
+    let (address, key) = text.split_once('\n').unwrap();
+    let key: Vec<u8> = (0..key.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&key[i..i + 2], 16).unwrap())
+        .collect();
+    let m = Manager::connect(address, &key).unwrap();
+    assert_eq!(m.value("v", &0u8).unwrap().get().unwrap(), 1);
+    drop(m);
+    let socket = std::path::PathBuf::from(address.strip_prefix("unix:").unwrap());
+    assert!(socket.exists());
+    signal(starter.pid(), libc::SIGKILL);
+    drop(starter);
+    // The server notices within moments, removes its socket directory and exits.
+    assert!(common::eventually(Duration::from_secs(5), || !socket.exists()));
+    assert!(!socket.parent().unwrap().exists());
+    assert!(Manager::connect(address, &key).is_err());
+}
+
+#[test]
 fn a_killed_server_fails_every_call_at_once() {
     for address in addresses("killed") {
         let (address, server) = forked_server(&address, b"k", Options::new());
