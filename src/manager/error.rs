@@ -77,6 +77,8 @@ pub enum Error {
     Os(i32),
     /// An I/O error without an `errno`.
     Io(std::io::ErrorKind),
+    /// An error of the kit's shared-memory core (the fast path's pipe, a fork).
+    Kit(crate::Error),
 }
 
 impl Error {
@@ -129,7 +131,7 @@ impl From<crate::Error> for Error {
                 index: index as u64,
                 len: len as u64,
             },
-            _ => Error::Protocol("shared-memory channel failed validation"),
+            other => Error::Kit(other),
         }
     }
 }
@@ -191,6 +193,7 @@ impl fmt::Display for Error {
             Error::InvalidArgument => f.write_str("invalid argument"),
             Error::Os(code) => write!(f, "{}", std::io::Error::from_raw_os_error(*code)),
             Error::Io(kind) => write!(f, "I/O error: {kind}"),
+            Error::Kit(e) => write!(f, "{e}"),
         }
     }
 }
