@@ -48,6 +48,7 @@ mod address;
 pub(crate) mod auth;
 pub(crate) mod client;
 pub(crate) mod listener;
+mod sock;
 pub(crate) mod stream;
 pub mod wire;
 

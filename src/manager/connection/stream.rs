@@ -1,13 +1,12 @@
 //! `Connection`: one authenticated socket, framed as CPython frames it.
 
 use core::time::Duration;
-use std::io::{IoSlice, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::os::unix::net::UnixStream;
 use std::time::Instant;
 use std::vec::Vec;
 
+pub(crate) use super::sock::Sock;
 use super::wire::{MAX_HEADER, encode_header, parse_header};
 use crate::manager::Error;
 
@@ -20,58 +19,6 @@ const COALESCE: usize = 64 * 1024;
 const SLACK: Duration = Duration::from_millis(2);
 /// A read buffer that grew past this for a big frame is given back afterwards.
 const KEEP_CAPACITY: usize = 1 << 20;
-
-/// The socket under a connection.
-#[derive(Debug)]
-pub(crate) enum Sock {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-}
-
-impl Sock {
-    fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
-        match self {
-            Sock::Unix(s) => s.set_read_timeout(d),
-            Sock::Tcp(s) => s.set_read_timeout(d),
-        }
-    }
-    fn set_write_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
-        match self {
-            Sock::Unix(s) => s.set_write_timeout(d),
-            Sock::Tcp(s) => s.set_write_timeout(d),
-        }
-    }
-    fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Sock::Unix(s) => (&*s).read(buf),
-            Sock::Tcp(s) => (&*s).read(buf),
-        }
-    }
-    fn write(&self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Sock::Unix(s) => (&*s).write(buf),
-            Sock::Tcp(s) => (&*s).write(buf),
-        }
-    }
-    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
-        match self {
-            Sock::Unix(s) => (&*s).write_vectored(bufs),
-            Sock::Tcp(s) => (&*s).write_vectored(bufs),
-        }
-    }
-    pub(crate) fn shutdown(&self) {
-        let _ = match self {
-            Sock::Unix(s) => s.shutdown(Shutdown::Both),
-            Sock::Tcp(s) => s.shutdown(Shutdown::Both),
-        };
-    }
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        match self {
-            Sock::Unix(s) => s.as_fd(),
-            Sock::Tcp(s) => s.as_fd(),
-        }
-    }
-}
 
 /// One end of an authenticated socket connection (Python's
 /// `multiprocessing.connection.Connection`), from [`Listener::accept`] or
