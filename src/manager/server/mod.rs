@@ -22,6 +22,7 @@ use std::vec::Vec;
 pub(crate) mod conn;
 pub(crate) mod object;
 pub(crate) mod ops;
+mod ops_sync;
 
 use object::Object;
 
