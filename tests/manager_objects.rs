@@ -268,6 +268,30 @@ fn tokens_travel_through_a_queue_and_come_back_as_proxies() {
 }
 
 #[test]
+fn a_token_sent_through_a_pipe_becomes_a_proxy_in_another_process() {
+    let m = Manager::start().unwrap();
+    let d = m.dict::<String, u32>("shared-by-token").unwrap();
+    let pipe = shmkit::Shared::new(shmkit::Pipe::<1024>::new()).unwrap();
+    let (ours, theirs) = pipe.ends();
+    let address = m.address().clone();
+    let key = m.authkey().to_vec();
+    let child = Child::spawn(move || {
+        let mut buf = [0u8; 512];
+        let n = theirs.recv_bytes_into(&mut buf).unwrap();
+        let token = Token::from_bytes(&buf[..n]).unwrap();
+        // A separate handle (as an unrelated process would make) and the token.
+        let m = Manager::connect(&address, &key).unwrap();
+        let d: Dict<String, u32> = m.proxy(&token).unwrap();
+        d.insert(&"from the child".into(), &7).unwrap();
+        0
+    });
+    ours.send_bytes(&d.token().to_bytes()).unwrap();
+    assert!(child.join().success());
+    assert_eq!(d.get(&"from the child".into()).unwrap(), Some(7));
+    m.shutdown().unwrap();
+}
+
+#[test]
 fn a_forked_child_uses_the_manager_as_it_is() {
     let m = Manager::start().unwrap();
     let counter = m.value("n", &0u64).unwrap();

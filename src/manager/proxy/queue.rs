@@ -11,8 +11,11 @@ use crate::manager::{Error, Manager};
 /// A proxy for a manager queue (Python's `manager.Queue(maxsize)`), bounded or not.
 ///
 /// Blocking calls wait on the server, which keeps the client informed (heartbeats)
-/// and serves other clients meanwhile. An item taken for a client that vanished
-/// before the reply reached it goes back to the front of the queue.
+/// and serves other clients meanwhile. A blocked `get` whose client dies ends
+/// without taking anything; an item taken for a client whose socket is found closed
+/// when the reply is sent goes back to the front of the queue. (A client that dies
+/// after its reply was handed to the kernel or to the pipe loses that item, as with
+/// Python's managers.)
 ///
 /// ```
 /// let m = shmkit::Manager::start()?;
