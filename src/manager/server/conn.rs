@@ -126,8 +126,10 @@ pub(crate) fn serve_connection(shared: &Shared, mut conn: Connection) {
             Flow::Continue => {}
             Flow::Close => break,
             Flow::FastPath => {
-                serve_fast(shared, &mut st, &mut conn);
-                break;
+                if serve_fast(shared, &mut st, &mut conn) {
+                    break;
+                }
+                // The pipe was refused (and the client told): go on over the socket.
             }
         }
     }
@@ -138,24 +140,25 @@ pub(crate) fn serve_connection(shared: &Shared, mut conn: Connection) {
 }
 
 /// The fast path: receive the client's pipe, then serve requests from it until the
-/// client goes.
-fn serve_fast(shared: &Shared, st: &mut State, conn: &mut Connection) {
+/// client goes. Returns `false` if the pipe was refused and the client told so (the
+/// socket then carries on), `true` when the connection is done.
+fn serve_fast(shared: &Shared, st: &mut State, conn: &mut Connection) -> bool {
     if conn.has_buffered() || !conn.sock_is_unix() {
-        return;
+        return true;
     }
     let Ok(fd) = fastpath::recv_fd(conn.sock(), Instant::now() + Duration::from_secs(5)) else {
-        return;
+        return true;
     };
     let map = match PipeMap::from_fd(&fd) {
         Ok(m) => m,
         Err(_) => {
             st.out.clear();
             encode(&mut st.out, &Reply::Err(ErrorCode::InvalidArgument));
-            let _ = conn.send_encoded(Some(Instant::now() + SEND_DEADLINE), |f| {
+            let told = conn.send_encoded(Some(Instant::now() + SEND_DEADLINE), |f| {
                 f.extend_from_slice(&st.out);
                 Ok(())
             });
-            return;
+            return told.is_err();
         }
     };
     drop(fd);
@@ -166,7 +169,7 @@ fn serve_fast(shared: &Shared, st: &mut State, conn: &mut Connection) {
         Ok(())
     });
     if sent.is_err() {
-        return;
+        return true;
     }
     let (_, end) = map.pipe().ends();
     shared
@@ -203,6 +206,7 @@ fn serve_fast(shared: &Shared, st: &mut State, conn: &mut Connection) {
     shared
         .fast
         .fetch_sub(1, core::sync::atomic::Ordering::Relaxed);
+    true
 }
 
 /// Decodes and serves one request, and sends its reply.
@@ -295,4 +299,63 @@ fn handle(shared: &Shared, st: &mut State, link: &mut Link<'_>, frame: &[u8]) ->
         return Flow::Close;
     }
     flow
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::OwnedFd;
+    use std::time::{Duration, Instant};
+
+    use crate::manager::connection::client::{connect_raw, handshake_client};
+    use crate::manager::connection::{Address, Options};
+    use crate::manager::fastpath::send_fd;
+    use crate::manager::protocol::{ErrorCode, Reply, Request, VERSION};
+    use crate::manager::session::exchange;
+    use crate::manager::{Error, Manager};
+
+    #[test]
+    fn an_unsealed_memfd_is_refused_and_the_socket_carries_on() {
+        let dir = std::env::temp_dir().join(std::format!("shmkit-conn-{}", std::process::id()));
+        let server = Manager::bind(dir.join("s"), b"k").unwrap();
+        let address: Address = server.address().clone();
+        let t = std::thread::spawn(move || server.serve());
+        let options = Options::new();
+        let sock = connect_raw(&address, &options).unwrap();
+        let mut conn = handshake_client(sock, b"k", &options, false).unwrap();
+        let live = Duration::from_secs(10);
+        let hello = Request::Hello {
+            version: VERSION,
+            session: 0,
+        };
+        exchange(&mut conn, &hello, live, |_| Ok(()))
+            .unwrap()
+            .unwrap();
+        exchange(&mut conn, &Request::FastPath, live, |_| Ok(()))
+            .unwrap()
+            .unwrap();
+        // A pipe-sized memfd whose size is not sealed: the client could shrink it
+        // under the server's mapping.
+        let fd: OwnedFd =
+            rustix::fs::memfd_create(c"evil", rustix::fs::MemfdFlags::empty()).unwrap();
+        rustix::fs::ftruncate(&fd, 256 * 1024).unwrap();
+        send_fd(conn.sock(), &fd).unwrap();
+        let verdict = conn
+            .recv_with_until(1024, Some(Instant::now() + live), |f| {
+                matches!(
+                    postcard::from_bytes::<Reply<'_>>(f),
+                    Ok(Reply::Err(ErrorCode::InvalidArgument))
+                )
+            })
+            .unwrap();
+        assert!(verdict, "the server must refuse the memfd");
+        // The socket carries on.
+        let stats = exchange(&mut conn, &Request::Stats, live, |r| match r {
+            Reply::Stats(s) => Ok(s),
+            _ => Err(Error::Protocol("?")),
+        });
+        assert_eq!(stats.unwrap().unwrap().fast_paths, 0);
+        let _ = exchange(&mut conn, &Request::Shutdown, live, |_| Ok(()));
+        t.join().unwrap().unwrap();
+        let _ = std::fs::remove_dir(&dir);
+    }
 }
