@@ -303,8 +303,9 @@ fn handle(shared: &Shared, st: &mut State, link: &mut Link<'_>, frame: &[u8]) ->
 
 #[cfg(test)]
 mod tests {
+    use core::time::Duration;
     use std::os::fd::OwnedFd;
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
     use crate::manager::connection::client::{connect_raw, handshake_client};
     use crate::manager::connection::{Address, Options};
