@@ -152,6 +152,11 @@ struct ThreadSlot {
 #[cfg(feature = "std")]
 impl Drop for ThreadSlot {
     fn drop(&mut self) {
+        // A thread that leaked a lock guard keeps its id (and so its locks) for the
+        // life of the process: see `super::held`.
+        if super::held::mine() != 0 {
+            return;
+        }
         let id = self.id.replace(0);
         if id != 0 {
             let _ = THREAD_ID.try_with(|t| t.set(0));
