@@ -65,7 +65,7 @@
 
 use core::time::Duration;
 
-use super::notifier::{SPIN_HINTS, SPIN_YIELDS};
+use super::strategy::{SPIN_HINTS, SPIN_YIELDS};
 use super::strategy::{WaitStrategy, wait_strategy};
 use crate::primitive::{
     AtomicU32, Deadline, Liveness, Ordering, Wake, futex_wait, futex_wake, id_liveness,
