@@ -99,6 +99,24 @@ pub(crate) enum Acquired {
     Busy,
 }
 
+impl Acquired {
+    /// The caller's result: a guard (made by `guard`) for a taken lock, the guard in
+    /// `OwnerDead` for a dead holder's, `busy` for a held one.
+    #[inline]
+    pub(crate) fn into_result<G>(
+        self,
+        guard: impl FnOnce() -> G,
+        busy: super::LockError<G>,
+    ) -> super::LockResult<G> {
+        match self {
+            Acquired::Locked => Ok(guard()),
+            Acquired::OwnerDead => Err(super::LockError::OwnerDead(guard())),
+            Acquired::NotRecoverable => Err(super::LockError::NotRecoverable),
+            Acquired::Busy => Err(busy),
+        }
+    }
+}
+
 /// The lock word; see the module docs for its state table.
 ///
 /// ```text
