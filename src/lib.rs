@@ -46,8 +46,16 @@
 #![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "shmkit supports Linux only: it is built on futexes, memfd and /dev/shm (target_os = \"linux\")"
+);
+
 #[cfg(any(feature = "std", shmkit_loom))]
 extern crate std;
+
+// Lets the derives' `::shmkit::…` paths resolve inside this crate too.
+extern crate self as shmkit;
 
 pub mod cell;
 pub mod channel;
@@ -64,11 +72,19 @@ pub mod pool;
 pub mod process;
 
 pub use bytemuck;
-pub use bytemuck::{Pod, Zeroable};
+/// The traits only; the derives of the same names are shmkit's own (below), which
+/// work from any crate.
+mod pod_traits {
+    pub use bytemuck::{Pod, Zeroable};
+}
 pub use cell::*;
 pub use channel::*;
-pub use error::Error;
+pub use error::{Error, SegmentError, SegmentErrorKind, SegmentName};
+pub use pod_traits::*;
 pub use segment::{Shared, ShmSafe};
+/// `#[derive(ShmSafe)]`, `#[derive(Pod)]`, `#[derive(Zeroable)]`: see [`ShmSafe`] and the
+/// crate docs.
+pub use shmkit_derive::{Pod, ShmSafe, Zeroable};
 #[doc(hidden)]
 pub use sync::notifier::__slice_rescues;
 pub use sync::*;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Child, Unlink, shm_path, unique_name};
-use shmkit::{Error, ExitStatus, Shared};
+use shmkit::{ExitStatus, SegmentErrorKind as Kind, Shared};
 
 #[test]
 fn anonymous_writes_are_seen_both_ways_across_fork() {
@@ -66,12 +66,13 @@ fn named_create_open_from_another_process_unlink() {
     Shared::<AtomicU64>::unlink(&name).unwrap();
     assert!(!shm_path(&name).exists());
     assert_eq!(
-        Shared::<AtomicU64>::open(&name).unwrap_err(),
-        Error::NotFound
+        Shared::<AtomicU64>::open(&name).unwrap_err().kind(),
+        Kind::NotFound
     );
     // The creator's mapping stays valid after the unlink.
     assert_eq!(created.load(Ordering::SeqCst), 42);
-    assert_eq!(Shared::<AtomicU64>::unlink(&name), Err(Error::NotFound));
+    let err = Shared::<AtomicU64>::unlink(&name).unwrap_err();
+    assert_eq!((err.kind(), err.name()), (Kind::NotFound, name.as_str()));
 }
 
 #[test]
@@ -79,9 +80,13 @@ fn create_twice_is_already_exists() {
     let name = unique_name("twice");
     let _cleanup = Unlink(name.clone());
     let first = Shared::create(&name, 1u64).unwrap();
-    assert_eq!(
-        Shared::create(&name, 2u64).unwrap_err(),
-        Error::AlreadyExists
+    let err = Shared::create(&name, 2u64).unwrap_err();
+    assert_eq!(err.kind(), Kind::AlreadyExists);
+    // The name is in the message, with what to do.
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("{name:?}")) && text.contains("open_or_create"),
+        "{text}"
     );
     // The failed create changed nothing.
     assert_eq!(*first, 1);
@@ -95,10 +100,13 @@ fn wrong_type_wrong_size_and_bad_magic_are_distinct_errors() {
     let _c1 = Unlink(name.clone());
     let _seg = Shared::create(&name, 7u64).unwrap();
     let err = Shared::<i64>::open(&name).unwrap_err();
-    assert!(
-        matches!(err, Error::WrongType { expected, found } if expected != found),
-        "{err:?}"
+    assert_eq!(err.kind(), Kind::WrongType);
+    assert_eq!(
+        (err.expected_type(), err.found_type()),
+        (Some("i64"), Some("u64"))
     );
+    let text = err.to_string();
+    assert!(text.contains("holds a `u64`, not a `i64`"), "{text}");
 
     // Wrong size: the object was truncated behind the kit's back.
     let name = unique_name("size");
@@ -111,13 +119,8 @@ fn wrong_type_wrong_size_and_bad_magic_are_distinct_errors() {
     let real = file.metadata().unwrap().len();
     file.set_len(real * 2).unwrap();
     let err = Shared::<u64>::open(&name).unwrap_err();
-    assert_eq!(
-        err,
-        Error::WrongSize {
-            expected: real,
-            found: real * 2
-        }
-    );
+    assert_eq!(err.kind(), Kind::WrongSize);
+    assert_eq!(err.numbers(), (real, real * 2));
 
     // Corrupted magic.
     let name = unique_name("magic");
@@ -129,12 +132,8 @@ fn wrong_type_wrong_size_and_bad_magic_are_distinct_errors() {
         .unwrap();
     file.write_all(b"garbage!").unwrap();
     let err = Shared::<u64>::open(&name).unwrap_err();
-    assert_eq!(
-        err,
-        Error::BadMagic {
-            found: u64::from_le_bytes(*b"garbage!")
-        }
-    );
+    assert_eq!(err.kind(), Kind::BadMagic);
+    assert_eq!(err.numbers().1, u64::from_le_bytes(*b"garbage!"));
 
     // A different layout version.
     let name = unique_name("version");
@@ -146,13 +145,24 @@ fn wrong_type_wrong_size_and_bad_magic_are_distinct_errors() {
         .unwrap();
     file.seek(SeekFrom::Start(8)).unwrap();
     file.write_all(&99u32.to_le_bytes()).unwrap();
-    assert_eq!(
-        Shared::<u64>::open(&name).unwrap_err(),
-        Error::VersionMismatch {
-            expected: 1,
-            found: 99
-        }
-    );
+    let err = Shared::<u64>::open(&name).unwrap_err();
+    assert_eq!(err.kind(), Kind::VersionMismatch);
+    assert_eq!(err.numbers().0 >> 32, 2);
+    assert_eq!(err.numbers().1 >> 32, 99);
+
+    // Another shmkit major.minor (offset 44: kit_version).
+    let name = unique_name("kitversion");
+    let _c5 = Unlink(name.clone());
+    let _seg = Shared::create(&name, 7u64).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(shm_path(&name))
+        .unwrap();
+    file.seek(SeekFrom::Start(44)).unwrap();
+    file.write_all(&((7u32 << 16) | 3).to_le_bytes()).unwrap();
+    let err = Shared::<u64>::open(&name).unwrap_err();
+    assert_eq!(err.kind(), Kind::VersionMismatch);
+    assert!(err.to_string().contains("made by shmkit 7.3"), "{err}");
 }
 
 #[test]
@@ -165,7 +175,7 @@ fn a_file_that_never_became_ready_is_not_ready() {
     file.set_len(4096).unwrap();
     let start = Instant::now();
     let err = Shared::<u64>::open_timeout(&name, Duration::from_millis(50)).unwrap_err();
-    assert_eq!(err, Error::NotReady);
+    assert_eq!(err.kind(), Kind::NotReady);
     assert!(start.elapsed() >= Duration::from_millis(50));
 }
 
@@ -196,8 +206,10 @@ fn open_waits_for_a_slow_creator() {
         == 1));
     // Still initialising: a short open gives up ...
     assert_eq!(
-        Shared::<u64>::open_timeout(&name, Duration::from_millis(10)).unwrap_err(),
-        Error::NotReady
+        Shared::<u64>::open_timeout(&name, Duration::from_millis(10))
+            .unwrap_err()
+            .kind(),
+        Kind::NotReady
     );
     // ... a patient one sees the value.
     let seg = Shared::<u64>::open_timeout(&name, Duration::from_secs(10)).unwrap();
@@ -241,16 +253,24 @@ fn only_the_creator_unlinks_never_a_forked_child() {
 fn names_are_checked() {
     for bad in ["", "a/b", "nul\0", &"n".repeat(251)] {
         assert_eq!(
-            Shared::create(bad, 0u8).unwrap_err(),
-            Error::InvalidName,
+            Shared::create(bad, 0u8).unwrap_err().kind(),
+            Kind::InvalidName,
             "{bad:?}"
         );
-        assert_eq!(Shared::<u8>::open(bad).unwrap_err(), Error::InvalidName);
+        assert_eq!(
+            Shared::<u8>::open(bad).unwrap_err().kind(),
+            Kind::InvalidName
+        );
     }
+    // `open` does not wait for a segment to appear.
+    let start = Instant::now();
     assert_eq!(
-        Shared::<u8>::open(&unique_name("absent")).unwrap_err(),
-        Error::NotFound
+        Shared::<u8>::open(&unique_name("absent"))
+            .unwrap_err()
+            .kind(),
+        Kind::NotFound
     );
+    assert!(start.elapsed() < Duration::from_millis(500));
 }
 
 #[test]
@@ -297,5 +317,5 @@ fn debug_and_display() {
     let s = Shared::new(5u32).unwrap();
     assert_eq!(s.to_string(), "5");
     let d = format!("{s:?}");
-    assert!(d.contains("u32") && d.contains("name: None"), "{d}");
+    assert!(d.contains("\"u32\"") && d.contains("name: None"), "{d}");
 }

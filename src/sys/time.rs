@@ -38,6 +38,16 @@ pub(crate) fn sleep_ns(ns: u64) {
     }
 }
 
+/// Nanoseconds since the Unix epoch on `CLOCK_REALTIME`: for display only (a segment's
+/// creation time), never for a timeout.
+pub(crate) fn realtime_ns() -> u64 {
+    let ts = rustix::time::clock_gettime(ClockId::Realtime);
+    u64::try_from(ts.tv_sec)
+        .unwrap_or(0)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
