@@ -127,6 +127,7 @@ impl Error {
     }
 
     /// Maps an errno from the sys layer onto the kit's error.
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
     pub(crate) fn from_errno(errno: rustix::io::Errno) -> Self {
         Error::Os(errno.raw_os_error())
     }
