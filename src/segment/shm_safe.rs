@@ -42,24 +42,52 @@ use super::identity::{Kind, LayoutHasher, TypeName};
 ///
 /// # Examples
 ///
-/// The derive checks every point it can (fields `ShmSafe`, `repr(C)`, no `Drop`):
+/// Derive it on a `#[repr(C)]` struct; `Zeroable` (also derivable) makes
+/// [`Shared::new_zeroed`](crate::Shared::new_zeroed) and
+/// [`Shared::create_zeroed`](crate::Shared::create_zeroed) available:
 ///
 /// ```
-/// use core::sync::atomic::AtomicU64;
-/// use shmkit::ShmSafe;
+/// use core::sync::atomic::{AtomicU64, Ordering};
+/// use shmkit::{Mutex, Shared, ShmSafe, Zeroable};
 ///
-/// #[derive(ShmSafe)]
+/// #[derive(ShmSafe, Zeroable)]
 /// #[repr(C)]
-/// #[type_name("myapp.Stats.v1")]
+/// #[type_name("myapp.Stats")] // optional: the default is the bare name, `Stats`
 /// struct Stats {
 ///     hits: AtomicU64,
 ///     misses: AtomicU64,
+///     last: Mutex<[u8; 16]>,
 /// }
-/// let stats = shmkit::Shared::<Stats>::new_zeroed_unchecked_doc_helper();
-/// # let _ = stats;
+///
+/// let stats = Shared::<Stats>::new_zeroed()?;
+/// stats.hits.fetch_add(1, Ordering::Relaxed);
+/// stats.last.lock()?.copy_from_slice(b"0123456789abcdef");
+/// # Ok::<(), shmkit::Error>(())
 /// ```
 ///
-/// By hand, with the default identity:
+/// A plain-data struct (`Pod`) goes into a [`Mutex`](crate::Mutex), a
+/// [`Queue`](crate::Queue) or a [`Value`](crate::Value) the same way: `Queue` and
+/// `Value` take any `Pod` item, and a `Mutex<T>` needs `T: ShmSafe`, one more word in
+/// the derive list. (A blanket `impl<T: Pod> ShmSafe for T` would clash with the
+/// impls for atomics and arrays, and would name types by their crate path.)
+///
+/// ```
+/// use shmkit::{Mutex, Pod, Shared, ShmSafe, Zeroable};
+///
+/// #[derive(Clone, Copy, Pod, Zeroable, ShmSafe)]
+/// #[repr(C)]
+/// struct Book {
+///     price: u64,
+///     qty: u32,
+///     _pad: [u8; 4], // Pod forbids padding: make it a field
+/// }
+///
+/// let book = Shared::new(Mutex::new(Book { price: 10, qty: 3, _pad: [0; 4] }))?;
+/// book.lock()?.qty += 1;
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+///
+/// By hand, with the default (binary-dependent) identity:
 ///
 /// ```
 /// use core::sync::atomic::AtomicU64;
@@ -72,6 +100,92 @@ use super::identity::{Kind, LayoutHasher, TypeName};
 /// }
 /// // SAFETY: repr(C), two atomics of fixed width, no pointers, no Drop.
 /// unsafe impl ShmSafe for Stats {}
+/// ```
+///
+/// # What the derive refuses
+///
+/// A pointer (or reference, `Box`, `Vec`, ...) field:
+///
+/// ```compile_fail
+/// #[derive(shmkit::ShmSafe)]
+/// #[repr(C)]
+/// struct Node {
+///     next: *const u8,
+/// }
+/// ```
+///
+/// A struct without `#[repr(C)]` (Rust's default layout may differ between builds):
+///
+/// ```compile_fail
+/// #[derive(shmkit::ShmSafe)]
+/// struct Loose {
+///     a: u64,
+/// }
+/// ```
+///
+/// A `bool`, `char` or `usize` field (a peer can write an invalid `bool`):
+///
+/// ```compile_fail
+/// #[derive(shmkit::ShmSafe)]
+/// #[repr(C)]
+/// struct Flag {
+///     on: bool,
+/// }
+/// ```
+///
+/// An enum, as the type or as a field:
+///
+/// ```compile_fail
+/// #[derive(shmkit::ShmSafe)]
+/// #[repr(u32)]
+/// enum State { Idle, Busy }
+/// ```
+///
+/// ```compile_fail
+/// #[derive(Clone, Copy)]
+/// #[repr(u32)]
+/// enum State { Idle, Busy }
+///
+/// #[derive(shmkit::ShmSafe)]
+/// #[repr(C)]
+/// struct Job {
+///     state: State,
+/// }
+/// ```
+///
+/// A type with a lifetime (it holds a reference):
+///
+/// ```compile_fail
+/// #[derive(shmkit::ShmSafe)]
+/// #[repr(C)]
+/// struct View<'a> {
+///     data: &'a [u8; 4],
+/// }
+/// ```
+///
+/// A type with `Drop` (a segment is unmapped, never dropped in place):
+///
+/// ```compile_fail
+/// #[derive(shmkit::ShmSafe, shmkit::Zeroable)]
+/// #[repr(C)]
+/// struct Noisy {
+///     n: u64,
+/// }
+/// impl Drop for Noisy {
+///     fn drop(&mut self) {}
+/// }
+/// let _ = shmkit::Shared::<Noisy>::new_zeroed();
+/// ```
+///
+/// And `#[derive(Pod)]` refuses padding, with the fix in its message:
+///
+/// ```compile_fail
+/// #[derive(Clone, Copy, shmkit::Pod, shmkit::Zeroable)]
+/// #[repr(C)]
+/// struct Book {
+///     qty: u32, // 4 bytes of padding follow, to align `price`
+///     price: u64,
+/// }
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot live in shared memory: it is not `ShmSafe`",
