@@ -37,7 +37,13 @@ fn main() -> Result<(), shmkit::Error> {
     assert_eq!(book.lock()?.last_price, 100);
     for (id, side) in [(1u64, 0u8), (2, 0), (3, 1)] {
         let price = 100 + id as u32;
-        orders.put(Order { id, price, qty: 10, side, _pad: 0 })?;
+        orders.put(Order {
+            id,
+            price,
+            qty: 10,
+            side,
+            _pad: 0,
+        })?;
         let mut b = book.lock()?;
         if side == 0 {
             b.bids += 1;

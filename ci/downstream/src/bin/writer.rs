@@ -78,8 +78,13 @@ fn main() -> Result<(), shmkit::Error> {
     );
     // `?` into shmkit::Error keeps the name.
     let small: shmkit::Error = err.into();
-    assert!(format!("{small:?}").contains("shmkit-downstream"), "{small:?}");
+    assert!(
+        format!("{small:?}").contains("shmkit-downstream"),
+        "{small:?}"
+    );
 
-    println!("downstream: derives, two binaries on named segments, 1 MiB queue on a small stack: ok");
+    println!(
+        "downstream: derives, two binaries on named segments, 1 MiB queue on a small stack: ok"
+    );
     Ok(())
 }
