@@ -102,12 +102,22 @@ pub enum Error {
     },
     /// A pool task panicked.
     TaskPanicked,
+    /// `Process::spawn` would have forked while a lock guard was alive in this process:
+    /// a child could keep using a reference into the locked data after the parent
+    /// unlocks. Drop guards before spawning (see `Process::spawn`).
+    GuardHeld,
 }
 
 // `Error` sits in every `Result` of the data path: keep it at four words.
 const _: () = assert!(core::mem::size_of::<Error>() <= 32);
 
 impl Error {
+    /// Is this [`Timeout`](Error::Timeout)? (Every error type of the kit that can time
+    /// out has this method.)
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout)
+    }
+
     /// The raw `errno` for [`Error::Os`] (and for a segment error that came from a
     /// system call), `None` for every other variant.
     pub fn raw_os_error(&self) -> Option<i32> {
@@ -194,6 +204,10 @@ impl fmt::Display for Error {
                 write!(f, "pool worker {pid} exited during the task")
             }
             Error::TaskPanicked => f.write_str("the pool task panicked"),
+            Error::GuardHeld => f.write_str(
+                "a lock guard is alive in this process: drop it before forking a child, \
+                 which could otherwise use the locked data after the parent unlocks",
+            ),
         }
     }
 }
@@ -264,6 +278,7 @@ impl<G> From<crate::LockError<G>> for Error {
             crate::LockError::NotRecoverable => Error::NotRecoverable,
             crate::LockError::WouldBlock => Error::WouldBlock,
             crate::LockError::Timeout => Error::Timeout,
+            crate::LockError::Corrupted => Error::Corrupted,
         }
     }
 }
@@ -273,6 +288,7 @@ impl From<crate::BarrierError> for Error {
         match e {
             crate::BarrierError::Broken => Error::Broken,
             crate::BarrierError::Timeout => Error::Timeout,
+            crate::BarrierError::Corrupted => Error::Corrupted,
         }
     }
 }

@@ -62,6 +62,7 @@ pub mod channel;
 pub mod error;
 mod primitive;
 pub mod segment;
+pub mod stats;
 pub mod sync;
 mod sys;
 
@@ -85,8 +86,6 @@ pub use segment::{Shared, ShmSafe};
 /// `#[derive(ShmSafe)]`, `#[derive(Pod)]`, `#[derive(Zeroable)]`: see [`ShmSafe`] and the
 /// crate docs.
 pub use shmkit_derive::{Pod, ShmSafe, Zeroable};
-#[doc(hidden)]
-pub use sync::notifier::__slice_rescues;
 pub use sync::*;
 
 #[cfg(feature = "std")]
