@@ -1,8 +1,16 @@
-//! The kit's one error type.
+//! The kit's one error type, and the detailed errors that convert into it.
 //!
 //! Operations that can hand a value back (a queue `put` that found the queue full,
 //! a lock taken from a dead owner) have their own small error enums next to them;
-//! everything else reports an [`Error`].
+//! everything else reports an [`Error`]. Every one of them converts into [`Error`]
+//! with `?` (dropping what it handed back).
+//!
+//! [`Error`] sits in every `Result` of the data path, so it stays `Copy` and 32 bytes.
+//! Creating or opening a segment is a cold path whose failures need words: those
+//! return a [`SegmentError`] (about 600 bytes, still `Copy` and allocation-free) with
+//! the segment's full name, both type names and the numbers that differed; converted
+//! into [`Error`] it keeps its kind and the first [`SegmentName::MAX`] bytes of the
+//! name, so that even `fn main() -> Result<(), shmkit::Error>` says which segment.
 
 use core::fmt;
 
