@@ -194,6 +194,24 @@ struct Attached {
     creator_id: u32,
 }
 
+/// An initialiser that copies `*src` into the slot: how `new(value)`, `create` and
+/// `open_or_create` move a value into a segment without passing it (by value) through
+/// every frame between them and the slot, which in a debug build costs a copy per
+/// frame: a megabyte queue then overflowed an 8 MiB stack.
+///
+/// # Safety
+///
+/// `src` points at a valid `T` that outlives the closure, and the caller treats its
+/// bytes as moved if the closure ran: `T` has no drop glue (checked by the callers), so
+/// the original may simply go out of scope.
+unsafe fn copy_from<T>(src: *const T) -> impl FnOnce(&mut MaybeUninit<T>) {
+    move |slot| {
+        // SAFETY: per this function's contract `src` is a valid `T`; `slot` is valid
+        // for one `T` and does not overlap it.
+        unsafe { core::ptr::copy_nonoverlapping(src, slot.as_mut_ptr(), 1) }
+    }
+}
+
 impl<T: ShmSafe> Shared<T> {
     const ALIGN_FITS_PAGE: () = assert!(
         core::mem::align_of::<T>() <= 4096,
@@ -205,20 +223,22 @@ impl<T: ShmSafe> Shared<T> {
     /// Puts `value` into a fresh anonymous segment, inherited by processes forked
     /// later.
     ///
-    /// `value` is moved through the stack: for the kit's larger types (queues, pipes,
-    /// arrays) use [`Shared::new_zeroed`], which never builds the value at all.
+    /// `value` is built by the caller, on its stack, then copied once into the
+    /// segment: for the kit's larger types (queues, pipes, arrays) use
+    /// [`Shared::new_zeroed`], which never builds the value at all.
     ///
     /// # Errors
     ///
     /// A [`SegmentError`] of kind [`NoSpace`](SegmentErrorKind::NoSpace) or
     /// [`Os`](SegmentErrorKind::Os) if the kernel refuses the memory.
     pub fn new(value: T) -> Result<Self, SegmentError> {
-        // SAFETY: the closure fully initialises the slot.
-        unsafe {
-            Self::new_with(|slot| {
-                slot.write(value);
-            })
+        if core::mem::needs_drop::<T>() {
+            // SAFETY: the closure fully initialises the slot.
+            return unsafe { Self::new_with(|slot| _ = slot.write(value)) };
         }
+        // SAFETY: `value` lives until the call returns; T has no drop glue, so the
+        // copy in the segment is a move and the original simply goes out of scope.
+        unsafe { Self::new_with(copy_from(&value)) }
     }
 
     /// A fresh (all-zero) `T` in a fresh anonymous segment, in O(1): the kernel hands
@@ -357,12 +377,12 @@ impl<T: ShmSafe> Shared<T> {
     /// [`NoSpace`](SegmentErrorKind::NoSpace) (`/dev/shm` is full) or
     /// [`Os`](SegmentErrorKind::Os).
     pub fn create(name: &str, value: T) -> Result<Self, SegmentError> {
-        // SAFETY: the closure fully initialises the slot.
-        unsafe {
-            Self::create_with(name, |slot| {
-                slot.write(value);
-            })
+        if core::mem::needs_drop::<T>() {
+            // SAFETY: the closure fully initialises the slot.
+            return unsafe { Self::create_with(name, |slot| _ = slot.write(value)) };
         }
+        // SAFETY: as in `new`.
+        unsafe { Self::create_with(name, copy_from(&value)) }
     }
 
     /// Creates the named segment `name` with a fresh (all-zero) `T`, in O(1).
@@ -596,12 +616,12 @@ impl<T: ShmSafe> Shared<T> {
     ///
     /// As [`Shared::create`] and [`Shared::open`]; the name is in every error.
     pub fn open_or_create(name: &str, value: T) -> Result<Self, SegmentError> {
-        // SAFETY: the closure fully initialises the slot.
-        unsafe {
-            Self::open_or_create_with(name, |slot| {
-                slot.write(value);
-            })
+        if core::mem::needs_drop::<T>() {
+            // SAFETY: the closure fully initialises the slot.
+            return unsafe { Self::open_or_create_with(name, |slot| _ = slot.write(value)) };
         }
+        // SAFETY: as in `new`.
+        unsafe { Self::open_or_create_with(name, copy_from(&value)) }
     }
 
     /// As [`Shared::open_or_create`], creating a fresh (all-zero) `T` in O(1).

@@ -38,6 +38,18 @@ fn main() -> Result<(), shmkit::Error> {
         })
         .expect("thread");
     assert_eq!(t.join().expect("no stack overflow")?, 42);
+    // `Shared::new(value)` copies a 1 MiB value once, not once per call frame: in a
+    // debug build it fits the 8 MiB of a main thread (it needed 9-10 MiB before; building
+    // `Queue::new()` alone takes 3-4 MiB there, which is why `new_zeroed` is the way).
+    let t = std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(|| -> Result<u64, shmkit::Error> {
+            let q = Shared::new(Queue::<u64, 65536>::new())?;
+            q.try_put(43)?;
+            Ok(q.try_get()?)
+        })
+        .expect("thread");
+    assert_eq!(t.join().expect("no stack overflow")?, 43);
 
     // 2. Two binaries meet on named segments holding their own structs.
     let (book_name, orders_name) = downstream::names(std::process::id());
