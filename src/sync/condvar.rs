@@ -6,7 +6,8 @@ use core::time::Duration;
 
 use super::lock_error::LockResult;
 use super::mutex::MutexGuard;
-use super::notifier::{SPIN_HINTS, SPIN_YIELDS, Sleepers};
+use super::notifier::Sleepers;
+use super::strategy::{SPIN_HINTS, SPIN_YIELDS};
 use super::strategy::{WaitStrategy, wait_strategy};
 use crate::primitive::{
     AtomicU32, Deadline, Ordering, futex_wait, futex_wake, loom_const_fn, spin_loop,

@@ -186,12 +186,7 @@ impl<T> Mutex<T> {
         got: Acquired,
         busy: LockError<MutexGuard<'a, T>>,
     ) -> LockResult<MutexGuard<'a, T>> {
-        match got {
-            Acquired::Locked => Ok(MutexGuard::new(self)),
-            Acquired::OwnerDead => Err(LockError::OwnerDead(MutexGuard::new(self))),
-            Acquired::NotRecoverable => Err(LockError::NotRecoverable),
-            Acquired::Busy => Err(busy),
-        }
+        got.into_result(|| MutexGuard::new(self), busy)
     }
 
     /// Is it held right now (or not recoverable, so that it can never be taken)?

@@ -150,19 +150,14 @@ impl<T> ReentrantMutex<T> {
         got: Acquired,
         busy: LockError<ReentrantMutexGuard<'a, T>>,
     ) -> LockResult<ReentrantMutexGuard<'a, T>> {
-        match got {
-            Acquired::Locked => {
+        got.into_result(
+            || {
+                // The first guard (a dead holder's count means nothing now).
                 self.count.store(1, Ordering::Relaxed);
-                Ok(ReentrantMutexGuard::new(self))
-            }
-            Acquired::OwnerDead => {
-                // The dead holder's count means nothing now.
-                self.count.store(1, Ordering::Relaxed);
-                Err(LockError::OwnerDead(ReentrantMutexGuard::new(self)))
-            }
-            Acquired::NotRecoverable => Err(LockError::NotRecoverable),
-            Acquired::Busy => Err(busy),
-        }
+                ReentrantMutexGuard::new(self)
+            },
+            busy,
+        )
     }
 
     /// Is it held (or not recoverable)? A snapshot.

@@ -12,6 +12,8 @@
 #![allow(dead_code)]
 
 pub(crate) mod futex;
+#[cfg(feature = "std")]
+pub(crate) mod held;
 pub(crate) mod ids;
 pub(crate) mod mem;
 pub(crate) mod membarrier;
