@@ -691,3 +691,29 @@ fn errors_compose_with_question_mark() {
     assert!(err.to_string().contains(absent), "{err}");
     assert!(std::mem::size_of::<Error>() <= 32);
 }
+
+#[test]
+fn open_or_create_never_removes_what_it_cannot_read() {
+    // A dead creator's segment of another header layout: its creator id cannot be
+    // trusted, so it is an error, and the object stays.
+    let name = unique_name("oldlayout");
+    let _c = Unlink(name.clone());
+    leave_a_dead_creators_segment(&name, 41);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(shm_path(&name))
+        .unwrap();
+    file.seek(SeekFrom::Start(8)).unwrap();
+    file.write_all(&1u32.to_le_bytes()).unwrap();
+    let err = Shared::<AtomicU64>::open_or_create(&name, AtomicU64::new(0)).unwrap_err();
+    assert_eq!(err.kind(), Kind::VersionMismatch);
+    assert!(shm_path(&name).exists());
+
+    // A file that is not a shmkit segment at all.
+    let name = unique_name("foreign");
+    let _c = Unlink(name.clone());
+    std::fs::write(shm_path(&name), vec![0xA5u8; 8192]).unwrap();
+    let err = Shared::<AtomicU64>::open_or_create(&name, AtomicU64::new(0)).unwrap_err();
+    assert_eq!(err.kind(), Kind::BadMagic);
+    assert_eq!(std::fs::read(shm_path(&name)).unwrap(), vec![0xA5u8; 8192]);
+}

@@ -34,7 +34,15 @@
 //!
 //! A reader outside the kit reads `state` (Acquire) and, only once it is 2, the rest;
 //! it never trusts a field without checking it (a peer can write anything). Only the
-//! creator writes the header, and never after READY.
+//! creator writes the header, and never after READY. [`inspect`] does exactly that,
+//! through a read-only mapping.
+//!
+//! Replacing a segment whose creator died ([`Shared::open_or_create`]; a cleaning tool
+//! should do the same): open the object, check that its magic and header version are
+//! ours and that `id_liveness(creator_id)` is `Dead` (never on `Alive` or `Unknown`),
+//! take `flock(LOCK_EX | LOCK_NB)` on that open object, and unlink the name only if it
+//! still names the same object (same `st_dev`/`st_ino` on a fresh open). Two replacers
+//! then never unlink each other's new segment.
 
 // `SegmentError` is about 630 bytes by design: it carries the segment's name and both
 // type names without allocating (no_std), and only the constructors of segments, cold
