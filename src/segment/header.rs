@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! offset size field           written by the creator            meaning
-//!      0    8 magic           before READY                      b"SHMKIT\0\x01" (u64 LE)
+//!      0    8 magic           atomic, before READY              b"SHMKIT\0\x01" (u64 LE)
 //!      8    4 version         before READY                      header layout version: 2
 //!     12    4 state           atomic: 0 -> 1 -> 2               0 fresh, 1 initialising, 2 READY
 //!     16    8 size            before READY                      the whole mapping, bytes
@@ -32,7 +32,8 @@
 //!   then `state = 1` (Release), writes every other field and the value, then
 //!   `state = 2` (READY, Release) and wakes futex waiters on `state`.
 //! - Nothing is ever written to the header after READY (by the kit).
-//! - An opener reads nothing but the two atomics `state` and `creator_id` until it has
+//! - An opener reads nothing but the atomics `state`, `creator_id` and (to tell a
+//!   foreign object from a slow creator) `magic` until it has
 //!   loaded `state == READY` with Acquire. Then it copies the plain fields out with
 //!   volatile reads through raw pointers (never a `&Header`: a hostile peer may still
 //!   write them) and validates every one before it hands out a `&T`.
@@ -47,7 +48,7 @@
 #![allow(clippy::disallowed_types)]
 
 use core::ptr::{self, NonNull};
-use core::sync::atomic::AtomicU32;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::identity::{KIT_VERSION, Kind, LayoutHasher, TYPE_NAME_MAX, TypeName};
 use crate::ShmSafe;
@@ -70,7 +71,9 @@ pub(crate) const FLAG_SEALED: u16 = 2;
 /// The header; see the module docs for who writes what, and when.
 #[repr(C)]
 pub(crate) struct Header {
-    pub(crate) magic: u64,
+    /// Atomic (Relaxed), so that an opener that gives up waiting for READY may look
+    /// at it while a slow creator writes it.
+    pub(crate) magic: AtomicU64,
     pub(crate) version: u32,
     pub(crate) state: AtomicU32,
     pub(crate) size: u64,
@@ -206,8 +209,9 @@ impl HeaderPtr {
     /// The first eight bytes, read without any ordering (for a "not ours" diagnosis
     /// of a header that never became READY).
     pub(crate) fn magic_relaxed(&self) -> u64 {
-        // SAFETY: in bounds and aligned; volatile because another process may write it.
-        unsafe { ptr::read_volatile(ptr::addr_of!((*self.0.as_ptr()).magic)) }
+        // SAFETY: as for `state`.
+        let magic = unsafe { &*ptr::addr_of!((*self.0.as_ptr()).magic) };
+        magic.load(Ordering::Relaxed)
     }
 
     /// Copies the plain fields out. Call only after an Acquire load of
@@ -227,7 +231,7 @@ impl HeaderPtr {
             }
             let name_len = (name_len as usize).min(TYPE_NAME_MAX);
             Snapshot {
-                magic: ptr::read_volatile(ptr::addr_of!((*h).magic)),
+                magic: self.magic_relaxed(),
                 version: ptr::read_volatile(ptr::addr_of!((*h).version)),
                 size: ptr::read_volatile(ptr::addr_of!((*h).size)),
                 value_offset: ptr::read_volatile(ptr::addr_of!((*h).value_offset)),
@@ -264,10 +268,11 @@ impl HeaderPtr {
         if fields.identity.type_name.is_truncated() {
             flags |= FLAG_NAME_TRUNCATED;
         }
+        // SAFETY: as for `state`.
+        unsafe { &*ptr::addr_of!((*h).magic) }.store(MAGIC, Ordering::Relaxed);
         // SAFETY: per this function's contract, the creator is the only writer, and
         // openers read nothing but the atomics until READY.
         unsafe {
-            ptr::addr_of_mut!((*h).magic).write(MAGIC);
             ptr::addr_of_mut!((*h).version).write(LAYOUT_VERSION);
             ptr::addr_of_mut!((*h).size).write(fields.size);
             ptr::addr_of_mut!((*h).value_offset).write(fields.value_offset);

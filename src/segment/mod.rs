@@ -13,7 +13,7 @@
 //!
 //! ```text
 //! offset size field           written by the creator            meaning
-//!      0    8 magic           before READY                      b"SHMKIT\0\x01" (u64 LE)
+//!      0    8 magic           atomic, before READY              b"SHMKIT\0\x01" (u64 LE)
 //!      8    4 version         before READY                      header layout version: 2
 //!     12    4 state           atomic: 0 -> 1 -> 2               0 fresh, 1 initialising, 2 READY
 //!     16    8 size            before READY                      the whole mapping, bytes
