@@ -717,3 +717,34 @@ fn open_or_create_never_removes_what_it_cannot_read() {
     assert_eq!(err.kind(), Kind::BadMagic);
     assert_eq!(std::fs::read(shm_path(&name)).unwrap(), vec![0xA5u8; 8192]);
 }
+
+#[derive(shmkit::ShmSafe, shmkit::Zeroable)]
+#[repr(C)]
+struct Slots<T, const N: usize> {
+    items: [T; N],
+    head: AtomicU32,
+}
+
+#[derive(shmkit::ShmSafe)]
+#[repr(transparent)]
+#[shmkit(layout = 3)]
+struct Wrapped(AtomicU64);
+
+#[test]
+fn the_derive_handles_generics_tuple_structs_and_layout_versions() {
+    use shmkit::ShmSafe;
+    use shmkit::segment::{LayoutHasher, TypeName};
+    assert_eq!(TypeName::of::<Slots<u64, 4>>().as_str(), "Slots<u64, 4>");
+    assert_eq!(
+        TypeName::of::<Slots<Slots<u8, 2>, 3>>().as_str(),
+        "Slots<Slots<u8, 2>, 3>"
+    );
+    assert_ne!(
+        LayoutHasher::of::<Slots<u32, 4>>(),
+        LayoutHasher::of::<Slots<i32, 4>>()
+    );
+    let s = Shared::<Slots<u64, 4>>::new_zeroed().unwrap();
+    assert_eq!(s.items, [0; 4]);
+    assert_eq!(<Wrapped as ShmSafe>::LAYOUT, 3);
+    assert_eq!(TypeName::of::<Wrapped>().as_str(), "Wrapped");
+}

@@ -4,8 +4,8 @@
 //! Two programs built separately meet on a named segment when they agree on all three
 //! (and on shmkit's major.minor version): the name is what the type *is called* (the
 //! user chooses it with `#[type_name("…")]` on `#[derive(ShmSafe)]`), the layout digest
-//! is what its bytes *are* (size, alignment, every field's offset and, recursively,
-//! every field's own layout, plus the layout version of each kit type inside).
+//! is what its bytes *are* (size, alignment, every field's offset, type name and,
+//! recursively, layout, plus the layout version of each kit type inside).
 
 use core::fmt;
 
@@ -353,10 +353,13 @@ impl LayoutHasher {
         self.hash.u64(u64::from(T::LAYOUT));
     }
 
-    /// Describes a field of type `F` at byte `offset`, and (recursively) `F`'s layout.
+    /// Describes a field of type `F` at byte `offset`: `F`'s name and (recursively)
+    /// its layout. (A `u32` field and an `i32` field have the same layout, not the same
+    /// meaning.)
     pub fn field<F: crate::ShmSafe>(&mut self, offset: usize) {
         self.hash.bytes(b"field");
         self.hash.u64(offset as u64);
+        self.hash.u64(TypeName::of::<F>().digest());
         F::layout(self);
     }
 
