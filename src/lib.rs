@@ -126,7 +126,7 @@ pub use process::{ExitStatus, Process, ProcessBuilder};
 #[cfg(shmkit_loom)]
 #[doc(hidden)]
 pub mod __loom {
-    pub use crate::primitive::{Deadline, loom_die};
+    pub use crate::primitive::{Deadline, loom_clock_tick, loom_die};
     pub use crate::sync::notifier::Notifier;
     pub use crate::sync::raw_mutex::loom_set_slices_expire;
 }
