@@ -3,24 +3,25 @@
 //!
 //! A socket round trip costs a sleep and a wake-up on each side; a `Pipe` round trip
 //! between two running threads costs a few cache-line transfers. So a client on the
-//! same host (a Unix-socket address), once authenticated, creates a memfd holding a
-//! `Pipe`, seals its size (`F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`), and passes
-//! the descriptor to the server over the socket (`SCM_RIGHTS`). From then on that
-//! connection's requests go through the pipe; the socket stays open and idle, so the
-//! kernel still closes it when the client dies (the server gives back the client's
-//! locks), and the server still finds a dead client between wait slices.
+//! same host (a Unix-socket address), once authenticated, creates a `Pipe` in a
+//! [`Shared`] segment that keeps its memfd (sealed against shrinking and growing),
+//! and passes the descriptor to the server over the socket (`SCM_RIGHTS`). From then
+//! on that connection's requests go through the pipe; the socket stays open and
+//! idle, so the kernel still closes it when the client dies (the server gives back
+//! the client's locks), and the server still finds a dead client between wait
+//! slices.
 //!
-//! The server maps what a client sent only after checking that it is a regular file
-//! of exactly the pipe's size whose size is sealed (a client cannot shrink it under
-//! the server's mapping and make it fault). The pipe itself validates every index and
-//! length it reads, so a client scribbling on the memory gets its connection closed,
-//! nothing worse.
+//! The server maps what a client sent with `Shared::from_memfd`: the checks
+//! `Shared::open` makes (magic, layout version, type fingerprint, size) and the
+//! `F_SEAL_SHRINK` seal, so a client can neither hand over something else nor shrink
+//! it under the server's mapping and make it fault. The pipe itself validates every
+//! index and length it reads, so a client scribbling on the memory gets its
+//! connection closed, nothing worse.
 //!
 //! Messages longer than the pipe carries travel in chunks: each message starts with a
 //! byte that says whether more chunks of the same frame follow.
 
 use core::mem::MaybeUninit;
-use core::ptr::NonNull;
 use core::time::Duration;
 use std::boxed::Box;
 use std::io::{IoSlice, IoSliceMut};
@@ -28,7 +29,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::Instant;
 use std::vec::Vec;
 
-use rustix::fs::{MemfdFlags, SealFlags};
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags,
@@ -36,6 +36,7 @@ use rustix::net::{
 
 use super::Error;
 use super::connection::stream::{Connection as SocketConn, Sock};
+use crate::Shared;
 use crate::channel::{Connection as PipeEnd, Pipe};
 
 /// Bytes per direction of a fast-path pipe.
@@ -49,74 +50,41 @@ const LAST: u8 = 0;
 /// Flag byte: more chunks of this frame follow.
 const MORE: u8 = 1;
 
-/// A `FastPipe` in a mapping of a sealed memfd.
-pub(crate) struct PipeMap {
-    base: NonNull<u8>,
-    len: usize,
-}
+/// A `FastPipe` in a sealed memfd segment (a [`Shared`] that kept its memfd).
+pub(crate) struct PipeMap(Shared<FastPipe>);
 
-// SAFETY: the mapping is shared memory that every thread sees at the same address;
-// `FastPipe` is `Sync` and synchronises itself.
-unsafe impl Send for PipeMap {}
-// SAFETY: as above; `PipeMap` hands out `&FastPipe` only.
-unsafe impl Sync for PipeMap {}
-
-fn map_len() -> usize {
-    let page = crate::sys::mem::page_size();
-    core::mem::size_of::<FastPipe>().div_ceil(page) * page
-}
+/// How long the server waits for a received segment to be READY (a client sends it
+/// only once it is).
+const READY_WAIT: Duration = Duration::from_millis(100);
 
 impl PipeMap {
-    /// A fresh pipe in a new sealed memfd; returns the mapping and the descriptor to
-    /// send.
+    /// A fresh pipe in a new sealed memfd; returns it and the descriptor to send.
     pub(crate) fn create() -> Result<(PipeMap, OwnedFd), Error> {
-        let fd = rustix::fs::memfd_create(
-            c"shmkit-manager-pipe",
-            MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
-        )
-        .map_err(os)?;
-        let len = map_len();
-        rustix::fs::ftruncate(&fd, len as u64).map_err(os)?;
-        // Reserve the pages now: a later shortage is an error here, not a SIGBUS.
-        let _ = rustix::fs::fallocate(&fd, rustix::fs::FallocateFlags::empty(), 0, len as u64);
-        rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
-            .map_err(os)?;
-        let base = crate::sys::mem::map_fd(&fd, len)?;
-        // A fresh memfd reads as zeros, and all-zero is a valid fresh `Pipe`.
-        Ok((PipeMap { base, len }, fd))
+        // SAFETY: the slot starts zero-filled, and all-zero is a valid fresh `Pipe`.
+        let shared = unsafe { Shared::<FastPipe>::new_with_fd(|_| {}) }.map_err(segment)?;
+        let fd = shared
+            .fd()
+            .ok_or(Error::Protocol("fast path: the segment kept no memfd"))?
+            .try_clone_to_owned()?;
+        Ok((PipeMap(shared), fd))
     }
 
-    /// Maps a pipe a client sent, after checking that it cannot fault under us.
-    pub(crate) fn from_fd(fd: &OwnedFd) -> Result<PipeMap, Error> {
-        let len = map_len();
-        let st = rustix::fs::fstat(fd).map_err(os)?;
-        let regular =
-            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile;
-        if !regular || st.st_size != len as i64 {
-            return Err(Error::Protocol("fast path: not a pipe-sized file"));
-        }
-        let seals = rustix::fs::fcntl_get_seals(fd).map_err(os)?;
-        if !seals.contains(SealFlags::SHRINK | SealFlags::GROW) {
-            return Err(Error::Protocol("fast path: the memfd's size is not sealed"));
-        }
-        let base = crate::sys::mem::map_fd(fd, len)?;
-        Ok(PipeMap { base, len })
+    /// Maps a pipe a client sent, after the checks `Shared::open` makes (magic,
+    /// layout version, type, size) and a check of the seals: the client cannot
+    /// shrink it under the server's mapping and make it fault.
+    pub(crate) fn from_fd(fd: OwnedFd) -> Result<PipeMap, Error> {
+        Shared::<FastPipe>::from_memfd(fd, READY_WAIT)
+            .map(PipeMap)
+            .map_err(segment)
     }
 
     pub(crate) fn pipe(&self) -> &FastPipe {
-        // SAFETY: the mapping is `len >= size_of::<FastPipe>()` bytes, page-aligned,
-        // and lives as long as `self`; every bit pattern of a `Pipe` is handled (it
-        // is `ShmSafe`: indices and lengths are validated when read).
-        unsafe { self.base.cast::<FastPipe>().as_ref() }
+        &self.0
     }
 }
 
-impl Drop for PipeMap {
-    fn drop(&mut self) {
-        // SAFETY: exactly our mapping; the `&FastPipe`s handed out borrow `self`, so
-        // none outlives this.
-        unsafe { crate::sys::mem::unmap(self.base, self.len) };
-    }
+fn segment(_: crate::SegmentError) -> Error {
+    Error::Protocol("fast path: the pipe's segment failed validation")
 }
 
 fn os(e: rustix::io::Errno) -> Error {
@@ -246,7 +214,7 @@ pub(crate) fn recv_chunks<R>(
 }
 
 /// Sends `fd` over the Unix socket `sock` (one byte of data carries it).
-pub(crate) fn send_fd(sock: &Sock, fd: &OwnedFd) -> Result<(), Error> {
+pub(crate) fn send_fd(sock: &Sock, fd: &impl AsFd) -> Result<(), Error> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     let fds = [fd.as_fd()];
@@ -310,6 +278,7 @@ pub(crate) fn client_channel(conn: &SocketConn) -> Result<FastChannel, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustix::fs::{MemfdFlags, SealFlags};
 
     fn memfd(len: u64, seals: SealFlags) -> OwnedFd {
         let fd = rustix::fs::memfd_create(c"test", MemfdFlags::ALLOW_SEALING).unwrap();
@@ -321,22 +290,23 @@ mod tests {
     }
 
     #[test]
-    fn the_server_maps_only_sealed_pipe_sized_memfds() {
-        let len = map_len() as u64;
-        let sealed = SealFlags::SHRINK | SealFlags::GROW;
-        assert!(PipeMap::from_fd(&memfd(len, sealed)).is_ok());
-        // Not sealed: the client could shrink it under the mapping (SIGBUS).
-        assert!(PipeMap::from_fd(&memfd(len, SealFlags::empty())).is_err());
-        assert!(PipeMap::from_fd(&memfd(len, SealFlags::GROW)).is_err());
-        // Not the pipe's size.
-        assert!(PipeMap::from_fd(&memfd(len - 4096, sealed)).is_err());
-        assert!(PipeMap::from_fd(&memfd(len + 4096, sealed)).is_err());
-        // Not a memfd at all.
-        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-        assert!(PipeMap::from_fd(&OwnedFd::from(a)).is_err());
+    fn the_server_maps_only_sealed_pipe_segments() {
         // What a client creates passes.
         let (_map, fd) = PipeMap::create().unwrap();
-        assert!(PipeMap::from_fd(&fd).is_ok());
+        assert!(PipeMap::from_fd(fd).is_ok());
+        // Raw memfds, sealed or not: no segment header.
+        let len = core::mem::size_of::<FastPipe>() as u64 + 4096;
+        let sealed = SealFlags::SHRINK | SealFlags::GROW;
+        assert!(PipeMap::from_fd(memfd(len, sealed)).is_err());
+        assert!(PipeMap::from_fd(memfd(len, SealFlags::empty())).is_err());
+        // A segment of another type.
+        // SAFETY: all-zero is a valid fresh pipe.
+        let other = unsafe { Shared::<Pipe<1024>>::new_with_fd(|_| {}) }.unwrap();
+        let fd = other.fd().unwrap().try_clone_to_owned().unwrap();
+        assert!(PipeMap::from_fd(fd).is_err());
+        // Not a memfd at all.
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert!(PipeMap::from_fd(OwnedFd::from(a)).is_err());
     }
 
     #[test]

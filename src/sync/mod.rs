@@ -20,8 +20,6 @@
 mod barrier;
 mod condvar;
 mod event;
-#[cfg(feature = "std")]
-pub(crate) mod live_guards;
 mod lock_error;
 mod mutex;
 pub(crate) mod notifier;
@@ -30,18 +28,18 @@ mod reentrant;
 mod semaphore;
 mod strategy;
 
-/// Counts a lock guard made on this thread (see `live_guards`).
+/// Counts a lock guard made on this thread (see `sys::held`).
 #[inline]
 pub(crate) fn count_guard_made() {
     #[cfg(feature = "std")]
-    live_guards::made();
+    crate::sys::held::made();
 }
 
 /// Counts a lock guard dropped on this thread.
 #[inline]
 pub(crate) fn count_guard_dropped() {
     #[cfg(feature = "std")]
-    live_guards::dropped();
+    crate::sys::held::dropped();
 }
 
 pub use barrier::{Barrier, BarrierError, BarrierWaitResult};

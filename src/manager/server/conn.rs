@@ -149,7 +149,7 @@ fn serve_fast(shared: &Shared, st: &mut State, conn: &mut Connection) -> bool {
     let Ok(fd) = fastpath::recv_fd(conn.sock(), Instant::now() + Duration::from_secs(5)) else {
         return true;
     };
-    let map = match PipeMap::from_fd(&fd) {
+    let map = match PipeMap::from_fd(fd) {
         Ok(m) => m,
         Err(_) => {
             st.out.clear();
@@ -161,7 +161,6 @@ fn serve_fast(shared: &Shared, st: &mut State, conn: &mut Connection) -> bool {
             return told.is_err();
         }
     };
-    drop(fd);
     st.out.clear();
     encode(&mut st.out, &Reply::Unit);
     let sent = conn.send_encoded(Some(Instant::now() + SEND_DEADLINE), |f| {
