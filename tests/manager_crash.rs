@@ -78,6 +78,12 @@ fn a_client_killed_holding_locks_and_permits_gives_them_back() {
             == 3));
         m.shutdown().unwrap();
         assert!(server.join().success());
+        if let Address::Unix(path) = &address {
+            assert!(
+                !path.exists(),
+                "the serving process removes its socket file"
+            );
+        }
     }
 }
 

@@ -171,6 +171,14 @@ impl Listener {
         &self.options
     }
 
+    /// Removes the socket file this listener created, whichever process asks (the
+    /// one that served on it, say, after a fork).
+    pub(crate) fn remove_socket_file(&mut self) {
+        if let Some((path, _)) = self.created.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
     /// Leaves the socket file in place when dropped (a forked server owns it).
     pub(crate) fn keep_socket_file(&mut self) {
         self.created = None;

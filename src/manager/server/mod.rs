@@ -265,14 +265,17 @@ impl Server {
     /// Serves clients until one of them calls
     /// [`Manager::shutdown`](super::Manager::shutdown) (Python's
     /// `serve_forever`). Then stops accepting, ends every connection (within a
-    /// second), and returns.
+    /// second), removes the Unix socket file it created, and returns.
     ///
     /// # Errors
     ///
     /// [`Error::Os`] if `accept` fails for a reason other than a passing lack of
     /// descriptors or memory.
     pub fn serve(self) -> Result<(), Error> {
-        let Server { listener, shared } = self;
+        let Server {
+            mut listener,
+            shared,
+        } = self;
         *shared
             .listening
             .lock()
@@ -283,6 +286,9 @@ impl Server {
             .listening
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = None;
+        // The process that served removes the socket file (it may be a child forked
+        // after `bind`, which `Listener`'s drop would leave it to its parent).
+        listener.remove_socket_file();
         drop(listener);
         // Connection threads notice within IDLE_CHECK (or a wait SLICE).
         let start = std::time::Instant::now();
