@@ -19,10 +19,10 @@
 //! A full table (more than [`SLOTS`] sockets) just leaves the extra ones unlisted:
 //! they are then closed in the child only when it first uses the manager.
 
-use std::sync::Once;
-
 #[allow(clippy::disallowed_types)] // process-local table of descriptors, never in shared memory
 type Slot = core::sync::atomic::AtomicI32;
+#[allow(clippy::disallowed_types)] // process-local flag, never in shared memory
+type Flag = core::sync::atomic::AtomicU8;
 use core::sync::atomic::Ordering;
 
 /// How many sockets the table lists.
@@ -31,19 +31,36 @@ const SLOTS: usize = 1024;
 const FREE: i32 = -1;
 
 static TABLE: [Slot; SLOTS] = [const { Slot::new(FREE) }; SLOTS];
-static HANDLER: Once = Once::new();
+/// The fork handler: 0 = not installed, 1 = being installed, 2 = installed.
+static HANDLER: Flag = Flag::new(0);
 
-/// Lists `fd` (an open socket of the manager's). Returns the slot to give to
-/// [`unregister`] before the descriptor is closed (`None` if the table is full).
-pub(crate) fn register(fd: i32) -> Option<usize> {
-    HANDLER.call_once(|| {
+/// Installs the fork handler, without ever waiting: a `std::sync::Once` (or a spin
+/// until another thread is done) would hang a child forked while another thread of
+/// its parent was installing — the child inherits "in progress" and nobody finishes.
+/// Such a child just goes without the handler (its own children then close the
+/// inherited sockets only when they first use the manager).
+fn install_handler() {
+    if HANDLER.load(Ordering::Acquire) == 2 {
+        return;
+    }
+    if HANDLER
+        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
         // SAFETY: `close_all_in_child` is an `extern "C" fn()` that only reads and
         // writes static atomics and calls `close(2)`, both async-signal-safe, as a
         // handler running right after `fork` must be.
         unsafe {
             libc::pthread_atfork(None, None, Some(close_all_in_child));
         }
-    });
+        HANDLER.store(2, Ordering::Release);
+    }
+}
+
+/// Lists `fd` (an open socket of the manager's). Returns the slot to give to
+/// [`unregister`] before the descriptor is closed (`None` if the table is full).
+pub(crate) fn register(fd: i32) -> Option<usize> {
+    install_handler();
     for (i, slot) in TABLE.iter().enumerate() {
         // Relaxed: the table is read by the forking thread's child, which sees this
         // thread's writes that happened before the fork (fork copies the memory).
