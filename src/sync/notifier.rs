@@ -39,7 +39,9 @@
 //! one cross-core transfer on every message of a stream.
 //!
 //! A waiter killed while asleep leaves `sleepers` too high: wakers then make a
-//! needless system call now and then, which costs time, never correctness.
+//! needless system call on every wake, which costs time, never correctness. Where
+//! the kit knows who alone can sleep on a notifier (a pipe end's owner), the party
+//! that takes over from a dead one resets the count (`reset_sleepers`).
 
 use super::strategy::{WaitStrategy, set_spin_budget, spin_budget, wait_strategy};
 use crate::primitive::{
@@ -306,6 +308,17 @@ impl Notifier {
     /// Is anyone (announced as) asleep?
     pub fn has_sleepers(&self) -> bool {
         self.sleepers.load(Ordering::Relaxed) != 0
+    }
+
+    /// Forgets every announced sleeper. Only for a caller that knows nobody can be
+    /// asleep here but parties that died (a process adopting the end of a dead owner
+    /// who was the only one to sleep on this notifier): it must run before the caller
+    /// itself announces a sleep here. A killed sleeper never withdraws, and wakers
+    /// would otherwise pay a `FUTEX_WAKE` for it on every wake, for good.
+    pub(crate) fn reset_sleepers(&self) {
+        // Relaxed: the dead announced nothing we must see; our own later
+        // `announce` comes after this in program order (same location: coherence).
+        self.sleepers.store(0, Ordering::Relaxed);
     }
 }
 
