@@ -19,6 +19,7 @@ use core::time::Duration;
 
 use super::super::liveness_period;
 use super::super::pipe::{END_CLOSED, owner_id, owner_token, owner_word};
+use super::super::ring::failpoint::failpoint;
 use super::Connection;
 use crate::error::Error;
 use crate::primitive::{Deadline, Liveness, Ordering, handoff_target, id_liveness, my_process_id};
@@ -89,6 +90,7 @@ impl<const CAP: usize> Connection<'_, CAP> {
                 break owner != 0;
             }
         };
+        failpoint!("connection.bind.claimed");
         if adopted {
             // The dead owner was the only party that could sleep on these two
             // notifiers (this end's receiving side sleeps on `rx.data`, its sending

@@ -7,6 +7,7 @@ use bytemuck::Pod;
 
 use super::super::block_on;
 use super::super::ring::Message;
+use super::super::ring::failpoint::failpoint;
 use super::Connection;
 use crate::error::Error;
 use crate::primitive::Deadline;
@@ -57,6 +58,7 @@ impl<const CAP: usize> Connection<'_, CAP> {
         };
         let out = rx.read(&m, f)??;
         rx.release(m);
+        failpoint!("connection.recv.released");
         Ok(out)
     }
 

@@ -6,6 +6,7 @@ use core::time::Duration;
 use bytemuck::Pod;
 
 use super::super::block_on;
+use super::super::ring::failpoint::failpoint;
 use super::super::ring::{Reservation, Ring};
 use super::Connection;
 use crate::error::Error;
@@ -39,6 +40,7 @@ impl<const CAP: usize> Connection<'_, CAP> {
         };
         // An `Err` from `fill` abandons the reservation: nothing is published.
         let out = tx.fill(&reservation, fill)??;
+        failpoint!("connection.send.filled");
         tx.commit(reservation);
         Ok(out)
     }

@@ -1,7 +1,7 @@
 //! The consumer's side of a ring: find the next message (skipping padding), read it
 //! in place, release it.
 
-use super::{HEADER, Ring, header_word, record_len};
+use super::{HEADER, Ring, failpoint, header_word, record_len};
 use crate::error::Error;
 use crate::primitive::Ordering;
 
@@ -91,6 +91,7 @@ impl<const CAP: usize> Ring<CAP> {
             head = head.wrapping_add(to_end as u64);
             // SYNC POINT with the Acquire load of `head` in `try_reserve_slow`.
             self.head.0.store(head, Ordering::Release);
+            failpoint!("ring.peek.padding");
             self.wake.0.space.notify_all();
         }
         Err(Error::Corrupted)
@@ -131,6 +132,7 @@ impl<const CAP: usize> Ring<CAP> {
                 head = head.wrapping_add(to_end as u64);
             }
         }
+        failpoint!("ring.release.read");
         // SYNC POINT with the Acquire load of `head` in `try_reserve_slow` (and in
         // `recover_tail`): our reads of the record are done before the producer may
         // overwrite it.

@@ -116,12 +116,15 @@
 
 mod consumer;
 mod data;
+pub(crate) mod failpoint;
 mod producer;
 #[cfg(all(test, not(shmkit_loom)))]
 mod tests;
 
 pub(crate) use consumer::Message;
 pub(crate) use producer::Reservation;
+
+use failpoint::failpoint;
 
 use crate::error::Error;
 use crate::primitive::{AtomicU64, Ordering};

@@ -4,7 +4,7 @@
 
 use core::cell::Cell;
 
-use super::{HEADER, Ring, header_word, record_len, room_needed};
+use super::{HEADER, Ring, failpoint, header_word, record_len, room_needed};
 use crate::error::Error;
 use crate::primitive::Ordering;
 
@@ -103,6 +103,7 @@ impl<const CAP: usize> Ring<CAP> {
             // alone, and try again at position 0.
             self.publish(tail, (to_end - HEADER) as u32, true);
             tail = tail.wrapping_add(to_end as u64);
+            failpoint!("ring.reserve.padding");
             self.wake.0.data.notify_all();
             used = used.map(|u| u + to_end);
         }
@@ -139,6 +140,7 @@ impl<const CAP: usize> Ring<CAP> {
     #[inline]
     fn publish(&self, start: u64, len: u32, padding: bool) {
         let next = self.publish_header(start, len, padding);
+        failpoint!("ring.publish.header");
         // SYNC POINT with the Acquire loads of `tail` in `indices` and `recover_tail`
         // (a process that adopts this end, `Debug`).
         self.tail.0.store(next, Ordering::Release);
@@ -156,6 +158,7 @@ impl<const CAP: usize> Ring<CAP> {
             // the header word at `tail` is zero. Relaxed: the Release below orders it.
             self.data.header(next_pos).store(0, Ordering::Relaxed);
         }
+        failpoint!("ring.publish.zeroed");
         // SYNC POINT with the Acquire loads of the header in `peek`, `peek_slow` and
         // `release`: the payload and the zeroed word after it are written.
         self.data
