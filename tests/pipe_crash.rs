@@ -316,7 +316,13 @@ fn arm_failpoint(ctl: &Ctl, killed: &AtomicU64, point: &AtomicU64, seed: u64) {
         let which = rng.below(points.len() as u64) as usize;
         MY_KILLED.store(std::ptr::from_ref(killed).cast_mut(), SeqCst);
         point.store(which as u64 + 1, SeqCst);
-        shmkit::__failpoints::arm(points[which], 1 + rng.below(400), mark_killed);
+        // A claim happens once per process: kill at the first.
+        let countdown = if points[which].contains("bind") {
+            1
+        } else {
+            1 + rng.below(400)
+        };
+        shmkit::__failpoints::arm(points[which], countdown, mark_killed);
     }
     let _ = (ctl, killed, point, seed);
 }
