@@ -217,3 +217,37 @@ fn a_copy_that_was_not_moved_into_the_child_stays_the_parents() {
     assert_eq!(recv_u64(&other), Ok(2));
     KEPT.with(|k| k.borrow_mut().take());
 }
+
+/// Two children of one parent inherit the same count of handles made, yet their
+/// handles differ: the sibling that loses the race for an end is refused at once (it
+/// does not take the owner's handle for its own copy and wait for a handoff).
+#[test]
+fn a_sibling_that_loses_the_claim_is_refused_at_once() {
+    let pipe = Shared::new(Pipe::<256>::new()).unwrap();
+    let claimed = Shared::new(AtomicU64::new(0)).unwrap();
+    let (p, c) = (&pipe, &claimed);
+    let owner = Child::spawn(move || {
+        let (_, end) = p.ends();
+        if end.poll(Some(Duration::ZERO)).is_err() {
+            return 1;
+        }
+        c.store(1, Ordering::SeqCst);
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    assert!(common::eventually(Duration::from_secs(10), || claimed
+        .load(Ordering::SeqCst)
+        == 1));
+    let loser = Child::spawn(move || {
+        let (_, end) = p.ends();
+        let start = Instant::now();
+        match end.try_send_bytes(b"x") {
+            Err(Error::EndpointInUse) if start.elapsed() < Duration::from_millis(200) => 0,
+            Err(Error::EndpointInUse) => 1,
+            _ => 2,
+        }
+    });
+    assert_eq!(loser.join(), ExitStatus::Exited(0));
+    drop(owner);
+}

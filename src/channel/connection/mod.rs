@@ -21,11 +21,21 @@ mod send;
 #[cfg(all(test, feature = "std", not(shmkit_loom)))]
 mod tests;
 
-/// Hands out handle tokens, unique within a process, so that two handles on the same
-/// end in one process are told apart. Process-local, never in shared memory (a forked
-/// child inherits the counter and its handles' tokens).
+/// Counts the handles this process made: with the process's id, it makes each
+/// handle's token (see [`token`]). Process-local, never in shared memory (a forked
+/// child inherits the count, and its copies of handles keep their tokens).
 #[allow(clippy::disallowed_types)]
 static NEXT_TOKEN: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(1);
+
+/// The token of the `n`-th handle made by process `id`: distinct for distinct `n` in
+/// one process (an odd multiplier and an xor are bijections), and salted with the id
+/// so that handles made in different processes (siblings forked from one parent
+/// inherit the same count) have different tokens but by a 2^-32 chance. Only a
+/// forked *copy* of a handle shares its token: that is how a child recognises an end
+/// its parent is handing over.
+fn token(id: u32, n: u32) -> u32 {
+    n.wrapping_mul(0x9E37_79B9) ^ id.wrapping_mul(0x85EB_CA6B).rotate_left(16)
+}
 
 /// One end of a [`Pipe`]: sends to the other end and receives from it (Python's
 /// `multiprocessing.connection.Connection`).
@@ -130,7 +140,10 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
         Connection {
             pipe,
             side,
-            token: NEXT_TOKEN.fetch_add(1, core::sync::atomic::Ordering::Relaxed),
+            token: token(
+                crate::primitive::my_process_id(),
+                NEXT_TOKEN.fetch_add(1, core::sync::atomic::Ordering::Relaxed),
+            ),
             bound: Cell::new(0),
             closed: Cell::new(false),
             head_cache: Cell::new(0),

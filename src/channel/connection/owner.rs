@@ -50,6 +50,10 @@ impl<const CAP: usize> Connection<'_, CAP> {
         let end = &self.pipe.ends[self.side].0;
         let mine = owner_word(me, self.token);
         let mut handoff_deadline: Option<Deadline> = None;
+        // Compare-and-swap failures: each means another process claimed meanwhile (and
+        // the next round sees whom), so a few at most — unless a scribbler keeps
+        // changing the word, which must not keep us here.
+        let mut races = 0u32;
         let adopted = loop {
             // SYNC POINT with the CAS below (a previous owner's, or a parent's in
             // `hand_over`): the indices we read next are the latest it published.
@@ -88,6 +92,10 @@ impl<const CAP: usize> Connection<'_, CAP> {
                 .is_ok()
             {
                 break owner != 0;
+            }
+            races += 1;
+            if races > 64 {
+                return Err(Error::EndpointInUse);
             }
         };
         failpoint!("connection.bind.claimed");
