@@ -25,6 +25,15 @@ fn recv_vec<const CAP: usize>(c: &Connection<'_, CAP>) -> Result<Vec<u8>, Error>
     Ok(buf[..n].to_vec())
 }
 
+/// Runs `f` on a new model thread with a handle on the pipe.
+fn spawn_on<R: 'static>(
+    pipe: &Arc<Pipe<64>>,
+    f: impl FnOnce(&Pipe<64>) -> R + 'static,
+) -> thread::JoinHandle<R> {
+    let pipe = pipe.clone();
+    thread::spawn(move || f(&pipe))
+}
+
 fn msg(tag: u8, len: usize) -> Vec<u8> {
     (0..len).map(|j| tag.wrapping_add(j as u8)).collect()
 }
@@ -35,15 +44,12 @@ fn msg(tag: u8, len: usize) -> Vec<u8> {
 fn wrap_with_padding_and_blocking_both_ways() {
     loom::model(|| {
         let pipe = Arc::new(Pipe::<64>::new());
-        let producer = {
-            let pipe = pipe.clone();
-            thread::spawn(move || {
-                let (a, _) = pipe.ends();
-                a.send_bytes(&msg(1, 20)).unwrap();
-                a.send_bytes(&msg(2, 12)).unwrap();
-                a.send_bytes(&msg(3, 20)).unwrap();
-            })
-        };
+        let producer = spawn_on(&pipe, move |pipe| {
+            let (a, _) = pipe.ends();
+            a.send_bytes(&msg(1, 20)).unwrap();
+            a.send_bytes(&msg(2, 12)).unwrap();
+            a.send_bytes(&msg(3, 20)).unwrap();
+        });
         let (_, b) = pipe.ends();
         let mut buf = [0u8; 64];
         for (tag, len) in [(1, 20), (2, 12), (3, 20)] {
@@ -62,14 +68,11 @@ fn wrap_with_padding_and_blocking_both_ways() {
 fn close_races_with_recv() {
     loom::model(|| {
         let pipe = Arc::new(Pipe::<64>::new());
-        let producer = {
-            let pipe = pipe.clone();
-            thread::spawn(move || {
-                let (a, _) = pipe.ends();
-                a.send(&7u64).unwrap();
-                a.close();
-            })
-        };
+        let producer = spawn_on(&pipe, move |pipe| {
+            let (a, _) = pipe.ends();
+            a.send(&7u64).unwrap();
+            a.close();
+        });
         let (_, b) = pipe.ends();
         assert_eq!(b.recv::<u64>(), Ok(7));
         assert_eq!(b.recv::<u64>(), Err(Error::Disconnected));
@@ -83,15 +86,12 @@ fn close_races_with_recv() {
 fn close_races_with_blocked_send() {
     loom::model(|| {
         let pipe = Arc::new(Pipe::<64>::new());
-        let receiver = {
-            let pipe = pipe.clone();
-            thread::spawn(move || {
-                let (_, b) = pipe.ends();
-                // Claim the end (so that closing it counts), then close.
-                assert!(b.poll(Some(core::time::Duration::ZERO)).is_ok());
-                b.close();
-            })
-        };
+        let receiver = spawn_on(&pipe, move |pipe| {
+            let (_, b) = pipe.ends();
+            // Claim the end (so that closing it counts), then close.
+            assert!(b.poll(Some(core::time::Duration::ZERO)).is_ok());
+            b.close();
+        });
         let (a, _) = pipe.ends();
         let first = a.send_bytes(&[0u8; 56]);
         assert!(
@@ -109,14 +109,11 @@ fn close_races_with_blocked_send() {
 fn half_written_record_is_never_delivered() {
     loom::model(|| {
         let pipe = Arc::new(Pipe::<64>::new());
-        let producer = {
-            let pipe = pipe.clone();
-            thread::spawn(move || {
-                let (a, _) = pipe.ends();
-                a.send_bytes(&msg(5, 8)).unwrap();
-                a.__loom_die_mid_send(16);
-            })
-        };
+        let producer = spawn_on(&pipe, move |pipe| {
+            let (a, _) = pipe.ends();
+            a.send_bytes(&msg(5, 8)).unwrap();
+            a.__loom_die_mid_send(16);
+        });
         let (_, b) = pipe.ends();
         let mut buf = [0u8; 64];
         // Concurrently with the sender: the first message or nothing yet.
@@ -155,15 +152,12 @@ fn half_written_record_is_never_delivered() {
 fn headers_over_reused_payload_bytes() {
     loom::model(|| {
         let pipe = Arc::new(Pipe::<64>::new());
-        let producer = {
-            let pipe = pipe.clone();
-            thread::spawn(move || {
-                let (a, _) = pipe.ends();
-                for (tag, len) in [(0x11, 20), (0x22, 12), (0x33, 4), (0x44, 4)] {
-                    a.send_bytes(&msg(tag, len)).unwrap();
-                }
-            })
-        };
+        let producer = spawn_on(&pipe, move |pipe| {
+            let (a, _) = pipe.ends();
+            for (tag, len) in [(0x11, 20), (0x22, 12), (0x33, 4), (0x44, 4)] {
+                a.send_bytes(&msg(tag, len)).unwrap();
+            }
+        });
         let (_, b) = pipe.ends();
         for (tag, len) in [(0x11, 20), (0x22, 12), (0x33, 4), (0x44, 4)] {
             assert_eq!(recv_vec(&b), Ok(msg(tag, len)));
@@ -185,30 +179,24 @@ fn headers_over_reused_payload_bytes() {
 fn adoption_after_a_sender_died_between_header_and_tail() {
     loom::model(|| {
         let pipe = Arc::new(Pipe::<64>::new());
-        let first = {
-            let pipe = pipe.clone();
-            thread::spawn(move || {
-                let (a, _) = pipe.ends();
-                a.send_bytes(&msg(1, 8)).unwrap();
-                assert!(a.__loom_die_after_publish(8, 2));
-            })
-        };
-        let receiver = {
-            let pipe = pipe.clone();
-            thread::spawn(move || {
-                let (_, b) = pipe.ends();
-                let mut got = Vec::new();
-                while got.len() < 3 {
-                    match recv_vec(&b) {
-                        Ok(m) => got.push(m),
-                        // The first sender is dead and the second not there yet.
-                        Err(Error::Disconnected) => thread::yield_now(),
-                        Err(e) => panic!("{e:?} after {got:?}"),
-                    }
+        let first = spawn_on(&pipe, move |pipe| {
+            let (a, _) = pipe.ends();
+            a.send_bytes(&msg(1, 8)).unwrap();
+            assert!(a.__loom_die_after_publish(8, 2));
+        });
+        let receiver = spawn_on(&pipe, move |pipe| {
+            let (_, b) = pipe.ends();
+            let mut got = Vec::new();
+            while got.len() < 3 {
+                match recv_vec(&b) {
+                    Ok(m) => got.push(m),
+                    // The first sender is dead and the second not there yet.
+                    Err(Error::Disconnected) => thread::yield_now(),
+                    Err(e) => panic!("{e:?} after {got:?}"),
                 }
-                assert_eq!(got, vec![msg(1, 8), vec![2; 8], msg(3, 8)]);
-            })
-        };
+            }
+            assert_eq!(got, vec![msg(1, 8), vec![2; 8], msg(3, 8)]);
+        });
         first.join().unwrap();
         let (a2, _) = pipe.ends();
         assert_eq!(a2.send_bytes(&msg(3, 8)), Ok(()));
@@ -227,23 +215,17 @@ fn adoption_after_a_sender_died_between_header_and_tail() {
 fn adopting_the_end_of_a_receiver_killed_asleep() {
     loom::model(|| {
         let pipe = Arc::new(Pipe::<64>::new());
-        {
-            let pipe = pipe.clone();
-            thread::spawn(move || pipe.ends().1.__loom_die_asleep_receiving())
-                .join()
-                .unwrap();
-        }
+        spawn_on(&pipe, |pipe| pipe.ends().1.__loom_die_asleep_receiving())
+            .join()
+            .unwrap();
         assert_eq!(pipe.__loom_sleepers(0), (true, false));
-        let sender = {
-            let pipe = pipe.clone();
-            thread::spawn(move || {
-                let (a, _) = pipe.ends();
-                a.send(&1u64).unwrap();
-                a.send(&2u64).unwrap();
-                // Keep the end open until the receiver is done.
-                std::mem::forget(a);
-            })
-        };
+        let sender = spawn_on(&pipe, move |pipe| {
+            let (a, _) = pipe.ends();
+            a.send(&1u64).unwrap();
+            a.send(&2u64).unwrap();
+            // Keep the end open until the receiver is done.
+            std::mem::forget(a);
+        });
         let (_, b) = pipe.ends();
         assert_eq!(b.recv::<u64>(), Ok(1));
         assert_eq!(b.recv::<u64>(), Ok(2));
@@ -261,16 +243,12 @@ fn adopting_the_end_of_a_receiver_killed_asleep() {
 fn two_adopters_race_for_a_dead_owners_end() {
     loom::model(|| {
         let pipe = Arc::new(Pipe::<64>::new());
-        {
-            let pipe = pipe.clone();
-            thread::spawn(move || pipe.ends().0.__loom_die_mid_send(8))
-                .join()
-                .unwrap();
-        }
+        spawn_on(&pipe, |pipe| pipe.ends().0.__loom_die_mid_send(8))
+            .join()
+            .unwrap();
         let adopters: Vec<_> = (0..2u8)
             .map(|i| {
-                let pipe = pipe.clone();
-                thread::spawn(move || {
+                spawn_on(&pipe, move |pipe| {
                     let (a, _) = pipe.ends();
                     let r = a.try_send_bytes(&[10 + i; 8]);
                     std::mem::forget(a); // stays open

@@ -42,8 +42,8 @@ mod common;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-use common::Child;
-use shmkit::{Error, Pipe, Process, Shared, ShmSafe, Zeroable};
+use common::{Child, Rng, env_seed, env_u64, fnv, mix};
+use shmkit::{Connection, Error, Pipe, Process, Shared, ShmSafe, Zeroable};
 
 /// Generations of each role the shared arrays have room for.
 const MAX_GEN: usize = 1 << 14;
@@ -106,51 +106,7 @@ impl Ctl {
 }
 
 fn kills() -> u64 {
-    std::env::var("SHMKIT_PIPE_KILLS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(600)
-        .min(MAX_GEN as u64 - 100)
-}
-
-fn seed() -> u64 {
-    std::env::var("SHMKIT_PIPE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        })
-}
-
-/// xorshift64*.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
+    env_u64("SHMKIT_PIPE_KILLS", 600).min(MAX_GEN as u64 - 100)
 }
 
 /// Message `id`: [id][body][fnv of id and body], 16..=`max` bytes.
@@ -327,6 +283,14 @@ fn arm_failpoint(ctl: &Ctl, killed: &AtomicU64, point: &AtomicU64, seed: u64) {
     let _ = (ctl, killed, point, seed);
 }
 
+/// Claims (adopts) `end` once its last owner is dead, then says so in `claimed`.
+fn claim<const CAP: usize>(end: &Connection<'_, CAP>, claimed: &AtomicU64, generation: u64) {
+    while end.poll(Some(Duration::ZERO)) == Err(Error::EndpointInUse) {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    claimed.store(generation, SeqCst);
+}
+
 /// A receiver process (generation `r`): adopts end 1 and receives until END. Even
 /// generations receive in place (`recv_with`), odd ones copy out, with some
 /// `try_recv`s for the edge check.
@@ -336,13 +300,10 @@ fn receiver<const CAP: usize>(pipe: &Pipe<CAP>, ctl: &Ctl, r: u64) -> i32 {
         ctl,
         &ctl.rx_killed[r as usize],
         &ctl.rx_point[r as usize],
-        r ^ 0x5151,
+        r,
     );
     let (_, rx) = pipe.ends();
-    while rx.poll(Some(Duration::ZERO)) == Err(Error::EndpointInUse) {
-        std::thread::sleep(Duration::from_micros(200));
-    }
-    ctl.rx_claimed.store(r, SeqCst);
+    claim(&rx, &ctl.rx_claimed, r);
     let zero_copy = r % 2 == 0;
     let mut rng = Rng(mix(r) | 1);
     let mut seen = Seen { prev: 0 };
@@ -429,13 +390,10 @@ fn sender<const CAP: usize>(pipe: &Pipe<CAP>, ctl: &Ctl, g: u64) -> i32 {
         ctl,
         &ctl.tx_killed[g as usize],
         &ctl.tx_point[g as usize],
-        g ^ 0xa3a3,
+        !g,
     );
     let (tx, _) = pipe.ends();
-    while tx.poll(Some(Duration::ZERO)) == Err(Error::EndpointInUse) {
-        std::thread::sleep(Duration::from_micros(200));
-    }
-    ctl.tx_claimed.store(g, SeqCst);
+    claim(&tx, &ctl.tx_claimed, g);
     let mut i = 0u64;
     loop {
         let stopping = ctl.stop.load(SeqCst) != 0;
@@ -577,6 +535,28 @@ impl<'a, const CAP: usize> World<'a, CAP> {
         }
     }
 
+    /// Joins the ended sender (or receiver): `true` if it finished; else it was killed
+    /// at its failpoint, and is replaced.
+    fn finished(&mut self, is_sender: bool) -> bool {
+        let child = if is_sender {
+            &mut self.tx
+        } else {
+            &mut self.rx
+        };
+        let status = child.process().join().unwrap();
+        if status.success() {
+            return true;
+        }
+        assert!(
+            status.signal().is_some(),
+            "{status}: {}",
+            describe(self.ctl)
+        );
+        self.note_failpoint(is_sender);
+        self.replace(is_sender);
+        false
+    }
+
     /// Waits until `cond` holds (or a violation is reported) within the deadline.
     fn wait_for(&mut self, what: &str, mut cond: impl FnMut(&mut Self) -> bool) {
         let left = DEADLINE.saturating_sub(self.start.elapsed());
@@ -592,7 +572,7 @@ impl<'a, const CAP: usize> World<'a, CAP> {
 
 fn crash_loop<const CAP: usize>() {
     let kills = kills();
-    let seed = seed();
+    let seed = env_seed("SHMKIT_PIPE_SEED");
     println!("pipe crash loop, Pipe<{CAP}>: {kills} kills, seed {seed}");
     let mut rng = Rng(seed);
     let pipe = Shared::new(Pipe::<CAP>::new()).unwrap();
@@ -663,31 +643,10 @@ fn crash_loop<const CAP: usize>() {
             (!sender_done && !w.tx.process().is_alive()) || !w.rx.process().is_alive()
         });
         if !sender_done && !w.tx.process().is_alive() {
-            let status = w.tx.process().join().unwrap();
-            if status.success() {
-                sender_done = true;
-            } else {
-                assert!(
-                    status.signal().is_some(),
-                    "sender {status}: {}",
-                    describe(ctl)
-                );
-                w.note_failpoint(true);
-                w.replace(true);
-            }
-            continue;
-        }
-        let status = w.rx.process().join().unwrap();
-        if status.success() {
+            sender_done = w.finished(true);
+        } else if w.finished(false) {
             break;
         }
-        assert!(
-            status.signal().is_some(),
-            "receiver {status}: {}",
-            describe(ctl)
-        );
-        w.note_failpoint(false);
-        w.replace(false);
     }
     // The sender leaves once the receiver has END.
     w.wait_for("sender exit", |w| sender_done || !w.tx.process().is_alive());

@@ -69,6 +69,22 @@ fn compare_with_a_fresh_pipe(tx: &Connection<'_, CAP>, rx: &Connection<'_, CAP>,
     );
 }
 
+/// Waits until the child is announced asleep on `notifier`, kills it, waits until
+/// `adopter` has adopted its end (a zombie counts as dead), and checks that the dead
+/// sleeper was forgotten.
+fn kill_asleep_and_adopt<const C: usize>(
+    child: &mut Process,
+    notifier: &crate::sync::notifier::Notifier,
+    adopter: &Connection<'_, C>,
+) {
+    assert!(eventually(Duration::from_secs(10), || notifier.has_sleepers()));
+    child.kill().unwrap();
+    assert!(eventually(Duration::from_secs(10), || adopter
+        .poll(Some(Duration::ZERO))
+        .is_ok()));
+    assert!(!notifier.has_sleepers());
+}
+
 #[test]
 fn a_receiver_killed_asleep_costs_no_wake_after_its_end_is_adopted() {
     let pipe = Shared::new(Pipe::<CAP>::new()).unwrap();
@@ -79,18 +95,8 @@ fn a_receiver_killed_asleep_costs_no_wake_after_its_end_is_adopted() {
         0
     })
     .unwrap();
-    assert!(eventually(Duration::from_secs(10), || pipe.rings[0]
-        .wake
-        .0
-        .data
-        .has_sleepers()));
-    child.kill().unwrap();
-    // Adopt its end once it is dead (a zombie until joined: counted dead).
     let (_, rx2) = pipe.ends();
-    assert!(eventually(Duration::from_secs(10), || rx2
-        .poll(Some(Duration::ZERO))
-        .is_ok()));
-    assert!(!pipe.rings[0].wake.0.data.has_sleepers());
+    kill_asleep_and_adopt(&mut child, &pipe.rings[0].wake.0.data, &rx2);
     compare_with_a_fresh_pipe(&tx, &rx2, "receiver killed asleep");
     assert!(child.join().unwrap().signal().is_some());
 }
@@ -108,17 +114,8 @@ fn a_sender_killed_asleep_costs_no_wake_after_its_end_is_adopted() {
         0
     })
     .unwrap();
-    assert!(eventually(Duration::from_secs(10), || pipe.rings[0]
-        .wake
-        .0
-        .space
-        .has_sleepers()));
-    child.kill().unwrap();
     let (tx2, _) = pipe.ends();
-    assert!(eventually(Duration::from_secs(10), || tx2
-        .poll(Some(Duration::ZERO))
-        .is_ok()));
-    assert!(!pipe.rings[0].wake.0.space.has_sleepers());
+    kill_asleep_and_adopt(&mut child, &pipe.rings[0].wake.0.space, &tx2);
     // What the dead sender published arrives, then the adopter's stream.
     let mut i = 0u64;
     loop {

@@ -1,7 +1,8 @@
 //! The consumer's side of a ring: find the next message (skipping padding), read it
 //! in place, release it.
 
-use super::{HEADER, Ring, failpoint, header_word, record_len};
+use super::failpoint::failpoint;
+use super::layout::{HEADER, Ring, header_word, record_len};
 use crate::error::Error;
 use crate::primitive::Ordering;
 

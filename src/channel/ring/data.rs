@@ -19,7 +19,9 @@ use crate::error::Error;
 use crate::primitive::UnsafeCell;
 use crate::primitive::{AtomicU64, Ordering};
 
-use super::HEADER;
+/// The size of a header word, and the alignment of every record.
+pub(super) const WORD: usize = 8;
+use WORD as HEADER;
 
 /// The bytes of a ring, 128-byte aligned (the ring is).
 #[cfg(not(shmkit_loom))]

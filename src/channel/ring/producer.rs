@@ -4,7 +4,8 @@
 
 use core::cell::Cell;
 
-use super::{HEADER, Ring, failpoint, header_word, record_len, room_needed};
+use super::failpoint::failpoint;
+use super::layout::{HEADER, Ring, header_word, record_len, room_needed};
 use crate::error::Error;
 use crate::primitive::Ordering;
 

@@ -5,7 +5,8 @@ use core::cell::Cell;
 use std::boxed::Box;
 use std::vec::Vec;
 
-use super::*;
+use super::layout::{Ring, header_word, record_len};
+use crate::error::Error;
 
 fn send<const CAP: usize>(r: &Ring<CAP>, cache: &Cell<u64>, msg: &[u8]) -> Result<bool, Error> {
     match r.try_reserve(cache, msg.len())? {
