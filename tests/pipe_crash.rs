@@ -240,7 +240,7 @@ fn record(ctl: &Ctl, seen: &mut Seen, cur: u64, zero_copy: bool) {
 fn error_code(e: Error) -> u64 {
     match e {
         Error::Corrupted => 1,
-        Error::EndpointInUse => 2,
+        Error::EndpointInUse { .. } => 2,
         Error::Closed => 3,
         Error::Timeout => 4,
         _ => 99,
@@ -285,7 +285,10 @@ fn arm_failpoint(ctl: &Ctl, killed: &AtomicU64, point: &AtomicU64, seed: u64) {
 
 /// Claims (adopts) `end` once its last owner is dead, then says so in `claimed`.
 fn claim<const CAP: usize>(end: &Connection<'_, CAP>, claimed: &AtomicU64, generation: u64) {
-    while end.poll(Some(Duration::ZERO)) == Err(Error::EndpointInUse) {
+    while matches!(
+        end.poll(Some(Duration::ZERO)),
+        Err(Error::EndpointInUse { .. })
+    ) {
         std::thread::sleep(Duration::from_micros(200));
     }
     claimed.store(generation, SeqCst);

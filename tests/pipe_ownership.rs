@@ -147,8 +147,13 @@ fn the_parent_cannot_use_the_childs_end_and_waits_for_it() {
         }
     });
     let (_, stolen) = pipe.ends();
-    assert_eq!(stolen.try_send_bytes(b"x"), Err(Error::EndpointInUse));
-    assert_eq!(stolen.poll(Some(Duration::ZERO)), Err(Error::EndpointInUse));
+    assert!(
+        matches!(stolen.try_send_bytes(b"x"), Err(Error::EndpointInUse { owner }) if owner != 0)
+    );
+    assert!(matches!(
+        stolen.poll(Some(Duration::ZERO)),
+        Err(Error::EndpointInUse { .. })
+    ));
     let mut buf = [0u8; 8];
     assert_eq!(parent.try_recv_bytes_into(&mut buf), Err(Error::WouldBlock));
     assert_eq!(
@@ -174,7 +179,7 @@ fn a_used_handle_moved_into_a_child_is_handed_over() {
         assert_eq!(recv_u64(&parent), Ok(round));
         let child = Child::spawn(move || match mover.send(&(round + 1000)) {
             Ok(()) => 0,
-            Err(Error::EndpointInUse) => 1,
+            Err(Error::EndpointInUse { .. }) => 1,
             Err(_) => 2,
         });
         assert_eq!(recv_u64(&parent), Ok(round + 1000));
@@ -203,7 +208,7 @@ fn a_copy_that_was_not_moved_into_the_child_stays_the_parents() {
     let child = Child::spawn(|| {
         KEPT.with(
             |k| match k.borrow().as_ref().unwrap().try_send_bytes(b"x") {
-                Err(Error::EndpointInUse) => 0,
+                Err(Error::EndpointInUse { .. }) => 0,
                 Ok(()) => 1,
                 Err(_) => 2,
             },
@@ -243,8 +248,8 @@ fn a_sibling_that_loses_the_claim_is_refused_at_once() {
         let (_, end) = p.ends();
         let start = Instant::now();
         match end.try_send_bytes(b"x") {
-            Err(Error::EndpointInUse) if start.elapsed() < Duration::from_millis(200) => 0,
-            Err(Error::EndpointInUse) => 1,
+            Err(Error::EndpointInUse { .. }) if start.elapsed() < Duration::from_millis(200) => 0,
+            Err(Error::EndpointInUse { .. }) => 1,
             _ => 2,
         }
     });

@@ -86,7 +86,9 @@ const _: () = {
 };
 
 // SAFETY: repr(C), three u32 words (every value valid), no pointers, no Drop.
-unsafe impl ShmSafe for Semaphore {}
+unsafe impl ShmSafe for Semaphore {
+    crate::segment::kit_identity!(Semaphore, 1, "shmkit::Semaphore");
+}
 // SAFETY: all-zero = no permits, nobody asleep.
 #[cfg(not(shmkit_loom))]
 unsafe impl bytemuck::Zeroable for Semaphore {}
@@ -124,13 +126,11 @@ impl Semaphore {
             .is_some()
     }
 
-    /// Returns a permit, waking one waiter if any sleeps.
-    ///
-    /// # Panics
-    ///
-    /// If the count would pass `u32::MAX` (nothing is changed then).
+    /// Returns a permit, waking one waiter if any sleeps. At `u32::MAX` permits the
+    /// count stays where it is (no program holds four billion permits: a peer
+    /// scribbled on it), and nothing panics.
     pub fn release(&self) {
-        assert!(give(&self.count, u32::MAX), "Semaphore count overflow");
+        let _ = give(&self.count, u32::MAX);
         self.notifier.notify_one();
     }
 
@@ -193,7 +193,9 @@ const _: () = {
 };
 
 // SAFETY: repr(C), u32 words (every value valid), no pointers, no Drop.
-unsafe impl ShmSafe for BoundedSemaphore {}
+unsafe impl ShmSafe for BoundedSemaphore {
+    crate::segment::kit_identity!(BoundedSemaphore, 1, "shmkit::BoundedSemaphore");
+}
 
 impl BoundedSemaphore {
     loom_const_fn! {

@@ -50,6 +50,7 @@ pub(crate) fn wake(word: &AtomicU32, count: u32) -> usize {
     #[cfg(all(test, feature = "std"))]
     WAKES.with(|w| w.set(w.get() + 1));
     let count = count.min(i32::MAX as u32);
+    crate::stats::note_futex_wake();
     futex::wake(word, futex::Flags::empty(), count).unwrap_or(0)
 }
 

@@ -65,13 +65,14 @@ impl<const CAP: usize> Connection<'_, CAP> {
                 let Some(id) = owner_id(owner) else {
                     return Err(Error::Corrupted);
                 };
+                let in_use = Error::EndpointInUse { owner: id };
                 if id == me {
                     // Another handle of this process owns it.
-                    return Err(Error::EndpointInUse);
+                    return Err(in_use);
                 }
                 if id_liveness(id) != Liveness::Dead {
                     if owner_token(owner) != self.token {
-                        return Err(Error::EndpointInUse);
+                        return Err(in_use);
                     }
                     // This handle is a forked copy of the owner's handle: the parent
                     // that moved it into `Process::spawn` hands the end over right
@@ -79,7 +80,7 @@ impl<const CAP: usize> Connection<'_, CAP> {
                     let deadline =
                         *handoff_deadline.get_or_insert_with(|| Deadline::after(HANDOFF_GRACE));
                     if deadline.expired() || self.pipe.end_closed(self.side) {
-                        return Err(Error::EndpointInUse);
+                        return Err(in_use);
                     }
                     self.pause_for_handoff();
                     continue;
@@ -95,7 +96,8 @@ impl<const CAP: usize> Connection<'_, CAP> {
             }
             races += 1;
             if races > 64 {
-                return Err(Error::EndpointInUse);
+                let owner = owner_id(end.owner.load(Ordering::Acquire)).unwrap_or(0);
+                return Err(Error::EndpointInUse { owner });
             }
         };
         failpoint!("connection.bind.claimed");
