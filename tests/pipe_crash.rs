@@ -247,40 +247,64 @@ fn error_code(e: Error) -> u64 {
     }
 }
 
-/// Where this process marks itself killed before a failpoint kills it.
+/// Where this process marks itself killed before a failpoint kills it: its `killed`
+/// flag, and, if it dies right after claiming its end, the `claimed` word to set to
+/// its generation (the test reads "who owns the end" from it).
 #[cfg(shmkit_failpoints)]
-static MY_KILLED: std::sync::atomic::AtomicPtr<AtomicU64> =
-    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+struct Marks {
+    killed: std::sync::atomic::AtomicPtr<AtomicU64>,
+    claimed: std::sync::atomic::AtomicPtr<AtomicU64>,
+    generation: AtomicU64,
+}
+
+#[cfg(shmkit_failpoints)]
+static MARKS: Marks = Marks {
+    killed: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
+    claimed: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
+    generation: AtomicU64::new(0),
+};
 
 #[cfg(shmkit_failpoints)]
 fn mark_killed() {
-    let flag = MY_KILLED.load(SeqCst);
-    if !flag.is_null() {
-        // SAFETY: `arm_failpoint` stored a pointer into the control block, which
-        // stays mapped for the life of the process.
-        unsafe { (*flag).store(1, SeqCst) };
+    let (killed, claimed) = (MARKS.killed.load(SeqCst), MARKS.claimed.load(SeqCst));
+    // SAFETY: `arm_failpoint` stored pointers into the control block, which stays
+    // mapped for the life of the process.
+    unsafe {
+        if !killed.is_null() {
+            (*killed).store(1, SeqCst);
+        }
+        if !claimed.is_null() {
+            (*claimed).store(MARKS.generation.load(SeqCst), SeqCst);
+        }
     }
 }
 
-/// Arms a random failpoint in this (child) process, unless the run is stopping,
-/// with `killed` as its mark and `point` to tell the test which one.
-fn arm_failpoint(ctl: &Ctl, killed: &AtomicU64, point: &AtomicU64, seed: u64) {
+/// Arms a random failpoint in this (child) process of `generation`, unless the run
+/// is stopping, with `killed` as its mark, `claimed` to set if it dies right after
+/// its claim, and `point` to tell the test which one.
+fn arm_failpoint(ctl: &Ctl, marks: [&AtomicU64; 3], generation: u64, seed: u64) {
     #[cfg(shmkit_failpoints)]
     if ctl.stop.load(SeqCst) == 0 {
+        let [killed, claimed, point] = marks;
         let points = shmkit::__failpoints::POINTS;
         let mut rng = Rng(mix(seed) | 1);
         let which = rng.below(points.len() as u64) as usize;
-        MY_KILLED.store(std::ptr::from_ref(killed).cast_mut(), SeqCst);
+        let at_claim = points[which] == "connection.bind.claimed";
+        MARKS
+            .killed
+            .store(std::ptr::from_ref(killed).cast_mut(), SeqCst);
+        if at_claim {
+            MARKS
+                .claimed
+                .store(std::ptr::from_ref(claimed).cast_mut(), SeqCst);
+        }
+        MARKS.generation.store(generation, SeqCst);
         point.store(which as u64 + 1, SeqCst);
         // A claim happens once per process: kill at the first.
-        let countdown = if points[which].contains("bind") {
-            1
-        } else {
-            1 + rng.below(400)
-        };
+        let countdown = if at_claim { 1 } else { 1 + rng.below(400) };
         shmkit::__failpoints::arm(points[which], countdown, mark_killed);
     }
-    let _ = (ctl, killed, point, seed);
+    let _ = (ctl, marks, generation, seed);
 }
 
 /// Claims (adopts) `end` once its last owner is dead, then says so in `claimed`.
@@ -299,12 +323,12 @@ fn claim<const CAP: usize>(end: &Connection<'_, CAP>, claimed: &AtomicU64, gener
 /// `try_recv`s for the edge check.
 fn receiver<const CAP: usize>(pipe: &Pipe<CAP>, ctl: &Ctl, r: u64) -> i32 {
     let max = (CAP - 8).min(200);
-    arm_failpoint(
-        ctl,
+    let marks = [
         &ctl.rx_killed[r as usize],
+        &ctl.rx_claimed,
         &ctl.rx_point[r as usize],
-        r,
-    );
+    ];
+    arm_failpoint(ctl, marks, r, r);
     let (_, rx) = pipe.ends();
     claim(&rx, &ctl.rx_claimed, r);
     let zero_copy = r % 2 == 0;
@@ -389,12 +413,12 @@ fn receiver<const CAP: usize>(pipe: &Pipe<CAP>, ctl: &Ctl, r: u64) -> i32 {
 /// until told to stop, then END until the receiver has it.
 fn sender<const CAP: usize>(pipe: &Pipe<CAP>, ctl: &Ctl, g: u64) -> i32 {
     let max = (CAP - 8).min(200);
-    arm_failpoint(
-        ctl,
+    let marks = [
         &ctl.tx_killed[g as usize],
+        &ctl.tx_claimed,
         &ctl.tx_point[g as usize],
-        !g,
-    );
+    ];
+    arm_failpoint(ctl, marks, g, !g);
     let (tx, _) = pipe.ends();
     claim(&tx, &ctl.tx_claimed, g);
     let mut i = 0u64;
