@@ -66,6 +66,9 @@ struct Ctl {
     /// The id of the last message a receiver recorded (0: none; ids are `g << 32 | i`
     /// with `g >= 1`), and how (`ZERO_COPY`).
     last: AtomicU64,
+    /// Copying receivers started since `last` was recorded (see
+    /// `unrecorded_allowance`).
+    extra_gaps: AtomicU64,
     /// The first violation found (0: none): a code, with details in `detail`.
     violation: AtomicU64,
     detail: [AtomicU64; 4],
@@ -159,37 +162,31 @@ const RX_DISCONNECTED: u64 = 5;
 const TX_DISCONNECTED: u64 = 6;
 const ERROR: u64 = 7;
 
-/// Does `cur` come right after `prev` (0: nothing before) in the stream, given what
-/// the senders recorded? (Generations before `cur`'s are dead: their counts final.)
-fn follows(ctl: &Ctl, prev: u64, cur: u64) -> bool {
-    let (g, i) = if prev == 0 {
-        (0, 0)
-    } else {
-        (gen_of(prev), index_of(prev))
-    };
+/// How many messages must lie between `prev` (0: nothing before) and `cur` in the
+/// stream, at least, given what the senders recorded: every message of a generation
+/// whose send returned (`done`) was published. `None` if `cur` cannot come after
+/// `prev` at all. (Generations before `cur`'s are dead: their counts are final.)
+fn gap(ctl: &Ctl, prev: u64, cur: u64) -> Option<u64> {
+    let done = |g: u64| ctl.done[g as usize].load(SeqCst);
     let (h, j) = (gen_of(cur), index_of(cur));
-    if prev != 0 && h == g {
-        return j == i + 1;
+    if prev == 0 {
+        return Some((1..h).map(done).sum::<u64>() + j);
     }
-    if h <= g || j != 0 {
-        return false;
+    let (g, i) = (gen_of(prev), index_of(prev));
+    if h == g {
+        return j.checked_sub(i + 1);
     }
-    // A new generation: the previous one delivered every message whose send had
-    // returned, and the ones between published nothing.
-    let prev_complete = prev == 0 || i + 1 >= ctl.done[g as usize].load(SeqCst);
-    prev_complete && (g + 1..h).all(|k| ctl.done[k as usize].load(SeqCst) == 0)
+    if h < g {
+        return None;
+    }
+    // The rest of `g` whose sends returned, the generations between, `h` up to `j`.
+    let rest_of_g = done(g).saturating_sub(i + 1);
+    Some(rest_of_g + (g + 1..h).map(done).sum::<u64>() + j)
 }
 
-/// Is there exactly one message between `prev` and `cur`?
-fn skips_one(ctl: &Ctl, prev: u64, cur: u64) -> bool {
-    let (g, i) = (gen_of(prev), index_of(prev));
-    let (h, j) = (gen_of(cur), index_of(cur));
-    if prev != 0 && h == g {
-        return j == i + 2;
-    }
-    // The skipped one was (g, i + 1), ending g, or (h, 0), starting h.
-    (j == 0 && prev != 0 && follows(ctl, id(g, i + 1), cur))
-        || (j == 1 && follows(ctl, prev, id(h, 0)))
+/// Does `cur` come right after `prev` in the stream?
+fn follows(ctl: &Ctl, prev: u64, cur: u64) -> bool {
+    gap(ctl, prev, cur) == Some(0)
 }
 
 /// `last` holds the id of the last recorded message, with this bit set if it was
@@ -197,6 +194,13 @@ fn skips_one(ctl: &Ctl, prev: u64, cur: u64) -> bool {
 /// leaves it queued), clear if after `recv_bytes_into` returned (a receiver killed
 /// before recording has consumed one message nobody recorded).
 const ZERO_COPY: u64 = 1 << 63;
+
+/// How many messages receivers may have consumed since `last` without recording
+/// them: one if `last`'s recorder copies out (it may have consumed one more before
+/// it died), plus one for each copying receiver started since (`extra_gaps`).
+fn unrecorded_allowance(ctl: &Ctl, raw_last: u64) -> u64 {
+    u64::from(raw_last & ZERO_COPY == 0 && raw_last != 0) + ctl.extra_gaps.load(SeqCst)
+}
 
 /// A receiver's view of the stream.
 struct Seen {
@@ -207,21 +211,23 @@ struct Seen {
 /// Checks a received message against the model, then records it in `last`.
 fn record(ctl: &Ctl, seen: &mut Seen, cur: u64, zero_copy: bool) {
     let ok = if seen.prev == 0 {
-        // This receiver's first: it follows what the earlier ones recorded.
+        // This receiver's first: it follows what the earlier ones recorded, but for
+        // a redelivery (a receiver died inside `recv_with` after recording) or
+        // messages that dead receivers consumed without recording.
         let raw = ctl.last.load(SeqCst);
         let last = raw & !ZERO_COPY;
-        if follows(ctl, last, cur) {
-            true
-        } else if cur == last && raw & ZERO_COPY != 0 {
-            // The previous receiver died inside `recv_with`, after recording.
-            ctl.redelivered.fetch_add(1, SeqCst);
-            true
-        } else if raw & ZERO_COPY == 0 && skips_one(ctl, last, cur) {
-            // It died after `recv_bytes_into` returned, before recording.
-            ctl.unrecorded.fetch_add(1, SeqCst);
-            true
-        } else {
-            false
+        let allowance = unrecorded_allowance(ctl, raw);
+        match gap(ctl, last, cur) {
+            Some(0) => true,
+            _ if cur == last && raw & ZERO_COPY != 0 => {
+                ctl.redelivered.fetch_add(1, SeqCst);
+                true
+            }
+            Some(n) if n <= allowance => {
+                ctl.unrecorded.fetch_add(n, SeqCst);
+                true
+            }
+            _ => false,
         }
     } else {
         follows(ctl, seen.prev, cur)
@@ -233,6 +239,8 @@ fn record(ctl: &Ctl, seen: &mut Seen, cur: u64, zero_copy: bool) {
     seen.prev = cur;
     ctl.last
         .store(cur | if zero_copy { ZERO_COPY } else { 0 }, SeqCst);
+    // (After `last`: a death in between only widens the allowance.)
+    ctl.extra_gaps.store(0, SeqCst);
     ctl.received.fetch_add(1, SeqCst);
 }
 
@@ -332,6 +340,9 @@ fn receiver<const CAP: usize>(pipe: &Pipe<CAP>, ctl: &Ctl, r: u64) -> i32 {
     let (_, rx) = pipe.ends();
     claim(&rx, &ctl.rx_claimed, r);
     let zero_copy = r % 2 == 0;
+    if !zero_copy {
+        ctl.extra_gaps.fetch_add(1, SeqCst);
+    }
     let mut rng = Rng(mix(r) | 1);
     let mut seen = Seen { prev: 0 };
     let mut buf = [0u8; CAP];
@@ -369,8 +380,8 @@ fn receiver<const CAP: usize>(pipe: &Pipe<CAP>, ctl: &Ctl, r: u64) -> i32 {
                     } else {
                         0
                     };
-                    if seen.prev == 0 && raw & ZERO_COPY == 0 {
-                        received += 1;
+                    if seen.prev == 0 {
+                        received += unrecorded_allowance(ctl, raw);
                     }
                     if sender != 0 && done_before > received {
                         ctl.report(EMPTY_EDGE, [sender, done_before, seen.prev, raw]);
