@@ -4,11 +4,11 @@
 //! once in a million random kills.
 //!
 //! They exist only in builds with `RUSTFLAGS="--cfg shmkit_failpoints"` (and `std`);
-//! everywhere else [`failpoint!`] expands to nothing. A test arms one point per
-//! process with [`arm`]: the `countdown`-th time the process passes it, it runs the
+//! everywhere else `failpoint!` expands to nothing. A test arms one point per
+//! process with `arm`: the `countdown`-th time the process passes it, it runs the
 //! test's `before_death` hook and kills itself.
 
-/// Marks a failpoint named `$name` (one of [`POINTS`]).
+/// Marks a failpoint named `$name` (one of `POINTS`).
 macro_rules! failpoint {
     ($name:literal) => {
         #[cfg(all(shmkit_failpoints, feature = "std"))]

@@ -111,7 +111,7 @@
 //! without crossing its end; a padding record must end exactly at the end of the
 //! array and never start at position 0. A header is read once into a local, so a
 //! concurrent scribbler cannot change it between the check and the use. A failure is
-//! [`Error::Corrupted`]; nothing here panics on a value read from shared memory (the
+//! `Error::Corrupted`; nothing here panics on a value read from shared memory (the
 //! data array masks every position into bounds, and its slice accessors check their
 //! ranges and answer `Corrupted`), and no loop runs more than twice, except the
 //! adopting producer's walk over published records, bounded by `CAP / 8` steps.
