@@ -361,6 +361,10 @@ pub enum SegmentErrorKind {
     /// A received memory file descriptor is not sealed against shrinking, so its
     /// sender could truncate it under us.
     NotSealed,
+    /// Made by a process that identifies its participants in another participant
+    /// registry (another user, or another `SHMKIT_REGISTRY`): its lock owners and
+    /// claims would be read against the wrong table.
+    ForeignRegistry,
     /// Another system call failed; see the errno.
     Os,
 }
@@ -404,6 +408,10 @@ impl SegmentErrorKind {
             SegmentErrorKind::Corrupted => "has a header that failed validation (corrupted)",
             SegmentErrorKind::NotSealed => {
                 "is a memory file that is not sealed against shrinking (refused)"
+            }
+            SegmentErrorKind::ForeignRegistry => {
+                "was made under another participant registry (run both programs as the same \
+                 user, with the same SHMKIT_REGISTRY)"
             }
             SegmentErrorKind::Os => "could not be used: the operating system refused",
         })

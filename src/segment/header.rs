@@ -22,7 +22,8 @@
 //!     72    8 created_ns      before READY                      CLOCK_REALTIME ns since the epoch, display only
 //!     80    2 type_name_len   before READY                      bytes used in type_name (<= 160)
 //!     82    2 flags           before READY                      bit 0: type name truncated; bit 1: sealed memfd
-//!     84   12 reserved        zero
+//!     84    4 reserved        zero
+//!     88    8 registry        before READY                      the creator's participant registry's nonce
 //!     96  160 type_name       before READY                      UTF-8, the first type_name_len bytes
 //! ```
 //!
@@ -40,6 +41,9 @@
 //! - `creator_id` is the participant id (see `crate::primitive`): whether the creator
 //!   is alive is `id_liveness(creator_id)`, never a pid check. `creator_pid` and
 //!   `created_ns` are for people reading `shmkit ls`.
+//! - `registry` names the participant registry the creator's ids belong to: an opener
+//!   under another registry would read every participant id in the segment against the
+//!   wrong table (and could call a live holder dead), so it is refused.
 //!
 //! A reader that finds `magic` right but `version` different must not interpret any
 //! other field: the layout of everything past offset 16 belongs to the version.
@@ -88,7 +92,8 @@ pub(crate) struct Header {
     pub(crate) created_ns: u64,
     pub(crate) type_name_len: u16,
     pub(crate) flags: u16,
-    pub(crate) reserved: [u32; 3],
+    pub(crate) reserved: u32,
+    pub(crate) registry: u64,
     pub(crate) type_name: [u8; TYPE_NAME_MAX],
 }
 
@@ -113,6 +118,7 @@ const _: () = {
     assert!(offset_of!(Header, created_ns) == 72);
     assert!(offset_of!(Header, type_name_len) == 80);
     assert!(offset_of!(Header, flags) == 82);
+    assert!(offset_of!(Header, registry) == 88);
     assert!(offset_of!(Header, type_name) == 96);
 };
 
@@ -171,6 +177,7 @@ pub(crate) struct Snapshot {
     pub(crate) creator_pid: i32,
     pub(crate) created_ns: u64,
     pub(crate) flags: u16,
+    pub(crate) registry: u64,
 }
 
 impl Snapshot {
@@ -252,6 +259,7 @@ impl HeaderPtr {
                 creator_pid: ptr::read_volatile(ptr::addr_of!((*h).creator_pid)),
                 created_ns: ptr::read_volatile(ptr::addr_of!((*h).created_ns)),
                 flags,
+                registry: ptr::read_volatile(ptr::addr_of!((*h).registry)),
             }
         }
     }
@@ -285,7 +293,8 @@ impl HeaderPtr {
             ptr::addr_of_mut!((*h).created_ns).write(fields.created_ns);
             ptr::addr_of_mut!((*h).type_name_len).write(name.len() as u16);
             ptr::addr_of_mut!((*h).flags).write(flags);
-            ptr::addr_of_mut!((*h).reserved).write([0; 3]);
+            ptr::addr_of_mut!((*h).reserved).write(0);
+            ptr::addr_of_mut!((*h).registry).write(fields.registry);
             let dst = ptr::addr_of_mut!((*h).type_name).cast::<u8>();
             ptr::copy_nonoverlapping(name.as_ptr(), dst, name.len());
             ptr::write_bytes(dst.add(name.len()), 0, TYPE_NAME_MAX - name.len());
@@ -302,6 +311,8 @@ pub(crate) struct Fields {
     pub(crate) creator_pid: i32,
     pub(crate) created_ns: u64,
     pub(crate) flags: u16,
+    /// The creator's participant registry's nonce.
+    pub(crate) registry: u64,
 }
 
 #[cfg(test)]
@@ -349,6 +360,7 @@ mod tests {
             creator_pid: 77,
             created_ns: 123,
             flags: FLAG_SEALED,
+            registry: 9,
         };
         // SAFETY: we are the only writer.
         unsafe { h.write(&fields) };

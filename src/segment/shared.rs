@@ -507,6 +507,7 @@ impl<T: ShmSafe> Shared<T> {
             creator_pid: sys::ids::pid(),
             created_ns: sys::time::realtime_ns(),
             flags,
+            registry: sys::registry::nonce(),
         };
         // SAFETY: we are the creator; nobody else writes the header.
         unsafe { header.write(&fields) };
@@ -877,6 +878,10 @@ impl<T: ShmSafe> Shared<T> {
                 (u64::from(LAYOUT_VERSION) << 32) | u64::from(KIT_VERSION),
                 (u64::from(h.version) << 32) | u64::from(h.identity.kit_version),
             ));
+        }
+        let registry = sys::registry::nonce();
+        if h.registry != registry && h.registry != 0 && registry != 0 {
+            return Err(fail(SegmentErrorKind::ForeignRegistry).with_numbers(registry, h.registry));
         }
         let expected = Identity::of::<T>();
         if h.identity != expected {
