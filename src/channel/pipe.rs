@@ -49,12 +49,6 @@ pub(crate) const fn owner_id(word: u64) -> Option<u32> {
     }
 }
 
-/// The handle token in an owner word.
-#[inline]
-pub(crate) const fn owner_token(word: u64) -> u32 {
-    word as u32
-}
-
 /// A duplex channel of variable-length byte messages: two SPSC byte rings of `CAP`
 /// bytes each, in one block of shared memory (Python's `multiprocessing.Pipe()`).
 ///

@@ -55,10 +55,10 @@ fn token(id: u32, n: u32) -> u32 {
 ///   after the fork), the end is claimed for the child — whether the parent had used
 ///   the handle or not. So the end is the child's from the start: the parent cannot
 ///   use it ([`Error::EndpointInUse`]), and if the child dies, even before its first
-///   use of the end, the peer sees [`Error::Disconnected`] as for any dead owner. (If
-///   the child gets to its end before the parent has handed it over, it waits for
-///   that — microseconds — before it goes on.) Python's habit of closing the parent's
-///   copy of the child's end after a fork is not needed: there is no such copy left.
+///   use of the end, the peer sees [`Error::Disconnected`] as for any dead owner.
+///   (`Process::spawn` starts the child's closure only after the parent has handed
+///   the end over.) Python's habit of closing the parent's copy of the child's end
+///   after a fork is not needed: there is no such copy left.
 /// - **Adoption.** A process may take over an end whose owner has died (the peer
 ///   then sees it come back); it carries on where the dead owner's published records
 ///   end, and the dead owner's sleeps are forgotten.

@@ -15,20 +15,12 @@
 //!
 //! Closing sets `END_CLOSED` in the flags instead (final); the owner word stays.
 
-use core::time::Duration;
-
 use super::super::liveness_period;
-use super::super::pipe::{END_CLOSED, owner_id, owner_token, owner_word};
+use super::super::pipe::{END_CLOSED, owner_id, owner_word};
 use super::super::ring::failpoint::failpoint;
 use super::Connection;
 use crate::error::Error;
 use crate::primitive::{Deadline, Liveness, Ordering, handoff_target, id_liveness, my_process_id};
-
-/// How long a handle copied into a forked child waits for its parent to hand the end
-/// over (see [`Connection`]'s "Moved into a child"). The parent does it right after
-/// the fork; only a handle that reached the child some other way (a copy the parent
-/// still uses) waits this long, then gets `EndpointInUse`.
-const HANDOFF_GRACE: Duration = Duration::from_secs(1);
 
 impl<const CAP: usize> Connection<'_, CAP> {
     /// Claims this end for the calling process (fast: one compare once claimed).
@@ -49,7 +41,6 @@ impl<const CAP: usize> Connection<'_, CAP> {
         }
         let end = &self.pipe.ends[self.side].0;
         let mine = owner_word(me, self.token);
-        let mut handoff_deadline: Option<Deadline> = None;
         // Compare-and-swap failures: each means another process claimed meanwhile (and
         // the next round sees whom), so a few at most — unless a scribbler keeps
         // changing the word, which must not keep us here.
@@ -71,19 +62,11 @@ impl<const CAP: usize> Connection<'_, CAP> {
                     return Err(in_use);
                 }
                 if id_liveness(id) != Liveness::Dead {
-                    if owner_token(owner) != self.token {
-                        return Err(in_use);
-                    }
-                    // This handle is a forked copy of the owner's handle: the parent
-                    // that moved it into `Process::spawn` hands the end over right
-                    // after the fork. Wait for that (only so long).
-                    let deadline =
-                        *handoff_deadline.get_or_insert_with(|| Deadline::after(HANDOFF_GRACE));
-                    if deadline.expired() || self.pipe.end_closed(self.side) {
-                        return Err(in_use);
-                    }
-                    self.pause_for_handoff();
-                    continue;
+                    // A live owner: another process's handle, or this handle's
+                    // original in the process that forked us and still owns it. (A
+                    // handle moved into `Process::spawn` was handed to the child
+                    // before the child started: it reads as ours above.)
+                    return Err(in_use);
                 }
             }
             // SYNC POINT with a previous owner's stores, through its claim (AcqRel).
@@ -117,20 +100,6 @@ impl<const CAP: usize> Connection<'_, CAP> {
         self.head_cache.set(self.tx().indices().0);
         self.bound.set(me);
         Ok(())
-    }
-
-    /// A short wait while a parent hands this end over.
-    #[cold]
-    fn pause_for_handoff(&self) {
-        #[cfg(not(shmkit_loom))]
-        {
-            // A 100 µs sleep on the end's flags word (woken early if it changes).
-            let flags = &self.pipe.ends[self.side].0.flags;
-            let now = flags.load(Ordering::Relaxed);
-            crate::primitive::futex_wait(flags, now, Deadline::after(Duration::from_micros(100)));
-        }
-        #[cfg(shmkit_loom)]
-        crate::primitive::yield_now();
     }
 
     /// Closes this end. If this handle owns the end, the peer receives what was sent
