@@ -15,7 +15,6 @@ use crate::sys;
 use super::{AttachError, Fresh, Shared, copy_from};
 
 impl<T: ShmSafe> Shared<T> {
-
     /// Puts `value` into a fresh anonymous segment, inherited by processes forked
     /// later.
     ///

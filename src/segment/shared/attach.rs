@@ -44,7 +44,6 @@ pub(super) struct Attached {
 }
 
 impl<T: ShmSafe> Shared<T> {
-
     /// Maps the object behind `fd`, waits for READY until `deadline`, and validates the
     /// header against `T`. With `watch_creator`, a segment that is not READY and whose
     /// creator is dead ends the wait early with [`AttachError::CreatorDead`].

@@ -66,7 +66,6 @@ pub(super) unsafe fn copy_from<T>(src: *const T) -> impl FnOnce(&mut MaybeUninit
 }
 
 impl<T: ShmSafe> Shared<T> {
-
     /// Creates the named segment `name` (`O_CREAT|O_EXCL`, mode 0600) holding `value`.
     ///
     /// # Errors

@@ -117,7 +117,6 @@ impl<T: ShmSafe> Shared<T> {
         "Shared<T> needs align_of::<T>() <= 4096"
     );
 
-
     /// Removes the named segment `name`. Mappings that exist stay valid; new `open`s
     /// fail with [`NotFound`](SegmentErrorKind::NotFound).
     ///

@@ -18,7 +18,6 @@ use crate::sys::mem::FileId;
 use super::{APPEAR_POLL_MAX_NS, AttachError, DEFAULT_OPEN_TIMEOUT, Name, Shared, copy_from};
 
 impl<T: ShmSafe> Shared<T> {
-
     /// Opens the named segment `name`, waiting up to one second for its creator to
     /// finish initialising it. A segment that does not exist is
     /// [`NotFound`](SegmentErrorKind::NotFound) at once: to wait for it to appear, use
