@@ -196,10 +196,11 @@ impl Pool {
     }
 
     /// The pids of the current workers (none after `join` or `terminate`). Waits (a
-    /// few seconds at most) for workers being forked to replace dead ones.
+    /// few seconds at most) for workers that are leaving (`max_tasks_per_child`) or
+    /// being forked to replace others.
     pub fn worker_pids(&self) -> Vec<i32> {
         let deadline = Deadline::after(PIDS_PATIENCE);
-        self.drive(deadline, |inner| (!inner.spawning()).then_some(()));
+        self.drive(deadline, |inner| (!inner.changing_workers()).then_some(()));
         self.lock().worker_pids()
     }
 

@@ -149,13 +149,14 @@ impl Inner {
         (!pending).then_some(Ok(()))
     }
 
-    /// Is a slot waiting for the zygote to fork its worker?
-    pub(crate) fn spawning(&self) -> bool {
+    /// Is a worker leaving (`max_tasks_per_child`), or a slot waiting for the zygote
+    /// to fork its successor?
+    pub(crate) fn changing_workers(&self) -> bool {
         self.phase != Phase::Finished
             && self
                 .workers
                 .iter()
-                .any(|w| w.slot.life.seen() == Seen::Requested)
+                .any(|w| w.retiring.is_some() || w.slot.life.seen() == Seen::Requested)
     }
 
     pub(crate) fn job(&self, id: u64) -> Option<&Job> {
