@@ -693,3 +693,45 @@ fn map_timeout_gives_up_in_time_and_the_pool_goes_on() {
     assert!(stalls.load(Ordering::SeqCst) >= 8);
     pool.terminate();
 }
+
+static TALLY: OnceLock<Shared<shmkit::Mutex<u64>>> = OnceLock::new();
+
+/// Adds `x` to the shared tally under the kit's (robust, participant-id) lock.
+fn add_locked(x: u64) -> u64 {
+    let mut g = TALLY.get().unwrap().lock().unwrap();
+    *g += x;
+    *g
+}
+
+/// Takes the tally's lock and dies holding it.
+fn die_holding(_: u8) -> u8 {
+    core::mem::forget(TALLY.get().unwrap().lock().unwrap());
+    // SAFETY: raise(3) on our own process; SIGKILL ends it here.
+    unsafe { libc::raise(libc::SIGKILL) };
+    0
+}
+
+#[test]
+fn tasks_use_the_kits_locks_and_a_worker_dying_inside_one_is_seen_dead() {
+    let tally = TALLY.get_or_init(|| Shared::new(shmkit::Mutex::new(0)).unwrap());
+    // The parent takes part first (its registry descriptor is open when the pool forks:
+    // the zygote and the workers must keep the kit's own descriptor).
+    *tally.lock().unwrap() += 1;
+    let pool = Pool::new(2).unwrap();
+    let items = vec![1u64; 500];
+    assert!(pool.map(add_locked, &items).is_ok());
+    assert_eq!(*tally.lock().unwrap(), 501);
+    assert!(matches!(
+        pool.apply(die_holding, 0),
+        Err(PoolError::WorkerDied { .. })
+    ));
+    match tally.lock_timeout(Duration::from_secs(30)) {
+        Err(shmkit::LockError::OwnerDead(g)) => {
+            assert_eq!(*g, 501);
+            g.make_consistent();
+        }
+        Err(e) => panic!("{e:?}"),
+        Ok(_) => panic!("the dead worker's lock was taken as free"),
+    }
+    assert_eq!(pool.apply(add_locked, 9), Ok(510));
+}

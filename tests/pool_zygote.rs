@@ -205,20 +205,35 @@ fn a_pool_built_on_a_thread_that_exits_keeps_its_zygote_and_workers() {
     assert_eq!(census(&pool).0, zygote);
 }
 
-/// 1 if descriptor `fd` is open here, 0 if not.
-fn fd_is_open(fd: i32) -> u8 {
-    // SAFETY: F_GETFD only reads the descriptor's flags.
-    u8::from(unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1)
+/// The inode behind descriptor `fd` here (0 if it is not open).
+fn inode_of(fd: i32) -> u64 {
+    // SAFETY: an all-zero `stat` is a valid out-buffer for fstat.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: fstat only writes `st`.
+    if unsafe { libc::fstat(fd, &mut st) } == 0 {
+        st.st_ino
+    } else {
+        0
+    }
 }
 
-/// The descriptors process `pid` has open.
-fn fds_of(pid: i32) -> Vec<i32> {
-    let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+/// The descriptors process `pid` has open, with what each points at.
+fn fds_of(pid: i32) -> Vec<(i32, String)> {
+    let mut fds: Vec<(i32, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter_map(|e| {
+            let fd: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?;
+            Some((fd, target.to_string_lossy().into_owned()))
+        })
         .collect();
     fds.sort_unstable();
     fds
+}
+
+/// The kit's own descriptor: the participant registry (a file in /dev/shm, or a memfd).
+fn is_registry(target: &str) -> bool {
+    target.contains("shmkit-registry") || target.starts_with("/memfd:")
 }
 
 #[test]
@@ -234,25 +249,30 @@ fn workers_keep_no_descriptor_of_ours_but_stdio() {
     ];
     let pool = Pool::new(2).unwrap();
     for fd in ours {
-        assert_eq!(fd_is_open(fd), 1);
-        assert_eq!(
-            pool.apply(fd_is_open, fd),
-            Ok(0),
+        let inode = inode_of(fd);
+        assert_ne!(inode, 0);
+        assert_ne!(
+            pool.apply(inode_of, fd),
+            Ok(inode),
             "fd {fd} reached a worker"
         );
     }
-    assert_eq!(pool.apply(fd_is_open, 2), Ok(1), "stderr is kept");
+    assert_eq!(pool.apply(inode_of, 2), Ok(inode_of(2)), "stderr is kept");
     let (zygote, workers) = census(&pool);
+    // Workers: stdio, and the kit's registry descriptor (a worker's own, reopened at
+    // its fork, so its lifeline is its own).
     for w in workers {
-        let fds = fds_of(w);
-        assert!(fds.iter().all(|&fd| fd <= 2), "worker {w} has {fds:?}");
+        for (fd, target) in fds_of(w).into_iter().filter(|(fd, _)| *fd > 2) {
+            assert!(is_registry(&target), "worker {w} has fd {fd} -> {target}");
+        }
     }
-    // The zygote: stdio, and only descriptors of its own (its doorbell, pidfds).
-    for fd in fds_of(zygote).into_iter().filter(|&fd| fd > 2) {
-        let target = std::fs::read_link(format!("/proc/{zygote}/fd/{fd}")).unwrap();
-        let target = target.to_string_lossy();
+    // The zygote: stdio, the registry, and descriptors of its own (its doorbell,
+    // pidfds).
+    for (fd, target) in fds_of(zygote).into_iter().filter(|(fd, _)| *fd > 2) {
         assert!(
-            target == "anon_inode:[eventfd]" || target == "anon_inode:[pidfd]",
+            target == "anon_inode:[eventfd]"
+                || target == "anon_inode:[pidfd]"
+                || is_registry(&target),
             "zygote {zygote} has fd {fd} -> {target}"
         );
     }

@@ -14,7 +14,7 @@ use super::zygote::{self, FORK_PATIENCE, Plan};
 use super::{Pool, SLICE};
 use crate::error::Error;
 use crate::primitive::Deadline;
-use crate::process::Process;
+use crate::process::{Process, ProcessBuilder};
 use crate::segment::Shared;
 use crate::sys;
 
@@ -172,7 +172,14 @@ fn fork_zygote(
             cfg.key,
             parent,
         );
-        match Process::spawn(move || zygote::zygote_main(plan)) {
+        // SAFETY: the closure holds the plan alone — references to the pool's own
+        // slots and hub (no data behind a lock), descriptors, and tables — so no lock
+        // guard, nor anything derived from one, reaches the zygote. (`spawn` would
+        // refuse to fork while any thread of ours holds a guard, which needs no
+        // refusal here: the zygote never touches guarded data.)
+        let forked =
+            unsafe { ProcessBuilder::new().spawn_unchecked(move || zygote::zygote_main(plan)) };
+        match forked {
             Err(Error::Os(libc::EAGAIN)) if !give_up.expired() => {
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_millis(250));

@@ -106,9 +106,11 @@ impl PollSet {
     }
 }
 
-/// Closes every descriptor from 3 up, except those in `keep` (`close_range(2)`, or a
-/// `close` loop up to the descriptor limit on kernels older than 5.9).
+/// Closes every descriptor from 3 up, except those in `keep` and the kit's own (the
+/// participant registry's, see `super::registry::descriptor`): `close_range(2)`, or a
+/// `close` loop up to the descriptor limit on kernels older than 5.9.
 pub(crate) fn close_all_but(keep: &[BorrowedFd<'_>]) {
+    let registry = super::registry::descriptor().unwrap_or(-1);
     let mut first: u32 = 3;
     // `keep` is tiny; visit its descriptors in ascending order without sorting (which
     // would need a buffer): repeatedly take the smallest one not below `first`.
@@ -116,6 +118,7 @@ pub(crate) fn close_all_but(keep: &[BorrowedFd<'_>]) {
         let next = keep
             .iter()
             .map(|fd| fd.as_raw_fd())
+            .chain(core::iter::once(registry))
             .filter(|&fd| fd >= 0 && fd as u32 >= first)
             .min();
         match next {
