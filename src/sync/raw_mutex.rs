@@ -48,8 +48,11 @@
 //! `ReentrantMutex` it never took) and means nothing in another PID namespace (a live
 //! holder there would be declared dead: two owners). A participant id is alive exactly
 //! while its thread runs and its process holds the registry slot's lifeline, which the
-//! kernel drops when the process dies, zombie or not, whatever its namespace; a thread
-//! that exits gives its slot back (so a lock it leaked reads `OwnerDead` next). The id
+//! kernel drops when the process dies, zombie or not, whatever its namespace. A thread
+//! that exits holding no guard gives its slot back; one that leaked a guard
+//! (`mem::forget`) keeps its id as long as its process lives, so the leaked lock stays
+//! held, as `std`'s does — taking it over as a dead holder's could race with a
+//! `&'static mut` into the data that the leak left in another thread. The id
 //! is in the word from the very CAS that takes the lock, so no waiter can pair a fresh
 //! holder with a stale record. Ids are below `2^30` (`primitive::ID_MASK`), so they fit
 //! beside the two flags, and `ID_MASK` itself (`NOT_RECOVERABLE`) is never an id.

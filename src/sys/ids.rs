@@ -152,6 +152,11 @@ struct ThreadSlot {
 #[cfg(feature = "std")]
 impl Drop for ThreadSlot {
     fn drop(&mut self) {
+        // A thread that leaked a lock guard keeps its id (and so its locks) for the
+        // life of the process: see `super::held`.
+        if super::held::mine() != 0 {
+            return;
+        }
         let id = self.id.replace(0);
         if id != 0 {
             let _ = THREAD_ID.try_with(|t| t.set(0));
@@ -194,11 +199,12 @@ fn thread_id_slow() -> u32 {
 }
 
 /// Without `std` there are no thread-locals: a small table maps kernel tids to
-/// participant ids. A thread's exit is not seen, so its slot is given back only when
-/// the table is full and its tid is found gone; a new thread that reuses a dead
-/// thread's tid in the same process before that inherits its id (it then waits for
-/// itself on a lock the dead thread left held, or re-enters it: the dead thread runs
-/// no more code, so nothing is shared twice).
+/// participant ids, and a thread's exit is not seen. An entry whose tid is found gone
+/// is given to a new thread with a fresh id, while the old id stays claimed for the
+/// life of the process (so a lock the gone thread left held stays held: it may have
+/// leaked a guard). A new thread that reuses a gone thread's tid before its entry is
+/// recycled inherits its id. (Threads exist in a `no_std` program only through
+/// `unsafe` code of its own, which takes on that caveat.)
 #[cfg(not(feature = "std"))]
 mod no_std_threads {
     use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
@@ -237,10 +243,7 @@ mod no_std_threads {
                     && t.compare_exchange(cur, tid, Ordering::AcqRel, Ordering::Acquire)
                         .is_ok()
                 {
-                    let old = slot.swap(id, Ordering::AcqRel);
-                    if gone && old != 0 {
-                        crate::sys::registry::release_thread(old, epoch);
-                    }
+                    slot.store(id, Ordering::Release);
                     return id;
                 }
             }

@@ -14,6 +14,8 @@
 #[cfg(feature = "std")]
 pub(crate) mod fds;
 pub(crate) mod futex;
+#[cfg(feature = "std")]
+pub(crate) mod held;
 pub(crate) mod ids;
 pub(crate) mod mem;
 pub(crate) mod membarrier;
