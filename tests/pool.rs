@@ -735,3 +735,99 @@ fn tasks_use_the_kits_locks_and_a_worker_dying_inside_one_is_seen_dead() {
     }
     assert_eq!(pool.apply(add_locked, 9), Ok(510));
 }
+
+static CRASH_RUNS: OnceLock<Shared<[AtomicU32; 2048]>> = OnceLock::new();
+
+/// About 20 µs of work, counted in `CRASH_RUNS`.
+fn counted_work(x: u32) -> u32 {
+    CRASH_RUNS.get().unwrap()[x as usize].fetch_add(1, Ordering::SeqCst);
+    let mut h = u64::from(x);
+    for _ in 0..10_000 {
+        h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17) ^ 0xbf58_476d_1ce4_e5b9;
+    }
+    std::hint::black_box(h);
+    x ^ 0x5a5a
+}
+
+#[test]
+fn random_kills_and_pauses_during_imap_fail_only_items_in_progress_and_run_none_twice() {
+    let runs = CRASH_RUNS.get_or_init(|| Shared::new([const { AtomicU32::new(0) }; 2048]).unwrap());
+    let items: Vec<u32> = (0..2000).collect();
+    let (mut total_kills, mut total_pauses, mut total_failed) = (0, 0, 0);
+    for round in 0..crash_iters() {
+        let pool = Pool::new(2).unwrap();
+        let zygote = parent_of(pool.worker_pids()[0]).unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let (results, (kills, pauses)) = std::thread::scope(|s| {
+            let killer = s.spawn(|| {
+                let mut seed = 0x2545_f491_4f6c_dd1d_u64 ^ round as u64;
+                let (mut kills, mut pauses) = (0, 0);
+                while !stop.load(Ordering::SeqCst) {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    std::thread::sleep(Duration::from_micros(seed % 3000));
+                    let pids = pool.worker_pids();
+                    let Some(&victim) = pids.get((seed >> 32) as usize % pids.len().max(1)) else {
+                        continue;
+                    };
+                    // Every fourth time, pause the worker or the zygote a moment
+                    // instead (a stopped process is slow, never dead).
+                    if seed % 4 == 0 {
+                        let paused = if seed % 8 == 0 { zygote } else { victim };
+                        if paused == zygote || parent_of(victim) == Some(zygote) {
+                            // SAFETY: kill(2) of our own zygote (our child) or of one of
+                            // its unreaped workers.
+                            unsafe { libc::kill(paused, libc::SIGSTOP) };
+                            std::thread::sleep(Duration::from_micros(seed % 2000));
+                            // SAFETY: as above.
+                            unsafe { libc::kill(paused, libc::SIGCONT) };
+                            pauses += 1;
+                        }
+                        continue;
+                    }
+                    // Still the zygote's child (alive or not yet reaped, so the pid is
+                    // still the worker's): kill it.
+                    if parent_of(victim) == Some(zygote) {
+                        // SAFETY: kill(2) of one of our pool's unreaped workers.
+                        unsafe { libc::kill(victim, libc::SIGKILL) };
+                        kills += 1;
+                    }
+                }
+                (kills, pauses)
+            });
+            let results: Vec<_> = pool.imap(counted_work, &items).collect();
+            stop.store(true, Ordering::SeqCst);
+            (results, killer.join().unwrap())
+        });
+        let mut failed = 0;
+        for (i, r) in results.iter().enumerate() {
+            let ran = runs[i].swap(0, Ordering::SeqCst);
+            match r {
+                Ok(v) => {
+                    assert_eq!(*v, i as u32 ^ 0x5a5a, "round {round}: item {i}");
+                    assert_eq!(ran, 1, "round {round}: item {i} ran {ran} times");
+                }
+                Err(PoolError::WorkerDied { signal, .. }) => {
+                    assert_eq!(*signal, Some(libc::SIGKILL));
+                    assert!(ran <= 1, "round {round}: failed item {i} ran {ran} times");
+                    failed += 1;
+                }
+                Err(e) => panic!("round {round}: item {i}: {e}"),
+            }
+        }
+        assert!(
+            failed <= kills,
+            "round {round}: {failed} items failed for {kills} kills"
+        );
+        total_kills += kills;
+        total_pauses += pauses;
+        total_failed += failed;
+    }
+    println!(
+        "{} rounds of 2000 items (SHMKIT_CRASH_ITERS): {total_kills} workers killed and \
+         {total_pauses} workers or zygote paused (SIGSTOP) at random, {total_failed} items \
+         failed with WorkerDied, none ran twice",
+        crash_iters()
+    );
+}

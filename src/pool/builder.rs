@@ -48,8 +48,10 @@ impl PoolBuilder {
     }
 
     /// Runs `f` in each worker right after it is forked, replacements included. A
-    /// worker whose initializer panics exits; if three in a row do, the pool gives up
-    /// and its pending tasks fail with [`PoolError::WorkerDied`](super::PoolError).
+    /// worker whose initializer panics exits; if three in a row die before their
+    /// initializer returns (a panic, an `exit`, a crash — not a `SIGKILL` from outside),
+    /// the pool gives up and its pending tasks fail with
+    /// [`PoolError::WorkerDied`](super::PoolError).
     pub fn initializer(mut self, f: fn()) -> Self {
         self.initializer = Some(f);
         self

@@ -339,7 +339,10 @@ impl Inner {
             }
         }
         let w = &mut self.workers[i];
-        if w.retiring.is_none() {
+        // A worker killed by SIGKILL (by hand, by the OOM killer) before it got going
+        // says nothing about the initializer: it is simply replaced.
+        let killed = status.and_then(|s| s.signal()) == Some(libc::SIGKILL);
+        if w.retiring.is_none() && !killed {
             if w.slot.mailbox.started() {
                 self.init_failures = 0;
             } else {
