@@ -94,7 +94,7 @@ impl PoolBuilder {
         let hub = unsafe { Shared::<Hub>::new_with(|_| {}) }?;
         let slots = (0..workers)
             // SAFETY: an all-zero Slot is a valid one (EMPTY life, IDLE mailbox).
-            .map(|_| unsafe { Shared::<Slot>::new_with(|_| {}) })
+            .map(|_| unsafe { Shared::<Slot>::new_with(|_| {}) }.map_err(Error::from))
             .collect::<Result<Vec<_>, _>>()?;
         for slot in &slots {
             slot.life.request();

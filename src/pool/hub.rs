@@ -40,7 +40,10 @@ const _: () = assert!(core::mem::size_of::<Hub>() == 64);
 
 // SAFETY: repr(C), atomics and a Notifier (two atomics), no pointers, every bit pattern
 // valid (an unknown command reads as KILL), no Drop.
-unsafe impl ShmSafe for Hub {}
+unsafe impl ShmSafe for Hub {
+    // Layout 2: the zygote's command and ready words.
+    crate::segment::kit_identity!(Internal, 2, "shmkit::pool::Hub");
+}
 
 impl Hub {
     /// A fresh hub (zero bytes are the same value), for the loom model.

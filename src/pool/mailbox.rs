@@ -152,7 +152,10 @@ const _: () = {
 // are plain u64s, meaningful only to forks of one image and checked by a tag before
 // use), every bit pattern of every field is handled (states and outcomes are decoded,
 // lengths bounds-checked), no Drop, no process-local state.
-unsafe impl ShmSafe for Mailbox {}
+unsafe impl ShmSafe for Mailbox {
+    // Layout 2: the panic message; the per-item outcome bytes moved to offset 256.
+    crate::segment::kit_identity!(Internal, 2, "shmkit::pool::Mailbox");
+}
 // SAFETY: the byte areas behind `UnsafeCell` are only touched by the side that owns the
 // mailbox in the current `state` (module docs); everything else is atomic.
 unsafe impl Sync for Mailbox {}

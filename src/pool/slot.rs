@@ -188,7 +188,9 @@ const _: () = {
 
 // SAFETY: repr(C) of two ShmSafe parts: `Life` is four atomics and padding (every bit
 // pattern is decoded by `seen`), `Mailbox` is ShmSafe; no pointers, no Drop.
-unsafe impl ShmSafe for Slot {}
+unsafe impl ShmSafe for Slot {
+    crate::segment::kit_identity!(Internal, 1, "shmkit::pool::Slot");
+}
 
 #[cfg(test)]
 mod tests {

@@ -65,7 +65,7 @@
 
 use core::time::Duration;
 
-use super::notifier::{SPIN_HINTS, SPIN_YIELDS};
+use super::strategy::{SPIN_HINTS, SPIN_YIELDS};
 use super::strategy::{WaitStrategy, wait_strategy};
 use crate::primitive::{
     AtomicU32, Deadline, Liveness, Ordering, Wake, futex_wait, futex_wake, id_liveness,
@@ -97,6 +97,24 @@ pub(crate) enum Acquired {
     NotRecoverable,
     /// Held by a live thread (try) or the deadline passed (timed).
     Busy,
+}
+
+impl Acquired {
+    /// The caller's result: a guard (made by `guard`) for a taken lock, the guard in
+    /// `OwnerDead` for a dead holder's, `busy` for a held one.
+    #[inline]
+    pub(crate) fn into_result<G>(
+        self,
+        guard: impl FnOnce() -> G,
+        busy: super::LockError<G>,
+    ) -> super::LockResult<G> {
+        match self {
+            Acquired::Locked => Ok(guard()),
+            Acquired::OwnerDead => Err(super::LockError::OwnerDead(guard())),
+            Acquired::NotRecoverable => Err(super::LockError::NotRecoverable),
+            Acquired::Busy => Err(busy),
+        }
+    }
 }
 
 /// The lock word; see the module docs for its state table.

@@ -13,6 +13,7 @@
 
 #[cfg(feature = "std")]
 pub(crate) mod fds;
+pub(crate) mod fork;
 pub(crate) mod futex;
 #[cfg(feature = "std")]
 pub(crate) mod held;
