@@ -133,6 +133,14 @@ pub use process::{ExitStatus, Process, ProcessBuilder};
 #[cfg(feature = "manager")]
 pub use manager::Manager;
 
+/// Failpoints for crash tests (`tests/pipe_crash.rs`): exists only under
+/// `--cfg shmkit_failpoints`; not part of the API.
+#[cfg(all(shmkit_failpoints, feature = "std"))]
+#[doc(hidden)]
+pub mod __failpoints {
+    pub use crate::channel::ring::failpoint::{POINTS, arm};
+}
+
 /// Internals that the loom model tests in `tests/loom_*.rs` drive directly. Exists
 /// only under `--cfg shmkit_loom`; not part of the API.
 #[cfg(shmkit_loom)]
