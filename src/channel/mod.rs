@@ -42,6 +42,7 @@ use core::time::Duration;
 use crate::primitive::Deadline;
 use crate::sync::notifier::Notifier;
 
+pub(crate) mod anchor;
 mod connection;
 mod joinable;
 mod pipe;
@@ -50,6 +51,8 @@ pub(crate) mod ring;
 mod wait;
 
 pub use connection::Connection;
+#[cfg(feature = "std")]
+pub use connection::OwnedConnection;
 pub use joinable::JoinableQueue;
 pub use pipe::Pipe;
 pub use queue::{GetError, PutError, Queue};

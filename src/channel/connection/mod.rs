@@ -9,12 +9,17 @@
 
 use core::cell::Cell;
 
+use super::anchor::Anchor;
 use super::pipe::Pipe;
 use super::ring::Ring;
 use crate::primitive::Deadline;
 
 #[cfg(shmkit_loom)]
 mod loom_hooks;
+#[cfg(feature = "std")]
+mod owned;
+#[cfg(feature = "std")]
+pub use owned::OwnedConnection;
 mod owner;
 mod recv;
 mod send;
@@ -41,7 +46,10 @@ fn token(id: u32, n: u32) -> u32 {
 /// `multiprocessing.connection.Connection`).
 ///
 /// A `Connection` is a process-local handle (`Send`, not `Sync`: one thread at a time
-/// sends and receives on it) that borrows the pipe.
+/// sends and receives on it). It either borrows the pipe ([`Pipe::ends`], also without
+/// `std`) or, as an [`OwnedConnection`] (`Connection<'static, CAP>`, with `std`), keeps
+/// the pipe's segment alive itself ([`Pipe::pair`], [`Pipe::owned_ends`]), so that a
+/// pipe and its ends can live in one struct. Both kinds follow the rules below.
 ///
 /// # Ownership
 ///
@@ -97,6 +105,9 @@ fn token(id: u32, n: u32) -> u32 {
 /// validation: a scribbling peer), besides the ones listed per method.
 ///
 /// [`recv_with`]: Connection::recv_with
+/// [`OwnedConnection`]: crate::OwnedConnection
+/// [`Pipe::pair`]: crate::Pipe::pair
+/// [`Pipe::owned_ends`]: crate::Pipe::owned_ends
 /// [`Process::spawn`]: crate::process::Process::spawn
 /// [`Error::EndpointInUse`]: crate::Error::EndpointInUse
 /// [`Error::Disconnected`]: crate::Error::Disconnected
@@ -104,7 +115,8 @@ fn token(id: u32, n: u32) -> u32 {
 /// [`Error::Closed`]: crate::Error::Closed
 /// [`Error::Corrupted`]: crate::Error::Corrupted
 pub struct Connection<'a, const CAP: usize> {
-    pipe: &'a Pipe<CAP>,
+    /// The pipe: borrowed for `'a`, or kept alive by this handle (owned ends).
+    pipe: Anchor<'a, Pipe<CAP>>,
     /// 0 or 1: which end this handle is.
     side: usize,
     /// This handle's token (low half of the owner record).
@@ -123,7 +135,9 @@ pub struct Connection<'a, const CAP: usize> {
 }
 
 impl<const CAP: usize> Pipe<CAP> {
-    /// The two ends: the first sends to the second, and the second to the first.
+    /// The two ends, borrowing the pipe: the first sends to the second, and the second
+    /// to the first. (With `std`, [`Pipe::pair`] and [`Pipe::owned_ends`] give ends
+    /// that own a share of the segment instead, for structs and threads.)
     ///
     /// Handles are cheap and process-local; each end is *claimed* by the first
     /// process (and handle) that sends or receives on it, or by the child process
@@ -131,12 +145,15 @@ impl<const CAP: usize> Pipe<CAP> {
     /// fresh handles, which the same rules govern (a second handle in the owner's
     /// process gets [`Error::EndpointInUse`](crate::Error::EndpointInUse)).
     pub fn ends(&self) -> (Connection<'_, CAP>, Connection<'_, CAP>) {
-        (Connection::new(self, 0), Connection::new(self, 1))
+        (
+            Connection::new(Anchor::borrowed(self), 0),
+            Connection::new(Anchor::borrowed(self), 1),
+        )
     }
 }
 
 impl<'a, const CAP: usize> Connection<'a, CAP> {
-    fn new(pipe: &'a Pipe<CAP>, side: usize) -> Self {
+    fn new(pipe: Anchor<'a, Pipe<CAP>>, side: usize) -> Self {
         Connection {
             pipe,
             side,
@@ -154,13 +171,13 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
 
     /// The ring this end sends on.
     #[inline]
-    fn tx(&self) -> &'a Ring<CAP> {
+    fn tx(&self) -> &Ring<CAP> {
         &self.pipe.rings[self.side]
     }
 
     /// The ring this end receives from.
     #[inline]
-    pub(crate) fn rx(&self) -> &'a Ring<CAP> {
+    pub(crate) fn rx(&self) -> &Ring<CAP> {
         &self.pipe.rings[1 - self.side]
     }
 
