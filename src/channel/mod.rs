@@ -44,7 +44,7 @@ use crate::sync::notifier::Notifier;
 
 mod connection;
 mod joinable;
-mod pipe;
+pub(crate) mod pipe;
 mod queue;
 pub(crate) mod ring;
 mod wait;

@@ -21,3 +21,5 @@ pub(crate) mod membarrier;
 pub(crate) mod proc;
 pub(crate) mod registry;
 pub(crate) mod time;
+#[cfg(feature = "std")]
+pub(crate) mod tools;

@@ -110,7 +110,7 @@ const LOCK_BASE: i64 = 1 << 32;
 /// The byte the creator of the file locks while it initialises it.
 const INIT_BYTE: i64 = LOCK_BASE - 1;
 
-const MAGIC: u64 = u64::from_le_bytes(*b"SHMKREG\x01");
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMKREG\x01");
 const VERSION: u32 = 1;
 const ST_INITIALIZING: u32 = 1;
 const ST_READY: u32 = 2;
@@ -647,6 +647,37 @@ pub(crate) fn nonce() -> u64 {
         Some(_) => NONCE.load(Ordering::Acquire),
         None => 0,
     }
+}
+
+/// The registry's nonce, for tools that must not create a registry where none exists
+/// (`shmkit ls` on a machine where no program of the kit ran): `None` if there is no
+/// registry file (then no participant of any registry here can be checked).
+pub(crate) fn nonce_if_exists() -> Option<u64> {
+    #[cfg(feature = "std")]
+    if SETUP.load(Ordering::Acquire) != 2 {
+        let exists = match std::env::var_os("SHMKIT_REGISTRY") {
+            Some(path) => std::path::Path::new(&path).exists(),
+            None => {
+                let mut name = [0u8; 48];
+                let len = shm_name(&mut name);
+                let name = core::str::from_utf8(&name[1..len]).unwrap_or("");
+                std::path::Path::new("/dev/shm").join(name).exists()
+            }
+        };
+        if !exists {
+            return None;
+        }
+    }
+    Some(nonce()).filter(|&n| n != 0)
+}
+
+/// The registry file's name in `/dev/shm` (`shmkit-registry-<euid>`), for tools that
+/// list `/dev/shm`.
+#[cfg(feature = "std")]
+pub(crate) fn file_name() -> std::string::String {
+    let mut name = [0u8; 48];
+    let len = shm_name(&mut name);
+    std::string::String::from_utf8_lossy(&name[1..len]).into_owned()
 }
 
 /// A view of one entry for tools (`shmkit ls`): `(kind, pid, tid, parent)` if live.
