@@ -466,6 +466,14 @@ impl Segment {
         self.object
     }
 
+    /// The addresses of this process's read-only mapping of the object: for a tool
+    /// that absorbs `SIGBUS` there (another process truncating the object while it is
+    /// read).
+    pub fn mapped_range(&self) -> core::ops::Range<usize> {
+        let start = self.base.as_ptr() as usize;
+        start..start + self.map_len
+    }
+
     /// The creator, judged by the participant registry (if it recorded itself).
     pub fn creator(&self) -> Option<Participant> {
         (self.info.creator_id != 0).then(|| self.judge.participant(self.info.creator_id))

@@ -825,6 +825,15 @@ fn after_fork_in_child() {
         if fd >= 0 && id != 0 {
             mark_owned(id & SLOT_MASK, true);
             PROCESS_ID.store(id, Ordering::Relaxed);
+            // The parent claimed the entry with its own pid: record ours (for display,
+            // `shmkit inspect`). We hold the slot's byte now, so the entry is ours to
+            // write; getpid is async-signal-safe.
+            if let Some(base) = NonNull::new(BASE.load(Ordering::Relaxed) as *mut u8) {
+                let e = Reg { base }.entry(id & SLOT_MASK);
+                let pid = rustix::process::getpid().as_raw_nonzero().get();
+                e.pid.store(pid, Ordering::Relaxed);
+                e.tid.store(pid, Ordering::Relaxed);
+            }
         }
         fd
     } else {
