@@ -63,6 +63,8 @@ impl From<crate::PoolError> for Error {
             crate::PoolError::Closed => Error::Closed,
             crate::PoolError::Timeout => Error::Timeout,
             crate::PoolError::Other { 0: e, .. } => e,
+            // The pool's zygote died, and every worker with it.
+            crate::PoolError::ZygoteDied { pid, signal } => Error::WorkerDied { pid, signal },
             _ => Error::InvalidArgument,
         }
     }
