@@ -9,7 +9,7 @@ use crate::json as j;
 /// One object in /dev/shm, as `ls` sees it.
 enum Entry {
     /// A readable shmkit segment.
-    Segment(Segment),
+    Segment(Box<Segment>),
     /// The participant registry.
     Registry { size: u64, maps: Vec<i32> },
     /// A shmkit object that cannot be listed as a segment now (being created,
@@ -21,7 +21,7 @@ enum Entry {
 
 fn classify(name: &str, maps: &Mappers) -> Option<Entry> {
     match Segment::open(name) {
-        Ok(seg) => Some(Entry::Segment(seg)),
+        Ok(seg) => Some(Entry::Segment(Box::new(seg))),
         // Gone between the directory read and the open.
         Err(OpenError::NotFound) => None,
         Err(OpenError::Registry) => {

@@ -87,3 +87,42 @@ extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
     // SAFETY: signal() with SIG_DFL passes no memory; async-signal-safe.
     unsafe { libc::signal(libc::SIGBUS, libc::SIG_DFL) };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_truncation_under_a_guarded_read_is_absorbed() {
+        install();
+        let name = format!("shmkit-cli-sigbus-{}", std::process::id());
+        let shared = shmkit::Shared::<[u64; 4096]>::create_zeroed(&name).unwrap();
+        let seg = shmkit::inspect::Segment::open(&name).unwrap();
+        let range = seg.mapped_range();
+        let page = PAGE.load(Ordering::Relaxed);
+        let at = range.start + 3 * page;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/dev/shm/{name}"))
+            .unwrap()
+            .set_len(page as u64)
+            .unwrap();
+        // SAFETY: `at` lies inside the segment's live read-only mapping; past the new
+        // end of the object, so the access faults and the guard maps zeros there.
+        let (byte, faulted) = guarded(range.clone(), || unsafe {
+            std::ptr::read_volatile(at as *const u8)
+        });
+        assert!(faulted);
+        assert_eq!(byte, 0);
+        // The next guarded read of the same page finds the zero page: no fault.
+        // SAFETY: as above.
+        let (_, again) = guarded(range, || unsafe {
+            std::ptr::read_volatile(at as *const u8)
+        });
+        assert!(!again);
+        // The segment itself reports the truncation before reading.
+        assert!(seg.state().unwrap_err().0.contains("truncated"));
+        drop(seg);
+        drop(shared);
+    }
+}

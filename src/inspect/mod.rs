@@ -250,7 +250,7 @@ impl fmt::Display for OpenError {
     }
 }
 
-impl std::error::Error for OpenError {}
+impl core::error::Error for OpenError {}
 
 /// Eight bytes shown as text where they are printable, as hex escapes where not.
 struct DisplayMagic(u64);
@@ -260,7 +260,7 @@ impl fmt::Debug for DisplayMagic {
         f.write_str("b\"")?;
         for b in self.0.to_le_bytes() {
             for c in core::ascii::escape_default(b) {
-                f.write_str(std::str::from_utf8(&[c]).unwrap_or("?"))?;
+                f.write_str(core::str::from_utf8(&[c]).unwrap_or("?"))?;
             }
         }
         f.write_str("\"")

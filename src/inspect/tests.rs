@@ -1,3 +1,6 @@
+// Atomics here are values put in segments, not algorithms under loom.
+#![allow(clippy::disallowed_types)]
+
 use std::format;
 use std::string::String;
 use std::vec::Vec;

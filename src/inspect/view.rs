@@ -22,7 +22,7 @@ impl fmt::Display for Corrupted {
     }
 }
 
-impl std::error::Error for Corrupted {}
+impl core::error::Error for Corrupted {}
 
 /// Returns `Err(Corrupted(format!(...)))`.
 macro_rules! corrupt {

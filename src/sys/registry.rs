@@ -680,15 +680,6 @@ pub(crate) fn nonce_if_exists() -> Option<u64> {
     Some(nonce()).filter(|&n| n != 0)
 }
 
-/// The registry file's name in `/dev/shm` (`shmkit-registry-<euid>`), for tools that
-/// list `/dev/shm`.
-#[cfg(feature = "std")]
-pub(crate) fn file_name() -> std::string::String {
-    let mut name = [0u8; 48];
-    let len = shm_name(&mut name);
-    std::string::String::from_utf8_lossy(&name[1..len]).into_owned()
-}
-
 /// A view of one entry for tools (`shmkit ls`): `(kind, pid, tid, parent)` if live.
 pub(crate) fn describe(id: u32) -> Option<(u32, i32, i32, u32)> {
     if liveness(id) == Liveness::Dead {
