@@ -424,6 +424,35 @@ pub fn loom_die() {
     loom_ids::die();
 }
 
+/// A "die here" point in the real code of a protocol, for loom models of a process
+/// killed at that instruction: the model thread that asked for `name` (with
+/// [`loom_die_at`]) is marked dead here and unwinds out of the kit without running
+/// another line of it (see [`loom_until_death`]). Outside loom it is nothing at all.
+#[inline(always)]
+pub(crate) fn die_point(name: &'static str) {
+    #[cfg(shmkit_loom)]
+    loom_ids::die_point(name);
+    #[cfg(not(shmkit_loom))]
+    let _ = name;
+}
+
+/// Under loom: the calling model thread is to die at the [`die_point`] `name`.
+#[cfg(shmkit_loom)]
+pub fn loom_die_at(name: &'static str) {
+    loom_ids::die_at(name);
+}
+
+/// Under loom: runs `f`, which may die at a [`die_point`]; `None` if it did. The
+/// thread should then return without running any more kit code.
+#[cfg(shmkit_loom)]
+pub fn loom_until_death<R>(f: impl FnOnce() -> R) -> Option<R> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => Some(r),
+        Err(payload) if payload.is::<loom_ids::Died>() => None,
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
 /// Process/thread identities for loom models.
 #[cfg(shmkit_loom)]
 mod loom_ids {
@@ -461,5 +490,25 @@ mod loom_ids {
     pub(super) fn die() {
         let me = current();
         IDS.lock().unwrap().1.push(me);
+    }
+
+    loom::thread_local! {
+        /// The die point this model thread is to die at.
+        static DIE_AT: core::cell::Cell<Option<&'static str>> = core::cell::Cell::new(None);
+    }
+
+    /// The unwinding payload of a death at a die point.
+    pub(super) struct Died;
+
+    pub(super) fn die_at(name: &'static str) {
+        DIE_AT.with(|d| d.set(Some(name)));
+    }
+
+    pub(super) fn die_point(name: &'static str) {
+        if DIE_AT.with(|d| d.get()) == Some(name) {
+            die();
+            // No panic hook, no message: a kill, not a bug.
+            std::panic::resume_unwind(std::boxed::Box::new(Died));
+        }
     }
 }
