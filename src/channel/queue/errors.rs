@@ -6,19 +6,21 @@ use core::fmt;
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PutError<T> {
     /// The queue is full (`try_put`): at some instant during the call, it held `N`
-    /// items (counting puts and gets in progress as either side of that instant).
+    /// items. (What counts, for every answer alike: a get in progress has already
+    /// taken its item; a put in progress counts once a later put has completed.)
     Full(T),
     /// It stayed full until the timeout (`put_timeout`): full, as for `Full`, at an
     /// instant after the deadline.
     Timeout(T),
     /// The queue is closed.
     Closed(T),
-    /// The queue has room, but not where the next put must go: that slot is still
-    /// being read by a get in progress in a live process that did not finish it
-    /// within the wait (`try_put`: a bounded wait of about a millisecond;
-    /// `put_timeout`: the timeout). That process is stopped (`SIGSTOP`) or not
-    /// scheduled; puts go on once it finishes its get, or dies. See the
-    /// [`Queue`](super::Queue) docs.
+    /// The queue is not full, but the slot the next put needs is not free, and an
+    /// operation in progress in a live process, which did not finish within the wait
+    /// (`try_put`: a bounded wait of about a millisecond; `put_timeout`: the timeout),
+    /// stands in the way: a get still reading that slot, or a put still writing the
+    /// newest position (until it completes, the queue does not count as full). That
+    /// process is stopped (`SIGSTOP`) or not scheduled; puts go on once it finishes,
+    /// or dies. See the [`Queue`](super::Queue) docs.
     Stalled(T),
     /// The shared state failed validation.
     Corrupted(T),
@@ -59,7 +61,9 @@ impl<T> fmt::Display for PutError<T> {
             PutError::Full(_) => "queue is full",
             PutError::Timeout(_) => "queue stayed full until the timeout",
             PutError::Closed(_) => "queue is closed",
-            PutError::Stalled(_) => "the next slot is held by a get in progress that stalled",
+            PutError::Stalled(_) => {
+                "the next slot is held by an operation in progress that stalled"
+            }
             PutError::Corrupted(_) => "queue state failed validation (corrupted)",
         })
     }
@@ -70,8 +74,9 @@ impl<T> core::error::Error for PutError<T> {}
 /// An error from `get`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GetError {
-    /// The queue is empty (`try_get`): at some instant during the call, every item
-    /// put had been taken (puts still in progress may complete after that instant).
+    /// The queue is empty (`try_get`): at some instant during the call, it held no
+    /// item. (A get in progress has already taken its item; a put in progress whose
+    /// position no completed put follows may complete after that instant.)
     Empty,
     /// It stayed empty until the timeout (`get_timeout`): empty, as for `Empty`, at
     /// an instant after the deadline.

@@ -65,6 +65,8 @@ mod state;
 mod tasks;
 
 pub use errors::{GetError, PutError};
+#[cfg(shmkit_loom)]
+pub use ops::loom_queue_slices_expire;
 pub(crate) use tasks::JoinCtl;
 
 /// One slot: its state word and its item.
@@ -134,8 +136,10 @@ struct QueueWakers {
 ///   time (about a millisecond), then returns [`GetError::Stalled`] if items are
 ///   queued behind it, or `Empty` if none is; `get_timeout` returns `Stalled` at its
 ///   deadline. A consumer stopped mid-get holds its slot: `put` waits for it, a lap
-///   later; `try_put` and `put_timeout` return [`PutError::Stalled`] (room elsewhere)
-///   or `Full` / `Timeout` (none). Everything flows again once it continues, or dies.
+///   later; `try_put` and `put_timeout` return [`PutError::Stalled`] (the item it
+///   holds no longer counts as queued, so the queue is not full). A producer stopped
+///   while writing the newest position likewise turns `Full` into `Stalled` for
+///   `try_put`. Everything flows again once it continues, or dies.
 ///
 /// So: **every item whose put returned `Ok` is returned by exactly one `get`, or is
 /// counted in [`lost`](Self::lost) once its taker has died, or was taken by a
@@ -222,9 +226,9 @@ impl<T: Pod, const N: usize> Queue<T, N> {
     ///
     /// # Errors
     ///
-    /// [`PutError::Full`]; [`PutError::Stalled`] if there is room but the next slot
-    /// is still held by a get in progress after a bounded wait (about a millisecond);
-    /// otherwise as [`put`](Self::put).
+    /// [`PutError::Full`]; [`PutError::Stalled`] if the queue is not full but the next
+    /// slot is still held, after a bounded wait (about a millisecond), by an operation
+    /// in progress; otherwise as [`put`](Self::put).
     pub fn try_put(&self, value: T) -> Result<(), PutError<T>> {
         self.put_impl(value, None, None)
     }
@@ -234,8 +238,8 @@ impl<T: Pod, const N: usize> Queue<T, N> {
     /// # Errors
     ///
     /// [`PutError::Timeout`] (never before `timeout`); [`PutError::Stalled`] if at the
-    /// deadline there is room but the next slot is held by a get in progress;
-    /// otherwise as [`put`](Self::put).
+    /// deadline the queue is not full but the next slot is held by an operation in
+    /// progress; otherwise as [`put`](Self::put).
     pub fn put_timeout(&self, value: T, timeout: Duration) -> Result<(), PutError<T>> {
         self.put_impl(value, Some(Deadline::after(timeout)), None)
     }

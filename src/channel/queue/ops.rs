@@ -8,6 +8,7 @@ use bytemuck::Pod;
 use super::Queue;
 use super::claim::{Side, Step};
 use super::errors::{GetError, PutError};
+use super::state::WRITING;
 use super::tasks::JoinCtl;
 use crate::channel::block_on;
 use crate::primitive::{Deadline, UnsafeCell, my_process_id};
@@ -15,6 +16,24 @@ use crate::primitive::{Deadline, UnsafeCell, my_process_id};
 /// How long `try_put` and `try_get` wait for another process's operation in progress
 /// that stands between them and room or an item (see [`Outcome::Stalled`]).
 pub(super) const STALL_WAIT: Duration = Duration::from_millis(1);
+
+#[cfg(shmkit_loom)]
+std::thread_local! {
+    /// Under loom: whether the queue's sleep slices expire (see
+    /// [`loom_queue_slices_expire`]). Loom runs a model's threads on the test's one
+    /// OS thread, so this is per model, not per process.
+    static LOOM_SLICES_EXPIRE: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+/// Under loom: makes the queue's sleep slices "expire" (a yield, then another look
+/// with liveness checks) instead of sleeping on the modelled futex until woken, for
+/// the calling test's models. Models of a dead holder need it (a dead process never
+/// wakes anyone, and loom's time stands still); models of hand-off leave it off, so
+/// that a lost wake-up shows up as a deadlock.
+#[cfg(shmkit_loom)]
+pub fn loom_queue_slices_expire(expire: bool) {
+    LOOM_SLICES_EXPIRE.with(|e| e.set(expire));
+}
 
 /// What an attempt found.
 pub(super) enum Outcome<R> {
@@ -49,18 +68,15 @@ impl<T: Pod, const N: usize> Queue<T, N> {
                 Step::Closed => return Outcome::Closed,
                 Step::Corrupted => return Outcome::Corrupted,
                 Step::Blocked { pos, busy } => {
-                    let Some(busy) = busy else {
-                        return Outcome::Refused;
-                    };
-                    if check && self.reclaim(busy, join) {
-                        continue;
+                    if let Some(busy) = busy {
+                        if check && self.reclaim(busy, join) {
+                            continue;
+                        }
                     }
                     let stalled = match side {
-                        Side::Put => {
-                            busy.state.kind() == super::state::READING && self.room_behind(pos)
-                        }
+                        Side::Put => !self.full_at(pos),
                         Side::Get => {
-                            busy.state.kind() == super::state::WRITING && self.item_behind(pos)
+                            busy.is_some_and(|b| b.state.kind() == WRITING) && self.item_behind(pos)
                         }
                     };
                     return if stalled {
@@ -106,6 +122,19 @@ impl<T: Pod, const N: usize> Queue<T, N> {
             Side::Get => &self.wake.0.not_empty,
         };
         let try_once = deadline.is_none();
+        #[cfg(shmkit_loom)]
+        if LOOM_SLICES_EXPIRE.with(core::cell::Cell::get) {
+            // Every sleep slice expires at once: a yield, then a look that reclaims
+            // dead holders (a dead process wakes nobody).
+            let _ = notifier;
+            loop {
+                match attempt(true) {
+                    Outcome::Refused if try_once => return Outcome::Refused,
+                    Outcome::Refused | Outcome::Stalled => crate::primitive::yield_now(),
+                    done => return done,
+                }
+            }
+        }
         let until = deadline.unwrap_or_else(|| Deadline::after(STALL_WAIT));
         let waited = block_on(notifier, until, |check| match attempt(check) {
             // A try stops at a full or empty answer, a wait goes on.

@@ -1,6 +1,13 @@
 //! What the queue does about other processes' claims: reclaiming those of dead
 //! processes, and telling a queue that is full or empty from one that waits on a
 //! live process's operation in progress.
+//!
+//! What counts as queued at an instant — the same for every `Empty` and `Full`
+//! answer, so that all of them fit one order: a get takes effect at its claim (a
+//! READING slot no longer holds a queued item), and a put no later than the
+//! publication of any later position (a WRITING slot holds a queued item once a
+//! later position is FULL: consumers will take it first). Producers claim positions
+//! in order, and so do consumers.
 
 use bytemuck::Pod;
 
@@ -72,22 +79,15 @@ impl<T: Pod, const N: usize> Queue<T, N> {
     }
 
     /// A get found position `pos` held by a put in progress: is a completed item
-    /// queued behind it? If not, the queue was empty when the head was read (every put
-    /// in progress can take effect after that instant). Reads at most `N - 1` slots.
-    ///
-    /// Puts claim positions in order, so the first unclaimed position ends the scan;
-    /// consumers cannot pass `pos` while it is claimed for writing, so nothing behind
-    /// it has been taken. A state seen later than the head's that is not complete was
-    /// not complete then either (states only move forward).
+    /// queued behind it? If not, the queue was empty when the head was read: no
+    /// position at or after `pos` was FULL (states seen later that are not FULL were
+    /// not FULL then either: a slot's states only move forward). Reads at most
+    /// `N - 1` slots.
     #[cold]
     pub(super) fn item_behind(&self, pos: u64) -> bool {
         for k in 1..N as u64 {
             let at = pos.wrapping_add(k);
-            let state = State(
-                self.slots[(at % N as u64) as usize]
-                    .state
-                    .load(Ordering::Acquire),
-            );
+            let state = self.state_at(at);
             match (state.kind(), state.rel(at / N as u64)) {
                 (WRITING, Rel::Same) => {}
                 // Not claimed yet: neither is anything after it.
@@ -100,32 +100,37 @@ impl<T: Pod, const N: usize> Queue<T, N> {
         false
     }
 
-    /// A put found the slot of position `pos` still held by a get in progress (of
-    /// position `pos - N`): has any of the positions between been consumed already?
-    /// If not, the queue was full when the tail was read (every get in progress can
-    /// take effect after that instant). Reads at most `N - 1` slots.
-    ///
-    /// Consumers claim positions in order: the first one not yet claimed by a
-    /// consumer ends the scan.
+    /// A put is blocked at `pos` (the slot still holds position `pos - N`): was the
+    /// queue full at one instant? It was if position `pos - N` was not yet claimed by a
+    /// consumer (FULL or WRITING) — so none after it was — while position `pos - 1`
+    /// was FULL — so every put before it counts as queued. (Every position before
+    /// `pos - N` was consumed: the put of each one's slot-mate after it claimed it.)
+    /// `pos - N` is read after `pos - 1`: unclaimed then, it was unclaimed at the read
+    /// of `pos - 1` (a claim is never undone).
     #[cold]
-    pub(super) fn room_behind(&self, pos: u64) -> bool {
-        for k in (1..N as u64).rev() {
-            let at = pos.wrapping_sub(k);
-            let state = State(
-                self.slots[(at % N as u64) as usize]
-                    .state
-                    .load(Ordering::Acquire),
-            );
-            match (state.kind(), state.rel(at / N as u64)) {
-                // Being read: still counts as queued.
-                (READING, Rel::Same) => {}
-                // Not yet taken by a consumer: neither is anything after it.
-                (FULL | WRITING, Rel::Same) => return false,
-                // Taken and released (or reclaimed), or a state we cannot place.
-                _ => return true,
-            }
-        }
-        false
+    pub(super) fn full_at(&self, pos: u64) -> bool {
+        let first = pos.wrapping_sub(N as u64);
+        let last = pos.wrapping_sub(1);
+        let unclaimed = |state: State| {
+            matches!(
+                (state.kind(), state.rel(first / N as u64)),
+                (FULL | WRITING, Rel::Same)
+            )
+        };
+        let newest = self.state_at(last);
+        newest.kind() == FULL
+            && newest.rel(last / N as u64) == Rel::Same
+            && unclaimed(self.state_at(first))
+    }
+
+    /// The state of the slot of position `at`.
+    #[inline]
+    fn state_at(&self, at: u64) -> State {
+        State(
+            self.slots[(at % N as u64) as usize]
+                .state
+                .load(Ordering::Acquire),
+        )
     }
 
     /// Would a get return at once? (An item, closed and drained, or a dead holder to

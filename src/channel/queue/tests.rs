@@ -155,12 +155,25 @@ fn try_put_behind_a_get_in_progress_is_stalled_not_full() {
         q.put_timeout(4, Duration::from_millis(2)),
         Err(PutError::Stalled(4))
     );
-    // Position 1 not consumed: full indeed.
+    // Position 1 not consumed: still not full (the get in progress has taken its
+    // item: `Empty` answers count it so, and `Full` must agree).
     let q = Queue::<u64, 2>::new();
     q.try_put(1).unwrap();
     q.try_put(2).unwrap();
     set(&q, 0, State::claim(READING, 0, my_process_id()));
     q.head.0.store(1, Ordering::Relaxed);
+    assert_eq!(q.try_put(3), Err(PutError::Stalled(3)));
+    // The newest position still being written: not full either.
+    let q = Queue::<u64, 2>::new();
+    q.try_put(1).unwrap();
+    q.try_put(2).unwrap();
+    set(&q, 1, State::claim(WRITING, 0, my_process_id()));
+    assert_eq!(q.try_put(3), Err(PutError::Stalled(3)));
+    // An older one being written, the newest complete: full.
+    let q = Queue::<u64, 2>::new();
+    q.try_put(1).unwrap();
+    q.try_put(2).unwrap();
+    set(&q, 0, State::claim(WRITING, 0, my_process_id()));
     assert_eq!(q.try_put(3), Err(PutError::Full(3)));
     assert_eq!(
         q.put_timeout(4, Duration::from_millis(2)),
