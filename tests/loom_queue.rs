@@ -218,6 +218,36 @@ fn consumer_killed_after_reading_the_item() {
     consumer_killed_at("queue.get.read");
 }
 
+/// Issue 10, defect 8: a consumer killed holding its item, and no producer comes
+/// round to that slot: `lost` still counts the item, exactly once, as soon as it is
+/// asked (it reclaims dead claims first), and the other item is delivered.
+#[test]
+fn dead_reader_is_counted_at_once() {
+    loom::model(|| {
+        loom_queue_slices_expire(true);
+        let q = Arc::new(Queue::<u32, 4>::new());
+        q.put(1).unwrap();
+        q.put(2).unwrap();
+        let dying = {
+            let q = q.clone();
+            thread::spawn(move || {
+                loom_die_at("queue.get.read");
+                assert!(loom_until_death(|| q.get()).is_none());
+            })
+        };
+        let lost = q.lost();
+        let got = q.try_get();
+        dying.join().unwrap();
+        // Whichever item the dying consumer took is lost; the other arrives.
+        let mut delivered: Vec<u32> = got.ok().into_iter().collect();
+        delivered.extend(drain(&q));
+        assert_eq!(delivered.len(), 1, "{delivered:?}");
+        assert!(lost <= 1);
+        assert_eq!(q.lost(), 1);
+        assert_eq!(q.lost(), 1);
+    });
+}
+
 /// Issue 10, defect 1: a producer dies holding position 0 of a capacity-1 queue; a
 /// second producer laps onto the slot (reclaims it and reuses it for position 1)
 /// while the consumer may still be at position 0. The consumer passes position 0

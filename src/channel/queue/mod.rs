@@ -303,8 +303,10 @@ impl<T: Pod, const N: usize> Queue<T, N> {
     }
 
     /// Closes the queue: later puts fail with `Closed`; getters receive what is
-    /// queued, then `Closed`. Wakes every waiter. Idempotent. (An item whose put was
-    /// already under way may still be delivered.)
+    /// queued, then `Closed`. Wakes every waiter. Idempotent. (A put already under
+    /// way — past its check of `closed` — may still complete and its item be
+    /// delivered; until it completes, getters wait for it, or answer `Empty`,
+    /// `Timeout` or `Stalled`, not `Closed`.)
     pub fn close(&self) {
         // SYNC POINT with the Acquire load in `closed_now`.
         self.ctl.0.closed.store(1, Ordering::Release);
