@@ -28,6 +28,20 @@ mod reentrant;
 mod semaphore;
 mod strategy;
 
+/// Counts a lock guard made on this thread (see `sys::held`).
+#[inline]
+pub(crate) fn count_guard_made() {
+    #[cfg(feature = "std")]
+    crate::sys::held::made();
+}
+
+/// Counts a lock guard dropped on this thread.
+#[inline]
+pub(crate) fn count_guard_dropped() {
+    #[cfg(feature = "std")]
+    crate::sys::held::dropped();
+}
+
 pub use barrier::{Barrier, BarrierError, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use event::Event;

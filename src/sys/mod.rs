@@ -12,8 +12,11 @@
 #![allow(dead_code)]
 
 pub(crate) mod futex;
+#[cfg(feature = "std")]
+pub(crate) mod held;
 pub(crate) mod ids;
 pub(crate) mod mem;
 pub(crate) mod membarrier;
 pub(crate) mod proc;
+pub(crate) mod registry;
 pub(crate) mod time;
