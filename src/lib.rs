@@ -83,7 +83,6 @@ pub use process::{ExitStatus, Process, ProcessBuilder};
 #[cfg(shmkit_loom)]
 #[doc(hidden)]
 pub mod __loom {
-    pub use crate::channel::queue::loom_queue_slices_expire;
     pub use crate::primitive::{Deadline, loom_die};
     pub use crate::primitive::{loom_die_at, loom_until_death};
     pub use crate::sync::notifier::Notifier;

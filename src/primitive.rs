@@ -9,8 +9,13 @@
 //!   word and enqueues the thread under one lock (the kernel's hash-bucket lock), then
 //!   parks; `futex_wake` dequeues and unparks up to `count` waiters. A missed wake-up
 //!   is therefore not papered over by polling: loom reports it as a deadlock.
-//! - Time stands still: a [`Deadline`] made from a non-zero timeout never expires
-//!   (loom does not model clocks), one from a zero timeout has always expired.
+//! - Time passes only when a model thread dies ([`loom_die`], or a die point): a
+//!   [`Deadline`] made from a non-zero timeout expires once a death has happened that
+//!   its thread had not yet seen expire a deadline, and each death wakes every sleeper
+//!   that has a deadline. So after each death, every waiting thread's current sleep
+//!   slice ends once and it looks again (at the dead process's claims, say), as the
+//!   kernel's clock would make it; a model without deaths has no time at all. A
+//!   deadline from a zero timeout has always expired.
 //!
 //! `clippy.toml` forbids naming `core::sync::atomic` and `core::cell::UnsafeCell`
 //! anywhere else in the crate's algorithms.
@@ -175,7 +180,11 @@ impl Deadline {
         #[cfg(shmkit_loom)]
         {
             Deadline {
-                at_ns: if timeout.is_zero() { 0 } else { u64::MAX },
+                at_ns: if timeout.is_zero() {
+                    0
+                } else {
+                    loom_ids::finite_deadline()
+                },
             }
         }
     }
@@ -197,7 +206,7 @@ impl Deadline {
         }
         #[cfg(shmkit_loom)]
         {
-            self.at_ns == 0
+            self.at_ns == 0 || loom_ids::deadline_expired(self.at_ns)
         }
     }
 
@@ -246,10 +255,7 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, deadline: Deadline) ->
     }
     #[cfg(shmkit_loom)]
     {
-        if deadline.expired() {
-            return Wake::TimedOut;
-        }
-        loom_futex::wait(word, expected)
+        loom_futex::wait(word, expected, deadline)
     }
 }
 
@@ -307,33 +313,39 @@ pub(crate) fn yield_now() {
 /// The futex modelled for loom: a registry of parked threads keyed by word address.
 #[cfg(shmkit_loom)]
 mod loom_futex {
-    use super::{AtomicU32, Ordering, Wake};
+    use super::{AtomicU32, Deadline, Ordering, Wake};
     use loom::sync::Mutex;
     use loom::thread::Thread;
     use std::vec::Vec;
 
     loom::lazy_static! {
-        /// (word address, parked thread), in arrival order.
-        static ref QUEUE: Mutex<Vec<(usize, Thread)>> = Mutex::new(Vec::new());
+        /// (word address, parked thread, whether its wait has a finite deadline), in
+        /// arrival order.
+        static ref QUEUE: Mutex<Vec<(usize, Thread, bool)>> = Mutex::new(Vec::new());
     }
 
     fn key(word: &AtomicU32) -> usize {
         core::ptr::from_ref(word) as usize
     }
 
-    pub(super) fn wait(word: &AtomicU32, expected: u32) -> Wake {
+    pub(super) fn wait(word: &AtomicU32, expected: u32, deadline: Deadline) -> Wake {
         let me = loom::thread::current();
         {
             let mut queue = QUEUE.lock().unwrap();
+            // Under the lock that a death's wake-up takes too: a death either comes
+            // before this check or finds this thread queued.
+            if deadline.expired() {
+                return Wake::TimedOut;
+            }
             // The kernel compares and enqueues atomically with respect to wakers.
             if word.load(Ordering::SeqCst) != expected {
                 return Wake::Woken;
             }
-            queue.push((key(word), me.clone()));
+            queue.push((key(word), me.clone(), deadline.is_finite()));
         }
         loom::thread::park();
         let mut queue = QUEUE.lock().unwrap();
-        queue.retain(|(_, t)| t.id() != me.id());
+        queue.retain(|(_, t, _)| t.id() != me.id());
         Wake::Woken
     }
 
@@ -344,7 +356,7 @@ mod loom_futex {
         let mut i = 0;
         while i < queue.len() && woken < count as usize {
             if queue[i].0 == k {
-                let (_, thread) = queue.remove(i);
+                let (_, thread, _) = queue.remove(i);
                 thread.unpark();
                 woken += 1;
             } else {
@@ -352,6 +364,17 @@ mod loom_futex {
             }
         }
         woken
+    }
+
+    /// A death: time passes for every sleeper with a deadline (see `Deadline`).
+    pub(super) fn wake_timed() {
+        let mut queue = QUEUE.lock().unwrap();
+        queue.retain(|(_, thread, finite)| {
+            if *finite {
+                thread.unpark();
+            }
+            !finite
+        });
     }
 }
 
@@ -485,7 +508,7 @@ pub fn loom_die_at(name: &'static str) {
 /// thread should then return without running any more kit code.
 #[cfg(shmkit_loom)]
 pub fn loom_until_death<R>(f: impl FnOnce() -> R) -> Option<R> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+    match std::panic::catch_unwind(core::panic::AssertUnwindSafe(f)) {
         Ok(r) => Some(r),
         Err(payload) if payload.is::<loom_ids::Died>() => None,
         Err(payload) => std::panic::resume_unwind(payload),
@@ -529,6 +552,33 @@ mod loom_ids {
     pub(super) fn die() {
         let me = current();
         IDS.lock().unwrap().1.push(me);
+        super::loom_futex::wake_timed();
+    }
+
+    /// The mark of a finite deadline (`Deadline::at_ns`), beside the deaths its thread
+    /// had seen when it was made.
+    const FINITE: u64 = 1 << 62;
+
+    loom::thread_local! {
+        /// How many deaths this thread's expired deadlines have accounted for.
+        static SEEN: core::cell::Cell<u64> = core::cell::Cell::new(0);
+    }
+
+    /// A finite deadline made now.
+    pub(super) fn finite_deadline() -> u64 {
+        FINITE | SEEN.with(core::cell::Cell::get)
+    }
+
+    /// Has a finite deadline passed? Once a death happened that its thread had not
+    /// seen when the deadline was made.
+    pub(super) fn deadline_expired(at_ns: u64) -> bool {
+        let deaths = IDS.lock().unwrap().1.len() as u64;
+        if deaths > at_ns & !FINITE {
+            SEEN.with(|seen| seen.set(seen.get().max(deaths)));
+            true
+        } else {
+            false
+        }
     }
 
     loom::thread_local! {

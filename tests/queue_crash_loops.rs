@@ -17,7 +17,7 @@
 //! lost <= producer_kills + consumer_kills    (a death drops at most one item)
 //! ```
 //!
-//! `SHMKIT_QUEUE_KILLS` sets the kills per shape (default 2: 72 kills, a few
+//! `SHMKIT_QUEUE_KILLS` sets the kills per shape (default 5: 180 kills, a few
 //! seconds); the documented long run is `SHMKIT_QUEUE_KILLS=30` (1,080 kills):
 //!
 //! ```text
@@ -271,7 +271,7 @@ fn run_shape<const CAP: usize>(
 
 #[test]
 fn every_shape_with_kills_and_pauses() {
-    let kills = queue_probe::env_count("SHMKIT_QUEUE_KILLS", 2);
+    let kills = queue_probe::env_count("SHMKIT_QUEUE_KILLS", 5);
     let seed = queue_probe::seed("SHMKIT_QUEUE_CRASH_SEED");
     let mut rng = Rng(seed);
     let start = Instant::now();

@@ -45,7 +45,7 @@ use crate::sync::notifier::Notifier;
 mod connection;
 mod joinable;
 mod pipe;
-pub(crate) mod queue;
+mod queue;
 pub(crate) mod ring;
 mod wait;
 

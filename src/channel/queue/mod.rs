@@ -65,8 +65,6 @@ mod state;
 mod tasks;
 
 pub use errors::{GetError, PutError};
-#[cfg(shmkit_loom)]
-pub use ops::loom_queue_slices_expire;
 pub(crate) use tasks::JoinCtl;
 
 /// One slot: its state word and its item.

@@ -12,28 +12,15 @@ use super::state::WRITING;
 use super::tasks::JoinCtl;
 use crate::channel::block_on;
 use crate::primitive::{Deadline, UnsafeCell, my_process_id};
+use crate::sync::notifier::Notifier;
 
 /// How long `try_put` and `try_get` wait for another process's operation in progress
-/// that stands between them and room or an item (see [`Outcome::Stalled`]).
+/// that stands between them and room or an item (see [`Outcome::Stalled`]). They
+/// sleep on the notifier of their side: a get in progress that frees the slot wakes
+/// a stalled `try_put`, a put that publishes wakes a stalled `try_get`; a `try_put`
+/// stalled on a put in progress (the newest position not yet published) is not
+/// woken by it, and answers (`Full`) at the end of this wait.
 pub(super) const STALL_WAIT: Duration = Duration::from_millis(1);
-
-#[cfg(shmkit_loom)]
-std::thread_local! {
-    /// Under loom: whether the queue's sleep slices expire (see
-    /// [`loom_queue_slices_expire`]). Loom runs a model's threads on the test's one
-    /// OS thread, so this is per model, not per process.
-    static LOOM_SLICES_EXPIRE: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
-}
-
-/// Under loom: makes the queue's sleep slices "expire" (a yield, then another look
-/// with liveness checks) instead of sleeping on the modelled futex until woken, for
-/// the calling test's models. Models of a dead holder need it (a dead process never
-/// wakes anyone, and loom's time stands still); models of hand-off leave it off, so
-/// that a lost wake-up shows up as a deadlock.
-#[cfg(shmkit_loom)]
-pub fn loom_queue_slices_expire(expire: bool) {
-    LOOM_SLICES_EXPIRE.with(|e| e.set(expire));
-}
 
 /// What an attempt found.
 pub(super) enum Outcome<R> {
@@ -48,6 +35,19 @@ pub(super) enum Outcome<R> {
     /// Not full (put) or not empty (get), but the position to use is held by a live
     /// process's get (put) or put (get) in progress.
     Stalled,
+}
+
+impl<R> Outcome<R> {
+    /// Is this the answer, or should the caller wait? A try stops at a full or empty
+    /// answer; a wait goes on through those, and both wait out a stall.
+    #[inline(always)]
+    fn final_for(self, try_once: bool) -> Option<Self> {
+        match self {
+            Outcome::Refused if try_once => Some(Outcome::Refused),
+            Outcome::Refused | Outcome::Stalled => None,
+            done => Some(done),
+        }
+    }
 }
 
 impl<T: Pod, const N: usize> Queue<T, N> {
@@ -102,50 +102,34 @@ impl<T: Pod, const N: usize> Queue<T, N> {
         // The first attempt reads no clock and asks nobody's liveness: a full or empty
         // answer needs neither (a dead holder's operation never completes, so it may be
         // ordered after this one).
-        match attempt(false) {
-            Outcome::Refused if deadline.is_none() => return Outcome::Refused,
-            Outcome::Refused | Outcome::Stalled => {}
-            done => return done,
+        let try_once = deadline.is_none();
+        if let Some(done) = attempt(false).final_for(try_once) {
+            return done;
         }
-        self.wait_on(side, deadline, attempt)
-    }
-
-    #[cold]
-    fn wait_on<R>(
-        &self,
-        side: Side,
-        deadline: Option<Deadline>,
-        mut attempt: impl FnMut(bool) -> Outcome<R>,
-    ) -> Outcome<R> {
         let notifier = match side {
             Side::Put => &self.wake.0.not_full,
             Side::Get => &self.wake.0.not_empty,
         };
-        let try_once = deadline.is_none();
-        #[cfg(shmkit_loom)]
-        if LOOM_SLICES_EXPIRE.with(core::cell::Cell::get) {
-            // Every sleep slice expires at once: a yield, then a look that reclaims
-            // dead holders (a dead process wakes nobody).
-            let _ = notifier;
-            loop {
-                match attempt(true) {
-                    Outcome::Refused if try_once => return Outcome::Refused,
-                    Outcome::Refused | Outcome::Stalled => crate::primitive::yield_now(),
-                    done => return done,
-                }
-            }
-        }
-        let until = deadline.unwrap_or_else(|| Deadline::after(STALL_WAIT));
-        let waited = block_on(notifier, until, |check| match attempt(check) {
-            // A try stops at a full or empty answer, a wait goes on.
-            Outcome::Refused if try_once => Some(Outcome::Refused),
-            Outcome::Refused | Outcome::Stalled => None,
-            done => Some(done),
-        });
-        // Past the deadline: the last attempt has the word.
-        waited.unwrap_or_else(|| attempt(false))
+        wait_on(notifier, deadline, attempt)
     }
+}
 
+/// The waiting part of [`Queue::run`]: until `deadline`, or for a `try_*` (`None`)
+/// [`STALL_WAIT`] at most, then the last attempt has the word.
+#[cold]
+fn wait_on<R>(
+    notifier: &Notifier,
+    deadline: Option<Deadline>,
+    mut attempt: impl FnMut(bool) -> Outcome<R>,
+) -> Outcome<R> {
+    let try_once = deadline.is_none();
+    let until = deadline.unwrap_or_else(|| Deadline::after(STALL_WAIT));
+    let waited = block_on(notifier, until, |check| attempt(check).final_for(try_once));
+    // Past the deadline: the last attempt has the word.
+    waited.unwrap_or_else(|| attempt(false))
+}
+
+impl<T: Pod, const N: usize> Queue<T, N> {
     /// put / try_put / put_timeout (`deadline` `None` = try).
     pub(crate) fn put_impl(
         &self,

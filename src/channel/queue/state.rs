@@ -27,12 +27,15 @@
 //! ```text
 //! state         producer at tail = pos            consumer at head = pos
 //! FREE(l)       claim: -> WRITING(l, me)          nothing put yet: empty
-//! WRITING(l)    taken by another producer: pass   a put in progress: wait for it
+//! WRITING(l)    taken by another producer: pass   a put in progress: empty, or
+//!                                                 stalled if a later item is FULL
 //! FULL(l)       taken: pass                       claim: -> READING(l, me)
 //! READING(l)    taken: pass                       taken by another consumer: pass
 //! FULL(l-1),    pos - N not yet consumed: full    (impossible: corrupted)
-//! WRITING(l-1)
-//! READING(l-1)  full (a get in progress)          nothing put yet: empty
+//! WRITING(l-1)  if pos - 1 is FULL, else stalled
+//!               (a put in progress)
+//! READING(l-1)  stalled: a get in progress        nothing put yet: empty
+//!               (its item is taken: not full)
 //! any lap > l   pos was passed: pass              pos was passed: pass
 //!               (checked: at most the tail's)     (checked: at most the tail's)
 //! else          corrupted                         corrupted

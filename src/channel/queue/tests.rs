@@ -10,6 +10,15 @@ fn set<T: Pod, const N: usize>(q: &Queue<T, N>, index: usize, state: State) {
     q.slots[index].state.store(state.0, Ordering::Relaxed);
 }
 
+/// A queue of capacity `N` holding 1, 2, … `n` (put in order).
+fn holding<const N: usize>(n: u64) -> Queue<u64, N> {
+    let q = Queue::<u64, N>::new();
+    for i in 1..=n {
+        q.try_put(i).unwrap();
+    }
+    q
+}
+
 fn set_value<T: Pod, const N: usize>(q: &mut Queue<T, N>, index: usize, value: T) {
     *q.slots[index].value.get_mut() = value;
 }
@@ -111,9 +120,7 @@ fn a_later_lap_at_the_head_means_passed() {
 /// must not say `Empty`: it waits its bounded time, then says `Stalled`.
 #[test]
 fn try_get_behind_a_put_in_progress_is_stalled_not_empty() {
-    let q = Queue::<u64, 4>::new();
-    q.try_put(10).unwrap();
-    q.try_put(11).unwrap();
+    let q = holding::<4>(2);
     set(&q, 0, State::claim(WRITING, 0, my_process_id()));
     let start = std::time::Instant::now();
     assert_eq!(q.try_get(), Err(GetError::Stalled));
@@ -123,9 +130,7 @@ fn try_get_behind_a_put_in_progress_is_stalled_not_empty() {
         Err(GetError::Stalled)
     );
     // Nothing complete behind it: empty (the put may take effect later).
-    let q = Queue::<u64, 4>::new();
-    q.try_put(10).unwrap();
-    q.try_put(11).unwrap();
+    let q = holding::<4>(2);
     set(&q, 0, State::claim(WRITING, 0, my_process_id()));
     set(&q, 1, State::claim(WRITING, 0, my_process_id()));
     assert_eq!(q.try_get(), Err(GetError::Empty));
@@ -136,16 +141,14 @@ fn try_get_behind_a_put_in_progress_is_stalled_not_empty() {
     // The put publishes: both come out in order.
     set(&q, 0, State::full(0));
     set(&q, 1, State::full(0));
-    assert_eq!((q.try_get(), q.try_get()), (Ok(10), Ok(11)));
+    assert_eq!((q.try_get(), q.try_get()), (Ok(1), Ok(2)));
 }
 
 /// The mirror of defect 2: the slot the next put needs is held by a live consumer's
 /// get in progress, while a later position was consumed already: not `Full`.
 #[test]
 fn try_put_behind_a_get_in_progress_is_stalled_not_full() {
-    let q = Queue::<u64, 2>::new();
-    q.try_put(1).unwrap();
-    q.try_put(2).unwrap();
+    let q = holding::<2>(2);
     // Position 0 being read (by us: never finishes); position 1 consumed.
     set(&q, 0, State::claim(READING, 0, my_process_id()));
     q.head.0.store(1, Ordering::Relaxed);
@@ -157,22 +160,16 @@ fn try_put_behind_a_get_in_progress_is_stalled_not_full() {
     );
     // Position 1 not consumed: still not full (the get in progress has taken its
     // item: `Empty` answers count it so, and `Full` must agree).
-    let q = Queue::<u64, 2>::new();
-    q.try_put(1).unwrap();
-    q.try_put(2).unwrap();
+    let q = holding::<2>(2);
     set(&q, 0, State::claim(READING, 0, my_process_id()));
     q.head.0.store(1, Ordering::Relaxed);
     assert_eq!(q.try_put(3), Err(PutError::Stalled(3)));
     // The newest position still being written: not full either.
-    let q = Queue::<u64, 2>::new();
-    q.try_put(1).unwrap();
-    q.try_put(2).unwrap();
+    let q = holding::<2>(2);
     set(&q, 1, State::claim(WRITING, 0, my_process_id()));
     assert_eq!(q.try_put(3), Err(PutError::Stalled(3)));
     // An older one being written, the newest complete: full.
-    let q = Queue::<u64, 2>::new();
-    q.try_put(1).unwrap();
-    q.try_put(2).unwrap();
+    let q = holding::<2>(2);
     set(&q, 0, State::claim(WRITING, 0, my_process_id()));
     assert_eq!(q.try_put(3), Err(PutError::Full(3)));
     assert_eq!(
