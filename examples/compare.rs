@@ -8,11 +8,15 @@
 //!
 //! `SHMKIT_COMPARE_RUNS` (default 5) sets the runs per median; `SHMKIT_COMPARE_SCALE`
 //! (default 1.0) scales every iteration count; `SHMKIT_COMPARE_ONLY` (a comma-separated
-//! list of `rtt`, `shared-cpu`, `oneway`, `threads`, `mutex`, `value`) picks sections.
+//! list of `rtt`, `shared-cpu`, `oneway`, `threads`, `mutex`, `value`, `manager`) picks sections.
 #![allow(clippy::disallowed_types)]
 
 #[path = "../benches/ipc/mod.rs"]
 mod ipc;
+
+#[cfg(feature = "manager")]
+#[path = "../benches/manager_ops/mod.rs"]
+mod manager_ops;
 
 use std::fmt::Write as _;
 
@@ -295,6 +299,11 @@ fn main() {
         json.extend([("value_locked_incr_ns", locked), ("atomic_incr_ns", atomic)]);
     }
 
+    #[cfg(feature = "manager")]
+    if want("manager") {
+        manager_section(&mut rows, &mut json, runs, scale);
+    }
+
     print_table(&rows);
     print_targets(&json);
     write_json(&json);
@@ -432,6 +441,18 @@ const TARGETS: &[(&str, &str, &str, Need)] = &[
         "eventfd_rtt_unpinned_ns",
         Need::AtMost(1.1),
     ),
+    (
+        "Manager op over TCP / bare TCP RTT",
+        "manager_tcp_call_ns",
+        "tcp_rtt_ns",
+        Need::AtMost(1.5),
+    ),
+    (
+        "local: CPython Manager op / Manager op",
+        "cpython_manager_call_ns",
+        "manager_call_ns",
+        Need::AtLeast(5.0),
+    ),
 ];
 
 fn print_targets(json: &[(&str, f64)]) {
@@ -484,4 +505,113 @@ fn machine() -> String {
         .unwrap_or_else(|| "unknown CPU".into());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!("{cpu}, Linux {}", kernel.trim())
+}
+
+/// The manager section (`SHMKIT_COMPARE_ONLY=manager`): one proxy call (a `Value`
+/// get) locally and over TCP loopback, dict set+get and queue put+get, beside bare
+/// socket round trips and CPython's own Manager. The kernels run interleaved, one
+/// sample of each per round, so that a noisy minute hits every side alike.
+#[cfg(feature = "manager")]
+fn manager_section(
+    rows: &mut Vec<Row>,
+    json: &mut Vec<(&'static str, f64)>,
+    runs: usize,
+    scale: f64,
+) {
+    use manager_ops as mo;
+    let it = ((5_000.0 * scale) as u64).max(10);
+    let py_it = ((2_000.0 * scale) as u64).max(10);
+    let ns = |d: std::time::Duration, iters: u64| d.as_nanos() as f64 / iters as f64;
+    let local = shmkit::Manager::start().expect("Manager::start");
+    let tcp = mo::TcpManager::start();
+    let python = mo::cpython("value", 10).is_some();
+    if !python {
+        println!("(python3 not found: CPython's Manager is not measured)");
+    }
+    let names = [
+        "manager_call_ns",
+        "manager_tcp_call_ns",
+        "tcp_rtt_ns",
+        "manager_uds_rtt_ns",
+        "manager_dict_set_get_ns",
+        "manager_queue_put_get_ns",
+        "cpython_manager_call_ns",
+        "cpython_dict_set_get_ns",
+        "cpython_queue_put_get_ns",
+    ];
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for _ in 0..runs.max(1) {
+        samples[0].push(ns(mo::value_get(&local, it), it));
+        samples[1].push(ns(mo::value_get(&tcp.manager, it), it));
+        samples[2].push(ns(mo::tcp_rtt(it), it));
+        samples[3].push(ns(mo::uds_rtt(it), it));
+        samples[4].push(ns(mo::dict_set_get(&local, it), it));
+        samples[5].push(ns(mo::queue_put_get(&local, it), it));
+        if python {
+            for (i, op) in [(6, "value"), (7, "dict"), (8, "queue")] {
+                if let Some(v) = mo::cpython(op, py_it) {
+                    samples[i].push(v);
+                }
+            }
+        }
+    }
+    tcp.stop();
+    let _ = local.shutdown();
+    let mut got = std::collections::HashMap::new();
+    for (name, s) in names.iter().zip(&samples) {
+        if s.is_empty() {
+            continue;
+        }
+        let mut it = s.iter().copied();
+        let (med, spread) = mo::median_spread(s.len(), || it.next().unwrap_or(f64::NAN));
+        got.insert(*name, med);
+        json.push((name, med));
+        json.push((
+            leak(format!("{}_spread", name.trim_end_matches("_ns"))),
+            spread,
+        ));
+    }
+    let g = |k: &str| got.get(k).copied().unwrap_or(f64::NAN);
+    rows.push(row(
+        "manager Value get, TCP",
+        g("manager_tcp_call_ns"),
+        g("tcp_rtt_ns"),
+        "ns",
+        false,
+        "bare TCP RTT",
+    ));
+    rows.push(row(
+        "manager Value get, local",
+        g("manager_call_ns"),
+        g("manager_uds_rtt_ns"),
+        "ns",
+        false,
+        "bare unix socket RTT",
+    ));
+    if python {
+        rows.push(row(
+            "manager Value get, local",
+            g("manager_call_ns"),
+            g("cpython_manager_call_ns"),
+            "ns",
+            false,
+            "CPython Manager",
+        ));
+        rows.push(row(
+            "manager dict set+get, local",
+            g("manager_dict_set_get_ns"),
+            g("cpython_dict_set_get_ns"),
+            "ns",
+            false,
+            "CPython Manager",
+        ));
+        rows.push(row(
+            "manager queue put+get, local",
+            g("manager_queue_put_get_ns"),
+            g("cpython_queue_put_get_ns"),
+            "ns",
+            false,
+            "CPython Manager",
+        ));
+    }
 }

@@ -9,13 +9,17 @@
 //!   word and enqueues the thread under one lock (the kernel's hash-bucket lock), then
 //!   parks; `futex_wake` dequeues and unparks up to `count` waiters. A missed wake-up
 //!   is therefore not papered over by polling: loom reports it as a deadlock.
-//! - Time passes only when a model thread dies ([`loom_die`], or a die point): a
-//!   [`Deadline`] made from a non-zero timeout expires once a death has happened that
-//!   its thread had not yet seen expire a deadline, and each death wakes every sleeper
-//!   that has a deadline. So after each death, every waiting thread's current sleep
-//!   slice ends once and it looks again (at the dead process's claims, say), as the
-//!   kernel's clock would make it; a model without deaths has no time at all. A
-//!   deadline from a zero timeout has always expired.
+//! - Time is a model thread's choice: a [`Deadline`] from a zero timeout has always
+//!   expired; every other finite deadline expires at once, together, when some model
+//!   thread calls [`loom_clock_tick`] (models that never call it keep time standing
+//!   still). The tick also ends every timed futex sleep, so loom explores each
+//!   timeout racing with each wake-up.
+//! - A death ([`loom_die`], or a die point: [`loom_die_at`]) lets time pass too, but
+//!   only as far as crash detection needs: each finite deadline whose thread has not
+//!   yet seen that death expire one of its deadlines passes, and every timed sleep
+//!   ends. So after each death, every waiting thread's current sleep slice ends once
+//!   and it looks again (at the dead process's claims, say), as the real clock would
+//!   make it, while a thread that sleeps again after that sleeps until woken.
 //!
 //! `clippy.toml` forbids naming `core::sync::atomic` and `core::cell::UnsafeCell`
 //! anywhere else in the crate's algorithms.
@@ -179,6 +183,8 @@ impl Deadline {
         }
         #[cfg(shmkit_loom)]
         {
+            // 0: expired; finite: expires at the model's clock tick, or at a death
+            // that this thread had not seen when it made the deadline.
             Deadline {
                 at_ns: if timeout.is_zero() {
                     0
@@ -206,7 +212,7 @@ impl Deadline {
         }
         #[cfg(shmkit_loom)]
         {
-            self.at_ns == 0 || loom_ids::deadline_expired(self.at_ns)
+            self.at_ns == 0 || loom_futex::ticked() || loom_ids::deadline_expired(self.at_ns)
         }
     }
 
@@ -255,6 +261,11 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, deadline: Deadline) ->
     }
     #[cfg(shmkit_loom)]
     {
+        if deadline.expired() {
+            // A waiter that loops on an expired deadline must let others run.
+            loom::thread::yield_now();
+            return Wake::TimedOut;
+        }
         loom_futex::wait(word, expected, deadline)
     }
 }
@@ -318,10 +329,18 @@ mod loom_futex {
     use loom::thread::Thread;
     use std::vec::Vec;
 
+    /// The parked: (word address, thread, sleeps with a finite deadline), in arrival
+    /// order.
+    struct Futexes {
+        queue: Vec<(usize, Thread, bool)>,
+    }
+
     loom::lazy_static! {
-        /// (word address, parked thread, whether its wait has a finite deadline), in
-        /// arrival order.
-        static ref QUEUE: Mutex<Vec<(usize, Thread, bool)>> = Mutex::new(Vec::new());
+        static ref QUEUE: Mutex<Futexes> = Mutex::new(Futexes { queue: Vec::new() });
+        /// Has the model's clock ticked? Set under the queue's lock; read with Relaxed
+        /// outside it, so that looking at a deadline adds no happens-before edge that
+        /// the real clock would not give.
+        static ref TICKED: loom::sync::atomic::AtomicBool = loom::sync::atomic::AtomicBool::new(false);
     }
 
     fn key(word: &AtomicU32) -> usize {
@@ -330,27 +349,60 @@ mod loom_futex {
 
     pub(super) fn wait(word: &AtomicU32, expected: u32, deadline: Deadline) -> Wake {
         let me = loom::thread::current();
+        let timed = deadline.is_finite();
         {
-            let mut queue = QUEUE.lock().unwrap();
-            // Under the lock that a death's wake-up takes too: a death either comes
-            // before this check or finds this thread queued.
-            if deadline.expired() {
+            let mut f = QUEUE.lock().unwrap();
+            // The clock is read under the same lock the tick (and a death's wake-up)
+            // takes: a timed sleep is either ended by them or sees them here.
+            if timed && deadline.expired() {
                 return Wake::TimedOut;
             }
             // The kernel compares and enqueues atomically with respect to wakers.
             if word.load(Ordering::SeqCst) != expected {
                 return Wake::Woken;
             }
-            queue.push((key(word), me.clone(), deadline.is_finite()));
+            f.queue.push((key(word), me.clone(), timed));
         }
         loom::thread::park();
-        let mut queue = QUEUE.lock().unwrap();
-        queue.retain(|(_, t, _)| t.id() != me.id());
-        Wake::Woken
+        let mut f = QUEUE.lock().unwrap();
+        f.queue.retain(|(_, t, _)| t.id() != me.id());
+        if timed && deadline.expired() {
+            Wake::TimedOut
+        } else {
+            Wake::Woken
+        }
+    }
+
+    /// Has the clock ticked (every finite deadline passed)?
+    pub(super) fn ticked() -> bool {
+        TICKED.load(Ordering::Relaxed)
+    }
+
+    /// The clock ticks: every finite deadline passes, every timed sleep ends.
+    pub(super) fn tick() {
+        let mut f = QUEUE.lock().unwrap();
+        TICKED.store(true, Ordering::Relaxed);
+        end_timed_sleeps(&mut f);
+    }
+
+    /// A death: every timed sleep ends (its deadline has passed, see `loom_ids`).
+    pub(super) fn death() {
+        let mut f = QUEUE.lock().unwrap();
+        end_timed_sleeps(&mut f);
+    }
+
+    fn end_timed_sleeps(f: &mut Futexes) {
+        f.queue.retain(|(_, t, timed)| {
+            if *timed {
+                t.unpark();
+            }
+            !*timed
+        });
     }
 
     pub(super) fn wake(word: &AtomicU32, count: u32) -> usize {
-        let mut queue = QUEUE.lock().unwrap();
+        let mut f = QUEUE.lock().unwrap();
+        let queue = &mut f.queue;
         let k = key(word);
         let mut woken = 0usize;
         let mut i = 0;
@@ -364,17 +416,6 @@ mod loom_futex {
             }
         }
         woken
-    }
-
-    /// A death: time passes for every sleeper with a deadline (see `Deadline`).
-    pub(super) fn wake_timed() {
-        let mut queue = QUEUE.lock().unwrap();
-        queue.retain(|(_, thread, finite)| {
-            if *finite {
-                thread.unpark();
-            }
-            !finite
-        });
     }
 }
 
@@ -478,6 +519,14 @@ pub(crate) fn handoff_target() -> Option<u32> {
     }
 }
 
+/// Under loom: the model's clock ticks — every finite [`Deadline`] passes at once and
+/// every sleep with one ends (see the module docs). Call it from a model thread to have
+/// loom explore timeouts against every other step.
+#[cfg(shmkit_loom)]
+pub fn loom_clock_tick() {
+    loom_futex::tick();
+}
+
 /// Under loom: marks the calling model thread as dead (a `kill -9` stand-in). The
 /// thread should then return without running any more kit code (leak guards with
 /// `mem::forget` to model dying while holding them).
@@ -518,7 +567,7 @@ pub fn loom_until_death<R>(f: impl FnOnce() -> R) -> Option<R> {
 /// Process/thread identities for loom models.
 #[cfg(shmkit_loom)]
 mod loom_ids {
-    use super::Liveness;
+    use super::{Liveness, Ordering};
     use loom::sync::Mutex;
     use std::vec::Vec;
 
@@ -552,7 +601,15 @@ mod loom_ids {
     pub(super) fn die() {
         let me = current();
         IDS.lock().unwrap().1.push(me);
-        super::loom_futex::wake_timed();
+        DEATHS.fetch_add(1, Ordering::Relaxed);
+        super::loom_futex::death();
+    }
+
+    loom::lazy_static! {
+        /// How many model threads have died. Relaxed, as `TICKED`: looking at a
+        /// deadline adds no happens-before edge (the futex queue's lock orders a death
+        /// against a sleep).
+        static ref DEATHS: loom::sync::atomic::AtomicU64 = loom::sync::atomic::AtomicU64::new(0);
     }
 
     /// The mark of a finite deadline (`Deadline::at_ns`), beside the deaths its thread
@@ -569,10 +626,10 @@ mod loom_ids {
         FINITE | SEEN.with(core::cell::Cell::get)
     }
 
-    /// Has a finite deadline passed? Once a death happened that its thread had not
-    /// seen when the deadline was made.
+    /// Has a finite deadline passed at a death? Once a death happened that its thread
+    /// had not seen when the deadline was made.
     pub(super) fn deadline_expired(at_ns: u64) -> bool {
-        let deaths = IDS.lock().unwrap().1.len() as u64;
+        let deaths = DEATHS.load(Ordering::Relaxed);
         if deaths > at_ns & !FINITE {
             SEEN.with(|seen| seen.set(seen.get().max(deaths)));
             true

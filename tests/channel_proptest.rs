@@ -3,7 +3,7 @@
 //!
 //! The ring model tracks the exact byte accounting the ring promises (8-byte headers,
 //! payloads padded to 8, a padding record where a record would cross the end, 8 bytes
-//! of slack after a record that ends before the array end), so capacities down to the
+//! of slack free after every record but one that fills the whole ring), so capacities down to the
 //! smallest (64), records that exactly fill the ring and every wrap boundary are
 //! checked for `WouldBlock` as well as for content.
 #![allow(clippy::disallowed_types)]
@@ -47,12 +47,12 @@ impl RingModel {
     }
 
     fn try_send(&mut self, msg: &[u8]) -> bool {
-        // A record needs 8 bytes of slack after it unless it ends at the array's end
-        // (padding always does).
+        // A record (or padding) needs its size plus 8 bytes of slack free, except a
+        // record that fills the whole array, which needs the ring empty.
         let rec = 8 + round8(msg.len() as u64);
         let to_end = self.cap - self.tail % self.cap;
         if rec > to_end {
-            if self.cap - (self.tail - self.head) < to_end {
+            if self.cap - (self.tail - self.head) < to_end + 8 {
                 return false;
             }
             self.recs.push_back(Rec {
@@ -61,12 +61,8 @@ impl RingModel {
             });
             self.tail += to_end;
         }
-        let slack = if (self.tail + rec) % self.cap == 0 {
-            0
-        } else {
-            8
-        };
-        if self.cap - (self.tail - self.head) < rec + slack {
+        let needed = if rec == self.cap { rec } else { rec + 8 };
+        if self.cap - (self.tail - self.head) < needed {
             return false;
         }
         self.recs.push_back(Rec {
@@ -129,6 +125,9 @@ fn run_ring<const CAP: usize>(ops: &[RingOp]) {
     let (a, b) = pipe.ends();
     let mut model = RingModel::new(CAP as u64);
     let mut buf = vec![0u8; CAP];
+    // The last refused send's length, if its record then fitted before the array's
+    // end (it needs no padding): one receive of at least that much makes room for it.
+    let mut refused: Option<usize> = None;
     for (i, op) in ops.iter().enumerate() {
         match *op {
             RingOp::Send(len, fill) => {
@@ -144,6 +143,8 @@ fn run_ring<const CAP: usize>(ops: &[RingOp]) {
                     },
                     "op {i}: send {len} bytes; model {model:?}"
                 );
+                let record = 8 + round8(len as u64);
+                refused = (!expect && model.tail % model.cap + record <= model.cap).then_some(len);
             }
             RingOp::Recv => {
                 let expect = model.try_recv();
@@ -152,6 +153,18 @@ fn run_ring<const CAP: usize>(ops: &[RingOp]) {
                     Err(e) => {
                         assert_eq!(e, Error::WouldBlock, "op {i}");
                         assert_eq!(expect, None, "op {i}");
+                    }
+                }
+                // "A receive frees what it received" (issue 10, defect 5).
+                if let (Some(n), Some(m)) = (refused.take(), expect.map(|m| m.len())) {
+                    if m >= n {
+                        let msg = vec![0x33; n];
+                        assert_eq!(
+                            a.try_send_bytes(&msg),
+                            Ok(()),
+                            "op {i}: {n} after receiving {m}"
+                        );
+                        assert!(model.try_send(&msg));
                     }
                 }
             }

@@ -66,6 +66,10 @@ fn main() -> ExitCode {
             pipe_owner_in_another_namespace,
         ),
         ("a_reused_pid_inherits_nothing", reused_pid_inherits_nothing),
+        (
+            "a_segment_made_under_another_registry_is_refused",
+            foreign_registry_is_refused,
+        ),
     ];
     let mut failed = 0;
     for (name, test) in tests {
@@ -120,6 +124,11 @@ fn run_role(role: &str) -> u8 {
             sleep_forever()
         }
         "reuse" => reuse_inside_namespace(),
+        "open-foreign" => match Shared::<Arena>::open(&std::env::var(SEGMENT).unwrap()) {
+            Err(e) if e.kind() == shmkit::SegmentErrorKind::ForeignRegistry => 0,
+            Err(_) => 2,
+            Ok(_) => 1,
+        },
         _ => 99,
     }
 }
@@ -345,7 +354,7 @@ fn pipe_owner_in_another_namespace() -> Result<(), String> {
         }
     }
     let (_, theirs) = a.pipe.ends();
-    if theirs.send(&1u64) != Err(Error::EndpointInUse) {
+    if !matches!(theirs.send(&1u64), Err(Error::EndpointInUse { .. })) {
         return Err("a live owner's end (another namespace) was adopted".into());
     }
     drop(theirs);
@@ -467,5 +476,25 @@ fn reuse_inside_namespace() -> u8 {
             let _ = reuser.join();
             31
         }
+    }
+}
+
+/// A process whose participant ids live in another registry (here: another
+/// `SHMKIT_REGISTRY`) must not read this segment's owners against its own table.
+fn foreign_registry_is_refused() -> Result<(), String> {
+    let name = unique("f");
+    let _a = Shared::create(&name, arena()).map_err(|e| e.to_string())?;
+    let other = std::env::temp_dir().join(format!("shmkit-test-registry-{}", std::process::id()));
+    let status = Command::new(std::env::current_exe().expect("current_exe"))
+        .env(ROLE, "open-foreign")
+        .env(SEGMENT, &name)
+        .env("SHMKIT_REGISTRY", &other)
+        .status()
+        .map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_file(&other);
+    match status.code() {
+        Some(0) => Ok(()),
+        Some(1) => Err("a process under another registry opened the segment".into()),
+        code => Err(format!("the opener ended with {code:?}")),
     }
 }

@@ -97,7 +97,9 @@ const _: () = {
 };
 
 // SAFETY: repr(C), two u32 words (every value valid), no pointers, no Drop.
-unsafe impl ShmSafe for Condvar {}
+unsafe impl ShmSafe for Condvar {
+    crate::segment::kit_identity!(Condvar, 1, "shmkit::Condvar");
+}
 // SAFETY: all-zero = no notifications, nobody waiting.
 #[cfg(not(shmkit_loom))]
 unsafe impl bytemuck::Zeroable for Condvar {}

@@ -63,7 +63,9 @@ unsafe impl<T: Send> Sync for ReentrantMutex<T> {}
 // SAFETY: owning the lock owns the `T`.
 unsafe impl<T: Send> Send for ReentrantMutex<T> {}
 // SAFETY: repr(C), two u32 words (any bit pattern decodes) and a ShmSafe `T`.
-unsafe impl<T: ShmSafe> ShmSafe for ReentrantMutex<T> {}
+unsafe impl<T: ShmSafe> ShmSafe for ReentrantMutex<T> {
+    crate::segment::kit_identity!(ReentrantMutex, 1, "shmkit::ReentrantMutex", shm T);
+}
 // SAFETY: all-zero: unlocked, consistent, count 0, zeroed `T`.
 #[cfg(not(shmkit_loom))]
 unsafe impl<T: bytemuck::Zeroable> bytemuck::Zeroable for ReentrantMutex<T> {}

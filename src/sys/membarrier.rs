@@ -25,9 +25,9 @@
 //! system call forced on it, and sees the waiter's announcement.
 //!
 //! Registration is per process (the kernel keeps it in the `mm`, which `fork` copies
-//! and `exec` drops). To depend on nothing the kernel does at `fork`, the
-//! `pthread_atfork` child handler in [`super::ids`] calls [`forget_in_child`], and a
-//! child registers again on its first wake-up.
+//! and `exec` drops). To depend on nothing the kernel does at `fork`, a fork hook
+//! (`super::fork`) forgets it in the child, which registers again on its first
+//! wake-up.
 //!
 //! ## Where `membarrier` is missing
 //!
@@ -78,8 +78,8 @@ pub(crate) fn light() {
 #[cold]
 fn light_slow() {
     if MODE.load(Ordering::Relaxed) == UNKNOWN {
-        // The fork handler that resets MODE must exist before MODE is set.
-        super::ids::ensure_atfork();
+        // The fork hook that resets MODE must exist before MODE is set.
+        super::fork::on_child(forget_in_child);
         let mode = match membarrier(MembarrierCommand::RegisterGlobalExpedited) {
             Ok(()) => REGISTERED,
             Err(_) => FENCE,
@@ -125,8 +125,8 @@ pub(crate) fn heavy() -> bool {
     }
 }
 
-/// Called by the `pthread_atfork` child handler: the child registers afresh.
-pub(crate) fn forget_in_child() {
+/// In a forked child (a `super::fork` hook): the child registers afresh.
+fn forget_in_child() {
     // Relaxed: the child has one thread at this point.
     MODE.store(UNKNOWN, Ordering::Relaxed);
 }

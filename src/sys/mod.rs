@@ -11,6 +11,7 @@
 // The std, no_std and loom builds each use a different subset of these wrappers.
 #![allow(dead_code)]
 
+pub(crate) mod fork;
 pub(crate) mod futex;
 #[cfg(feature = "std")]
 pub(crate) mod held;

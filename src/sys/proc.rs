@@ -107,6 +107,50 @@ mod std_only {
         Ok(if pid == 0 { None } else { Some(pid) })
     }
 
+    /// A one-shot start signal from a parent to the child it forks: a `pipe(2)`, made
+    /// before the fork; the child blocks on its read end until the parent writes (or
+    /// dies: the read then sees end-of-file).
+    #[derive(Debug)]
+    pub(crate) struct StartBarrier {
+        read: OwnedFd,
+        write: OwnedFd,
+    }
+
+    impl StartBarrier {
+        /// `pipe2(O_CLOEXEC)`.
+        pub(crate) fn new() -> Result<StartBarrier, Error> {
+            let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+                .map_err(Error::from_errno)?;
+            Ok(StartBarrier { read, write })
+        }
+
+        /// In the child: waits for the parent's go (async-signal-safe: `close`,
+        /// `read`).
+        pub(crate) fn wait_in_child(self) {
+            let StartBarrier { read, write } = self;
+            drop(write);
+            let mut byte = [0u8; 1];
+            loop {
+                match rustix::io::read(&read, &mut byte) {
+                    Err(Errno::INTR) => {}
+                    _ => return,
+                }
+            }
+        }
+
+        /// In the parent: lets the child start.
+        pub(crate) fn release_in_parent(self) {
+            let StartBarrier { read, write } = self;
+            drop(read);
+            loop {
+                match rustix::io::write(&write, &[1u8]) {
+                    Err(Errno::INTR) => {}
+                    _ => return,
+                }
+            }
+        }
+    }
+
     /// `_exit(code)`: ends the process without running atexit handlers, destructors of
     /// statics, or flushing stdio buffers that belong to the parent's copy.
     pub(crate) fn exit_now(code: i32) -> ! {
