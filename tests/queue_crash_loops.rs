@@ -194,7 +194,7 @@ fn run_shape<const CAP: usize>(
         std::thread::sleep(Duration::from_micros(rng.below(3000)));
         let victim = rng.below(live.len() as u64) as usize;
         let pid = live[victim].0.pid();
-        if rng.chance(25) {
+        if queue_probe::chance(rng, 25) {
             // A pause: the others must wait for what it holds, or get past it.
             if queue_probe::stop(pid) {
                 tally.stops += 1;

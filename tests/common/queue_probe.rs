@@ -1,10 +1,11 @@
 //! Helpers of the Queue crash and linearizability tests: signals, the monotonic
-//! clock, a seeded generator, and a read-only view of a queue's slot states (from the
+//! clock, seeds, and a read-only view of a queue's slot states (from the
 //! documented layout: slots at offset 512, each `{ state: u64, value: T }`, the kind
 //! in bits 63..62 of the state).
 //!
-//! Include it with `#[path = "common/queue_probe.rs"] mod queue_probe;`.
-#![allow(dead_code, clippy::disallowed_types)]
+//! Include it with `#[path = "common/queue_probe.rs"] mod queue_probe;` beside
+//! `mod common;`.
+#![allow(dead_code, unused_imports, clippy::disallowed_types)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -72,42 +73,18 @@ pub fn spin_for(d: Duration) {
     }
 }
 
-/// xorshift64*.
-pub struct Rng(pub u64);
+pub use super::common::{Rng, env_u64 as env_count};
 
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
+/// `percent` % of the time.
+pub fn chance(rng: &mut Rng, percent: u64) -> bool {
+    rng.below(100) < percent
 }
 
 /// The seed from `var`, or one from the clock; printed either way.
 pub fn seed(var: &str) -> u64 {
-    let seed = std::env::var(var)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| monotonic_ns() | 1);
+    let seed = super::common::env_seed(var);
     println!("{var}={seed}");
     seed
-}
-
-/// A number from `var`, or `default`.
-pub fn env_count(var: &str, default: u64) -> u64 {
-    std::env::var(var)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
 }
 
 /// `{ state, value }` as the queue lays a slot out.
