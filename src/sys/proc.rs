@@ -202,6 +202,41 @@ mod std_only {
         }
     }
 
+    /// `waitpid(-1, WNOHANG)`: reaps one child that has ended, if any: its pid and how
+    /// it ended. `Ok(None)`: none has ended (or there are no children).
+    pub(crate) fn reap_any() -> Result<Option<(i32, Ended)>, Error> {
+        loop {
+            match rustix::process::waitpid(None, WaitOptions::NOHANG) {
+                Ok(None) | Err(Errno::CHILD) => return Ok(None),
+                Ok(Some((pid, status))) => {
+                    let pid = pid.as_raw_nonzero().get();
+                    if let Some(code) = status.exit_status() {
+                        return Ok(Some((pid, Ended::Exited(code))));
+                    }
+                    if let Some(sig) = status.terminating_signal() {
+                        return Ok(Some((pid, Ended::Signaled(sig))));
+                    }
+                    // Stopped or continued (not reported without WUNTRACED): look again.
+                }
+                Err(Errno::INTR) => {}
+                Err(e) => return Err(Error::from_errno(e)),
+            }
+        }
+    }
+
+    /// `getppid()`: the parent's pid (0 if there is none, as for pid 1).
+    pub(crate) fn parent_pid() -> i32 {
+        rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get())
+    }
+
+    /// `signal(SIGCHLD, SIG_DFL)`: children become zombies to be reaped, whatever the
+    /// forking process had set (`SIG_IGN` would have them reaped by the kernel, and
+    /// `waitpid` could no longer report how they ended).
+    pub(crate) fn default_child_signal() {
+        // SAFETY: installs the default disposition; no handler code is involved.
+        unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+    }
+
     /// `waitid(P_PID, pid, WEXITED | WNOHANG | WNOWAIT)`: has the child exited? Leaves
     /// it unreaped.
     pub(crate) fn has_exited(pid: i32) -> bool {

@@ -595,6 +595,15 @@ pub(crate) fn release_thread(id: u32, epoch: u32) {
     }
 }
 
+/// This process's descriptor of the registry file, if it has one. Code that closes
+/// the descriptors a child inherited (the pool's zygote) must keep it: closing it would
+/// drop this process's lifelines, and a later descriptor reusing its number would be
+/// taken for the registry.
+pub(crate) fn descriptor() -> Option<i32> {
+    let fd = FD.load(Ordering::Acquire);
+    (fd >= 0).then_some(fd)
+}
+
 /// The current fork epoch (bumped in every forked child).
 #[inline]
 pub(crate) fn epoch() -> u32 {
