@@ -151,6 +151,7 @@ pub mod __failpoints {
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::primitive::{Deadline, loom_clock_tick, loom_die};
+    pub use crate::primitive::{loom_die_at, loom_until_death};
     pub use crate::sync::notifier::Notifier;
     pub use crate::sync::raw_mutex::loom_set_slices_expire;
 }

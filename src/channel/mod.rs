@@ -43,9 +43,9 @@ use crate::primitive::Deadline;
 use crate::sync::notifier::Notifier;
 
 mod connection;
-mod joinable;
+pub(crate) mod joinable;
 pub(crate) mod pipe;
-mod queue;
+pub(crate) mod queue;
 pub(crate) mod ring;
 mod wait;
 

@@ -1,9 +1,9 @@
 //! `Queue<T, N>` and `JoinableQueue<T, N>`: items queued, claims in flight and by
 //! whom, closed, lost, sleepers, and a joinable queue's unfinished tasks.
 //!
-//! The slot state word (see `channel::queue::state`): bits 63..62 the kind (FREE,
-//! WRITING, FULL, READING); a claim (WRITING, READING) carries 32 bits of lap and the
-//! claimer's 30-bit participant id in bits 29..0.
+//! Offsets and the slot state word's decoding come from the queue itself
+//! (`channel::queue::outside`): a FULL slot holds an item; a claim (WRITING, READING)
+//! names its claimer's participant id.
 
 use std::vec::Vec;
 
@@ -11,7 +11,6 @@ use super::participant::Participant;
 use super::sleepers::{self, Sleepers};
 use super::view::{Corrupted, View, corrupt};
 use super::{Ctx, generic_args};
-use crate::primitive::ID_MASK;
 use crate::segment::SegmentInfo;
 
 /// Which operation holds a claimed slot.
@@ -64,27 +63,10 @@ pub struct QueueState {
     pub joiners_asleep: Option<Sleepers>,
 }
 
-// The layout of `Queue<T, N>` (`channel::queue`): head, tail, closed and lost, the
-// two notifiers, then the slots.
-const HEAD: usize = 0;
-const TAIL: usize = 128;
-const CLOSED: usize = 256;
-const LOST: usize = 264;
-const NOT_EMPTY: usize = 384 + sleepers::IN_NOTIFIER;
-const NOT_FULL: usize = 392 + sleepers::IN_NOTIFIER;
-const SLOTS: usize = 512;
-/// The queue's lines make its size a multiple of 128.
-const ALIGN: u64 = 128;
-// A `JoinableQueue`: the unfinished count and its notifier on a line, then the queue.
-const UNFINISHED: usize = 0;
-const DONE: usize = 8 + sleepers::IN_NOTIFIER;
-const JOINABLE_QUEUE: usize = 128;
-
-// The slot state word.
-const KIND_SHIFT: u32 = 62;
-const WRITING: u64 = 1;
-const FULL: u64 = 2;
-const READING: u64 = 3;
+use crate::channel::joinable::{DONE_OFFSET, QUEUE_OFFSET, UNFINISHED_OFFSET};
+use crate::channel::queue::outside::{
+    self, ALIGN, CLOSED, HEAD, LOST, NOT_EMPTY, NOT_FULL, SLOTS, STATE, SlotState, TAIL,
+};
 
 /// `N` and the slot stride: `N` from the type name (`shmkit::Queue<T, N>`), the
 /// stride from the header, both checked against the value's size.
@@ -109,7 +91,7 @@ fn geometry(value_size: u64, info: &SegmentInfo) -> Result<(u64, u64), Corrupted
     let fits = n
         .checked_mul(stride)
         .and_then(|s| s.checked_add(SLOTS as u64))
-        .map(|end| end.next_multiple_of(ALIGN));
+        .map(|end| end.next_multiple_of(ALIGN as u64));
     if n == 0 || fits != Some(value_size) {
         corrupt!("{n} slots of {stride} bytes do not make a queue of {value_size} bytes");
     }
@@ -124,11 +106,15 @@ pub(crate) fn decode(
     ctx: &Ctx,
 ) -> Result<QueueState, Corrupted> {
     let (queue, unfinished, joiners) = if joinable {
-        let q = value.sub(JOINABLE_QUEUE, value.len().saturating_sub(JOINABLE_QUEUE))?;
+        let q = value.sub(QUEUE_OFFSET, value.len().saturating_sub(QUEUE_OFFSET))?;
         (
             q,
-            Some(value.u64(UNFINISHED)?),
-            Some(sleepers::at(value, DONE, ctx.stamp_now)?),
+            Some(value.u64(UNFINISHED_OFFSET)?),
+            Some(sleepers::at(
+                value,
+                DONE_OFFSET + sleepers::IN_NOTIFIER,
+                ctx.stamp_now,
+            )?),
         )
     } else {
         (*value, None, None)
@@ -138,25 +124,18 @@ pub(crate) fn decode(
     let mut claims = Vec::new();
     for slot in 0..n {
         // In bounds: `geometry` checked that N slots of `stride` fit.
-        let state = queue.u64(SLOTS + (slot * stride) as usize)?;
-        match state >> KIND_SHIFT {
-            FULL => depth += 1,
-            kind @ (WRITING | READING) => {
-                let id = (state & u64::from(ID_MASK)) as u32;
-                if id == 0 || id >= ID_MASK {
-                    corrupt!("slot {slot} is claimed by id {id:#x}, which no participant has");
-                }
-                claims.push(Claim {
-                    slot,
-                    side: if kind == WRITING {
-                        ClaimSide::Put
-                    } else {
-                        ClaimSide::Get
-                    },
-                    by: ctx.judge.participant(id),
-                });
-            }
-            _ => {}
+        let word = queue.u64(SLOTS + (slot * stride) as usize + STATE)?;
+        match outside::slot(word) {
+            SlotState::Free => {}
+            SlotState::Full => depth += 1,
+            SlotState::Claim { put, id } => claims.push(Claim {
+                slot,
+                side: if put { ClaimSide::Put } else { ClaimSide::Get },
+                by: ctx.judge.participant(id),
+            }),
+            SlotState::Invalid => corrupt!(
+                "slot {slot}'s state word {word:#018x} names a claimer no participant can be"
+            ),
         }
     }
     Ok(QueueState {
@@ -167,8 +146,8 @@ pub(crate) fn decode(
         closed: queue.u32(CLOSED)? != 0,
         lost: queue.u64(LOST)?,
         claims,
-        consumers_asleep: sleepers::at(&queue, NOT_EMPTY, ctx.stamp_now)?,
-        producers_asleep: sleepers::at(&queue, NOT_FULL, ctx.stamp_now)?,
+        consumers_asleep: sleepers::at(&queue, NOT_EMPTY + sleepers::IN_NOTIFIER, ctx.stamp_now)?,
+        producers_asleep: sleepers::at(&queue, NOT_FULL + sleepers::IN_NOTIFIER, ctx.stamp_now)?,
         unfinished,
         joiners_asleep: joiners,
     })
