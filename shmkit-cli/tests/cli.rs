@@ -140,6 +140,68 @@ fn a_queue_filled_by_a_child_shows_its_depth() {
     drop(q);
 }
 
+/// Writes `word` at byte `at` of `/dev/shm/<name>` (as a scribbling peer would).
+fn poke(name: &str, at: u64, word: u64) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(shm_path(name))
+        .unwrap();
+    f.write_all_at(&word.to_le_bytes(), at).unwrap();
+}
+
+#[test]
+fn claims_in_flight_show_their_claimer_and_whether_it_lives() {
+    let name = unique_name("cli-claims");
+    let _unlink = Unlink(name.clone());
+    let q = Shared::<Queue<u64, 4>>::create_zeroed(&name).unwrap();
+    q.put(1).unwrap();
+    let (v, _) = json(&["inspect", &name]);
+    let me = v["creator"]["id"].as_u64().unwrap();
+    // What producers caught mid-put leave (a WRITING claim of lap 0): slot 1 by a
+    // dead participant, slot 2 by a live one (this process).
+    let dead = dead_participant();
+    let (slots, stride) = (256 + 512, 16); // value offset + the queue's slot array
+    let claim = |id: u64| (1u64 << 62) | id;
+    poke(&name, slots + stride, claim(dead));
+    poke(&name, slots + 2 * stride, claim(me));
+    let (v, out) = json(&["inspect", &name]);
+    assert!(out.status.success(), "{out:?}");
+    let claims = v["state"]["claims"].as_array().unwrap();
+    assert_eq!(claims.len(), 2, "{v}");
+    assert_eq!(claims[0]["slot"], 1);
+    assert_eq!(claims[0]["side"], "put");
+    assert_eq!(claims[0]["by"]["id"], dead);
+    assert_eq!(claims[0]["by"]["liveness"], "dead");
+    assert_eq!(claims[1]["by"]["liveness"], "alive");
+    assert_eq!(claims[1]["by"]["pid"], std::process::id());
+    assert_eq!(v["state"]["depth"], 1);
+    let t = text(&shmkit(&["inspect", &name]));
+    assert!(t.contains("slot 1: put by participant"), "{t}");
+    assert!(t.contains("DEAD"), "{t}");
+    // A claim by an id no participant can have is corruption: a line, and status 1.
+    poke(&name, slots + 3 * stride, 3u64 << 62);
+    let out = shmkit(&["inspect", &name]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("corrupted: slot 3"), "{}", text(&out));
+    drop(q);
+}
+
+/// The participant id of a process that has exited.
+fn dead_participant() -> u64 {
+    let name = unique_name("cli-dead-id");
+    let _unlink = Unlink(name.clone());
+    let child = Child::spawn(|| {
+        let s = Shared::<Mutex<u64>>::create_zeroed(&name).unwrap();
+        std::mem::forget(s);
+        0
+    });
+    assert!(child.join().success());
+    let (v, _) = json(&["inspect", &name]);
+    assert_eq!(v["creator"]["liveness"], "dead");
+    v["creator"]["id"].as_u64().unwrap()
+}
+
 #[test]
 fn a_mutex_held_by_a_killed_child_shows_its_holder_dead() {
     let name = unique_name("cli-mutex");
