@@ -63,6 +63,7 @@
 //! | [`segment`] | [`ShmSafe`], [`Shared<T>`] |
 //! | [`sync`] | locks, semaphores, condition variables, events, barriers |
 //! | [`process`] (std) | [`Process`]: fork, join, signals |
+//! | [`inspect`] (std) | reading segments from outside, for tools: the `shmkit` command (`shmkit-cli`) |
 //! | [`manager`] (manager) | [`Manager`]: a server process holding objects for other processes and hosts, typed proxies |
 //! | [`connection`] (manager) | authenticated socket connections, wire-compatible with CPython's `multiprocessing.connection` |
 //!

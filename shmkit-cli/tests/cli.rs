@@ -474,6 +474,57 @@ fn bad_input_gets_a_clear_line_and_a_failing_status() {
     assert_eq!(shmkit(&["inspect", "a/b"]).status.code(), Some(1));
 }
 
+/// Runs the binary as user `nobody` (through `setpriv`), when this test runs as root
+/// and `setpriv` exists; `None` otherwise.
+fn shmkit_as_nobody(args: &[&str]) -> Option<Output> {
+    if euid() != 0 {
+        return None;
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_shmkit"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    // setpriv itself failed (not permitted here): nothing to check.
+    (out.status.code() != Some(127)).then_some(out)
+}
+
+#[test]
+fn another_users_segments_get_a_permission_line_and_no_registry_is_made() {
+    let name = unique_name("cli-perm");
+    let _unlink = Unlink(name.clone());
+    let q = Shared::<Queue<u64, 4>>::create_zeroed(&name).unwrap();
+    let registry_before = shm_path("shmkit-registry-65534").exists();
+    let Some(out) = shmkit_as_nobody(&["inspect", &name]) else {
+        eprintln!("skipped: not root, or no setpriv");
+        return;
+    };
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("permission denied"), "{err}");
+    let out = shmkit_as_nobody(&["clean", &name]).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("permission denied"));
+    assert!(shm_path(&name).exists());
+    let out = shmkit_as_nobody(&["ls"]).unwrap();
+    assert!(out.status.success());
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(t.contains("could not be read: permission denied"), "{t}");
+    // A segment made readable to others: nobody reads it, but cannot judge its ids
+    // (they belong to root's registry), and looking creates no registry of nobody's.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(shm_path(&name), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = shmkit_as_nobody(&["inspect", &name, "--json"]).unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["creator"]["liveness"], "unknown");
+    assert_eq!(v["state"]["capacity"], 4);
+    assert!(registry_before || !shm_path("shmkit-registry-65534").exists());
+    drop(q);
+}
+
 #[test]
 fn a_segment_being_created_is_named_so() {
     let name = unique_name("cli-creating");
