@@ -1,15 +1,21 @@
 //! `shmkit ls`: every shmkit segment in /dev/shm.
 
 use serde_json::{Value, json};
-use shmkit::inspect::{Mappers, OpenError, Segment, mappers};
+use shmkit::inspect::{Mappers, ObjectId, OpenError, Participant, Segment, mappers};
+use shmkit::segment::SegmentInfo;
 
 use crate::format::{self, Table};
 use crate::json as j;
 
 /// One object in /dev/shm, as `ls` sees it.
 enum Entry {
-    /// A readable shmkit segment.
-    Segment(Box<Segment>),
+    /// A readable shmkit segment (what its header says; not kept open, so that a
+    /// /dev/shm of thousands of segments needs no more than one descriptor at a time).
+    Segment {
+        info: Box<SegmentInfo>,
+        creator: Option<Participant>,
+        object: Option<ObjectId>,
+    },
     /// The participant registry.
     Registry { size: u64, maps: Vec<i32> },
     /// A shmkit object that cannot be listed as a segment now (being created,
@@ -21,7 +27,11 @@ enum Entry {
 
 fn classify(name: &str, maps: &Mappers) -> Option<Entry> {
     match Segment::open(name) {
-        Ok(seg) => Some(Entry::Segment(Box::new(seg))),
+        Ok(seg) => Some(Entry::Segment {
+            info: Box::new(*seg.info()),
+            creator: seg.creator(),
+            object: seg.object(),
+        }),
         // Gone between the directory read and the open.
         Err(OpenError::NotFound) => None,
         Err(OpenError::Registry) => {
@@ -30,7 +40,7 @@ fn classify(name: &str, maps: &Mappers) -> Option<Entry> {
                 .as_ref()
                 .map(|m| {
                     use std::os::unix::fs::MetadataExt;
-                    maps.of(shmkit::inspect::ObjectId {
+                    maps.of(ObjectId {
                         dev: m.dev(),
                         ino: m.ino(),
                     })
@@ -122,14 +132,17 @@ fn print_text(entries: &[(String, Entry)], maps: &Mappers, all: bool) {
     let (mut other, mut unreadable, mut segments) = (0, 0, 0);
     for (name, entry) in entries {
         match entry {
-            Entry::Segment(seg) => {
+            Entry::Segment {
+                info,
+                creator,
+                object,
+            } => {
                 segments += 1;
-                let info = seg.info();
-                let creator = match seg.creator() {
+                let creator = match creator {
                     Some(p) => format!("{} {}", info.creator_pid, format::liveness(p.liveness)),
                     None => "-".into(),
                 };
-                let pids = seg.object().map_or(&[][..], |o| maps.of(o));
+                let pids = object.map_or(&[][..], |o| maps.of(o));
                 rows.push(vec![
                     name.clone(),
                     info.kind.map_or("?", |k| k.name()).to_string(),
@@ -226,11 +239,14 @@ fn print_json(entries: &[(String, Entry)], maps: &Mappers) {
     let mut registry = Value::Null;
     for (name, entry) in entries {
         match entry {
-            Entry::Segment(seg) => {
-                let creator = seg.creator();
-                let mut v = j::info(seg.info(), creator.as_ref());
+            Entry::Segment {
+                info,
+                creator,
+                object,
+            } => {
+                let mut v = j::info(info, creator.as_ref());
                 v["name"] = json!(name);
-                let pids = seg.object().map_or(&[][..], |o| maps.of(o));
+                let pids = object.map_or(&[][..], |o| maps.of(o));
                 v["mappers"] = json!(pids);
                 v["mappers_complete"] = json!(maps.unreadable == 0);
                 segments.push(v);
