@@ -668,7 +668,7 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(24))]
+        #![proptest_config(ProptestConfig::with_cases(64))]
 
         #[test]
         fn random_bytes_as_a_segment_file(bytes in proptest::collection::vec(any::<u8>(), 0..10000)) {
@@ -678,7 +678,11 @@ mod fuzz {
         #[test]
         fn real_segments_with_random_words_written_over_them(
             which in 0usize..10,
-            scribbles in proptest::collection::vec((any::<u16>(), any::<u64>()), 1..6),
+            // Half of the words land in the header, the rest anywhere.
+            scribbles in proptest::collection::vec(
+                (prop_oneof![0u16..256, any::<u16>()], any::<u64>()),
+                1..6,
+            ),
         ) {
             let mut bytes = SAMPLES.with(|s| s[which].clone());
             for (at, word) in &scribbles {
