@@ -270,6 +270,39 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, deadline: Deadline) ->
     }
 }
 
+/// Sleeps while every `(word, expected)` holds, until one of the words is woken or
+/// changes, or `deadline` (`futex_waitv`, Linux 5.16; where the kernel lacks it, on the
+/// first word in 1 ms slices). May return spuriously. At most 128 words.
+pub(crate) fn futex_waitv(words: &[(&AtomicU32, u32)], deadline: Deadline) -> Wake {
+    #[cfg(not(shmkit_loom))]
+    {
+        if deadline.expired() {
+            return Wake::TimedOut;
+        }
+        let Some(&(first, first_expected)) = words.first() else {
+            return Wake::Woken;
+        };
+        // The kernel-visible words behind the facade's atomics.
+        let mut pairs = [(&first.0, 0u32); 128];
+        let n = words.len().min(pairs.len());
+        for (pair, (word, expected)) in pairs.iter_mut().zip(&words[..n]) {
+            *pair = (&word.0, *expected);
+        }
+        match crate::sys::futex::waitv(&pairs[..n], deadline.as_ns()) {
+            Ok(crate::sys::futex::FutexWait::Woken) => Wake::Woken,
+            Ok(crate::sys::futex::FutexWait::TimedOut) => Wake::TimedOut,
+            Err(crate::sys::futex::WaitvUnsupported) => {
+                let short = deadline.earlier(Deadline::after(Duration::from_millis(1)));
+                futex_wait(first, first_expected, short)
+            }
+        }
+    }
+    #[cfg(shmkit_loom)]
+    {
+        loom_futex::waitv(words, deadline)
+    }
+}
+
 /// Wakes up to `count` sleepers on `word` (`u32::MAX`: all). Returns how many woke.
 #[inline]
 pub(crate) fn futex_wake(word: &AtomicU32, count: u32) -> usize {
@@ -348,6 +381,12 @@ mod loom_futex {
     }
 
     pub(super) fn wait(word: &AtomicU32, expected: u32, deadline: Deadline) -> Wake {
+        waitv(&[(word, expected)], deadline)
+    }
+
+    /// `futex_waitv`: sleeps on every word at once while each holds its expected value;
+    /// a wake on any of them dequeues the sleeper from all (as the kernel does).
+    pub(super) fn waitv(words: &[(&AtomicU32, u32)], deadline: Deadline) -> Wake {
         let me = loom::thread::current();
         let timed = deadline.is_finite();
         {
@@ -358,10 +397,15 @@ mod loom_futex {
                 return Wake::TimedOut;
             }
             // The kernel compares and enqueues atomically with respect to wakers.
-            if word.load(Ordering::SeqCst) != expected {
+            if words
+                .iter()
+                .any(|(word, expected)| word.load(Ordering::SeqCst) != *expected)
+            {
                 return Wake::Woken;
             }
-            f.queue.push((key(word), me.clone(), timed));
+            for (word, _) in words {
+                f.queue.push((key(word), me.clone(), timed));
+            }
         }
         loom::thread::park();
         let mut f = QUEUE.lock().unwrap();
@@ -409,6 +453,12 @@ mod loom_futex {
         while i < queue.len() && woken < count as usize {
             if queue[i].0 == k {
                 let (_, thread, _) = queue.remove(i);
+                // A multi-word sleeper leaves every queue it was on.
+                queue.retain(|(_, t, _)| t.id() != thread.id());
+                i = queue
+                    .iter()
+                    .position(|(w, _, _)| *w == k)
+                    .unwrap_or(queue.len());
                 thread.unpark();
                 woken += 1;
             } else {
