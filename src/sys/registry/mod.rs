@@ -95,6 +95,7 @@ mod file;
 mod fork;
 mod lock;
 
+#[cfg(all(feature = "std", not(shmkit_loom)))]
 pub(crate) use file::MAGIC;
 use file::*;
 use fork::after_fork_in_child;
