@@ -98,7 +98,6 @@ pub mod stats;
 pub mod sync;
 mod sys;
 
-/// Reading segments from outside, for tools (`shmkit ls`, `inspect`, `clean`).
 #[cfg(all(feature = "std", not(shmkit_loom)))]
 pub mod inspect;
 
