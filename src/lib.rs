@@ -63,6 +63,7 @@
 //! | [`segment`] | [`ShmSafe`], [`Shared<T>`] |
 //! | [`sync`] | locks, semaphores, condition variables, events, barriers |
 //! | [`process`] (std) | [`Process`]: fork, join, signals |
+//! | [`inspect`] (std) | reading segments from outside, for tools: the `shmkit` command (`shmkit-cli`) |
 //! | [`manager`] (manager) | [`Manager`]: a server process holding objects for other processes and hosts, typed proxies |
 //! | [`connection`] (manager) | authenticated socket connections, wire-compatible with CPython's `multiprocessing.connection` |
 //!
@@ -96,6 +97,9 @@ pub mod segment;
 pub mod stats;
 pub mod sync;
 mod sys;
+
+#[cfg(all(feature = "std", not(shmkit_loom)))]
+pub mod inspect;
 
 #[cfg(feature = "std")]
 pub mod pool;
@@ -147,6 +151,7 @@ pub mod __failpoints {
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::primitive::{Deadline, loom_clock_tick, loom_die};
+    pub use crate::primitive::{loom_die_at, loom_until_death};
     pub use crate::sync::notifier::Notifier;
     pub use crate::sync::raw_mutex::loom_set_slices_expire;
 }

@@ -44,9 +44,9 @@ use crate::sync::notifier::Notifier;
 
 pub(crate) mod anchor;
 mod connection;
-mod joinable;
-mod pipe;
-mod queue;
+pub(crate) mod joinable;
+pub(crate) mod pipe;
+pub(crate) mod queue;
 pub(crate) mod ring;
 mod wait;
 

@@ -3,10 +3,10 @@
 use super::{Error, SegmentError, SegmentName};
 
 impl<T> From<crate::PutError<T>> for Error {
-    /// `Full` becomes [`Error::WouldBlock`]; the item is dropped.
+    /// `Full` and `Stalled` become [`Error::WouldBlock`]; the item is dropped.
     fn from(e: crate::PutError<T>) -> Self {
         match e {
-            crate::PutError::Full(_) => Error::WouldBlock,
+            crate::PutError::Full(_) | crate::PutError::Stalled(_) => Error::WouldBlock,
             crate::PutError::Timeout(_) => Error::Timeout,
             crate::PutError::Closed(_) => Error::Closed,
             crate::PutError::Corrupted(_) => Error::Corrupted,
@@ -15,10 +15,10 @@ impl<T> From<crate::PutError<T>> for Error {
 }
 
 impl From<crate::GetError> for Error {
-    /// `Empty` becomes [`Error::WouldBlock`].
+    /// `Empty` and `Stalled` become [`Error::WouldBlock`].
     fn from(e: crate::GetError) -> Self {
         match e {
-            crate::GetError::Empty => Error::WouldBlock,
+            crate::GetError::Empty | crate::GetError::Stalled => Error::WouldBlock,
             crate::GetError::Timeout => Error::Timeout,
             crate::GetError::Closed => Error::Closed,
             crate::GetError::Corrupted => Error::Corrupted,

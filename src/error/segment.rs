@@ -2,6 +2,7 @@
 
 use core::fmt;
 
+#[cfg(feature = "std")]
 use super::Error;
 use crate::segment::TypeName;
 

@@ -22,7 +22,7 @@
 //!     72    8 created_ns      before READY                      CLOCK_REALTIME ns since the epoch, display only
 //!     80    2 type_name_len   before READY                      bytes used in type_name (<= 160)
 //!     82    2 flags           before READY                      bit 0: type name truncated; bit 1: sealed memfd
-//!     84    4 reserved        zero
+//!     84    4 item_stride     before READY                      bytes from one item to the next in a value that is an array of items (a Queue's slots), for tools; 0 = none
 //!     88    8 registry        before READY                      the creator's participant registry's nonce
 //!     96  160 type_name       before READY                      UTF-8, the first type_name_len bytes
 //! ```
@@ -92,7 +92,7 @@ pub(crate) struct Header {
     pub(crate) created_ns: u64,
     pub(crate) type_name_len: u16,
     pub(crate) flags: u16,
-    pub(crate) reserved: u32,
+    pub(crate) item_stride: u32,
     pub(crate) registry: u64,
     pub(crate) type_name: [u8; TYPE_NAME_MAX],
 }
@@ -178,6 +178,7 @@ pub(crate) struct Snapshot {
     pub(crate) created_ns: u64,
     pub(crate) flags: u16,
     pub(crate) registry: u64,
+    pub(crate) item_stride: u32,
 }
 
 impl Snapshot {
@@ -260,6 +261,7 @@ impl HeaderPtr {
                 created_ns: ptr::read_volatile(ptr::addr_of!((*h).created_ns)),
                 flags,
                 registry: ptr::read_volatile(ptr::addr_of!((*h).registry)),
+                item_stride: ptr::read_volatile(ptr::addr_of!((*h).item_stride)),
             }
         }
     }
@@ -293,7 +295,7 @@ impl HeaderPtr {
             ptr::addr_of_mut!((*h).created_ns).write(fields.created_ns);
             ptr::addr_of_mut!((*h).type_name_len).write(name.len() as u16);
             ptr::addr_of_mut!((*h).flags).write(flags);
-            ptr::addr_of_mut!((*h).reserved).write(0);
+            ptr::addr_of_mut!((*h).item_stride).write(fields.item_stride);
             ptr::addr_of_mut!((*h).registry).write(fields.registry);
             let dst = ptr::addr_of_mut!((*h).type_name).cast::<u8>();
             ptr::copy_nonoverlapping(name.as_ptr(), dst, name.len());
@@ -313,6 +315,8 @@ pub(crate) struct Fields {
     pub(crate) flags: u16,
     /// The creator's participant registry's nonce.
     pub(crate) registry: u64,
+    /// `ShmSafe::ITEM_STRIDE` of the value's type.
+    pub(crate) item_stride: u32,
 }
 
 #[cfg(test)]
@@ -361,6 +365,7 @@ mod tests {
             created_ns: 123,
             flags: FLAG_SEALED,
             registry: 9,
+            item_stride: 24,
         };
         // SAFETY: we are the only writer.
         unsafe { h.write(&fields) };
@@ -373,6 +378,7 @@ mod tests {
         assert_eq!(s.identity.type_name.as_str(), "u64");
         assert_eq!((s.creator_id, s.creator_pid, s.created_ns), (5, 77, 123));
         assert_eq!(s.flags, FLAG_SEALED);
+        assert_eq!((s.registry, s.item_stride), (9, 24));
         assert_eq!(s.kind(), Some(Kind::Plain));
         // The documented offsets, byte for byte.
         assert_eq!(&page.0[0..8], b"SHMKIT\0\x01");
@@ -381,6 +387,7 @@ mod tests {
         assert_eq!(page.0[64], 5);
         assert_eq!(page.0[68], 77);
         assert_eq!(page.0[80], 3);
+        assert_eq!(page.0[84], 24);
         assert_eq!(&page.0[96..99], b"u64");
     }
 }

@@ -23,3 +23,5 @@ pub(crate) mod membarrier;
 pub(crate) mod proc;
 pub(crate) mod registry;
 pub(crate) mod time;
+#[cfg(feature = "std")]
+pub(crate) mod tools;

@@ -65,14 +65,18 @@ pub(crate) struct Wakers {
 #[repr(C)]
 pub(crate) struct Ring<const CAP: usize> {
     /// Bytes ever published. Written by the producer only.
-    pub(super) tail: Line<AtomicU64>,
+    pub(crate) tail: Line<AtomicU64>,
     /// Bytes ever consumed. Written by the consumer only.
-    pub(super) head: Line<AtomicU64>,
+    pub(crate) head: Line<AtomicU64>,
     /// The notifiers.
     pub(crate) wake: Line<Wakers>,
     /// The records.
     pub(super) data: Data<CAP>,
 }
+
+/// Where a ring's record array starts (for tools that read a ring from outside).
+#[cfg(all(feature = "std", not(shmkit_loom)))]
+pub(crate) const DATA_OFFSET: usize = core::mem::offset_of!(Ring<64>, data);
 
 #[cfg(not(shmkit_loom))]
 const _: () = {

@@ -125,5 +125,7 @@ mod producer;
 mod tests;
 
 pub(crate) use consumer::Message;
+#[cfg(all(feature = "std", not(shmkit_loom)))]
+pub(crate) use layout::{DATA_OFFSET, Wakers};
 pub(crate) use layout::{Line, Ring};
 pub(crate) use producer::Reservation;

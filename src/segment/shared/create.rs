@@ -207,6 +207,7 @@ impl<T: ShmSafe> Shared<T> {
             created_ns: sys::time::realtime_ns(),
             flags,
             registry: sys::registry::nonce(),
+            item_stride: T::ITEM_STRIDE,
         };
         // SAFETY: we are the creator; nobody else writes the header.
         unsafe { header.write(&fields) };

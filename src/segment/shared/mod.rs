@@ -118,14 +118,14 @@ impl<T: ShmSafe> Shared<T> {
     );
 
     /// Removes the named segment `name`. Mappings that exist stay valid; new `open`s
-    /// fail with [`NotFound`](SegmentErrorKind::NotFound).
+    /// fail with [`NotFound`](crate::error::SegmentErrorKind::NotFound).
     ///
     /// # Errors
     ///
-    /// A [`SegmentError`] of kind [`NotFound`](SegmentErrorKind::NotFound),
-    /// [`InvalidName`](SegmentErrorKind::InvalidName),
-    /// [`PermissionDenied`](SegmentErrorKind::PermissionDenied) or
-    /// [`Os`](SegmentErrorKind::Os).
+    /// A [`SegmentError`] of kind [`NotFound`](crate::error::SegmentErrorKind::NotFound),
+    /// [`InvalidName`](crate::error::SegmentErrorKind::InvalidName),
+    /// [`PermissionDenied`](crate::error::SegmentErrorKind::PermissionDenied) or
+    /// [`Os`](crate::error::SegmentErrorKind::Os).
     pub fn unlink(name: &str) -> Result<(), SegmentError> {
         let name = Name::new(name)?;
         sys::mem::shm_unlink(name.c_str()).map_err(|e| SegmentError::os(e, name.as_str()))

@@ -91,6 +91,18 @@ use core::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, AtomicU64, AtomicUsize,
 
 use super::proc::Liveness;
 
+mod file;
+mod fork;
+mod lock;
+
+#[cfg(all(feature = "std", not(shmkit_loom)))]
+pub(crate) use file::MAGIC;
+use file::*;
+use fork::after_fork_in_child;
+#[cfg(feature = "std")]
+pub(crate) use fork::{finish_child, reserve_child};
+use lock::*;
+
 /// Bits of an id that hold the slot.
 const SLOT_BITS: u32 = 14;
 const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
@@ -103,51 +115,6 @@ const KIND_SHIFT: u32 = 16;
 const FREE: u32 = 0;
 const PROCESS: u32 = 1;
 const THREAD: u32 = 2;
-
-/// The first byte offset of the slots' lock bytes (far beyond the file's end: locks are
-/// advisory and may lie anywhere).
-const LOCK_BASE: i64 = 1 << 32;
-/// The byte the creator of the file locks while it initialises it.
-const INIT_BYTE: i64 = LOCK_BASE - 1;
-
-const MAGIC: u64 = u64::from_le_bytes(*b"SHMKREG\x01");
-const VERSION: u32 = 1;
-const ST_INITIALIZING: u32 = 1;
-const ST_READY: u32 = 2;
-
-const HEADER: usize = 64;
-const ENTRY: usize = 32;
-/// The file's size: the header and every entry, rounded up to 4 KiB pages.
-const FILE_SIZE: usize = (HEADER + ENTRY * ENTRIES).next_multiple_of(4096);
-
-/// The file's header (see the module docs).
-#[repr(C)]
-struct FileHeader {
-    magic: AtomicU64,
-    version: AtomicU32,
-    state: AtomicU32,
-    slots: AtomicU32,
-    _reserved0: AtomicU32,
-    nonce: AtomicU64,
-    _reserved: [AtomicU64; 4],
-}
-
-/// One slot's entry (see the module docs).
-#[repr(C)]
-pub(crate) struct Entry {
-    state: AtomicU32,
-    parent: AtomicU32,
-    pid: AtomicI32,
-    tid: AtomicI32,
-    started: AtomicU64,
-    _reserved: AtomicU64,
-}
-
-const _: () = {
-    assert!(core::mem::size_of::<FileHeader>() == HEADER);
-    assert!(core::mem::size_of::<Entry>() == ENTRY);
-    assert!(FILE_SIZE % 4096 == 0);
-};
 
 #[inline]
 const fn pack_id(slot: u32, generation: u32) -> u32 {
@@ -223,260 +190,6 @@ fn mark_owned(slot: u32, owned: bool) {
 fn is_owned(slot: u32) -> bool {
     let (word, bit) = ((slot / 64) as usize, 1u64 << (slot % 64));
     OWNED[word].load(Ordering::Acquire) & bit != 0
-}
-
-// ---- the file --------------------------------------------------------------------------
-
-/// The mapped registry.
-#[derive(Clone, Copy)]
-struct Reg {
-    base: NonNull<u8>,
-}
-
-impl Reg {
-    fn header(self) -> &'static FileHeader {
-        // SAFETY: `base` is a live, page-aligned mapping of FILE_SIZE bytes (never
-        // unmapped once published), and the header is all atomics.
-        unsafe { &*self.base.as_ptr().cast::<FileHeader>() }
-    }
-
-    fn entry(self, slot: u32) -> &'static Entry {
-        debug_assert!(slot < SLOTS);
-        let slot = (slot & SLOT_MASK) as usize;
-        // SAFETY: as in `header`; HEADER + ENTRY * slot + ENTRY <= FILE_SIZE for every
-        // slot below ENTRIES, and an entry is all atomics, 8-aligned.
-        unsafe {
-            &*self
-                .base
-                .as_ptr()
-                .add(HEADER + ENTRY * slot)
-                .cast::<Entry>()
-        }
-    }
-}
-
-/// The registry, set up on first use. `None` if it cannot be (then ids cannot be
-/// issued, and liveness is `Unknown`).
-fn reg() -> Option<Reg> {
-    if SETUP.load(Ordering::Acquire) == 2 {
-        let base = BASE.load(Ordering::Acquire);
-        return NonNull::new(base as *mut u8).map(|base| Reg { base });
-    }
-    reg_slow()
-}
-
-#[cold]
-fn reg_slow() -> Option<Reg> {
-    // A forked child must drop this process's lifelines at once: the hook exists
-    // before any descriptor or slot does.
-    super::fork::on_child(after_fork_in_child);
-    loop {
-        match SETUP.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => {
-                let ok = setup().is_ok();
-                SETUP.store(if ok { 2 } else { 3 }, Ordering::Release);
-            }
-            Err(1) => {
-                crate::primitive::spin_loop();
-                continue;
-            }
-            Err(_) => {}
-        }
-        return match SETUP.load(Ordering::Acquire) {
-            2 => NonNull::new(BASE.load(Ordering::Acquire) as *mut u8).map(|base| Reg { base }),
-            1 => continue,
-            _ => None,
-        };
-    }
-}
-
-/// Opens (or creates) the registry file, maps it, and waits until it is initialised.
-fn setup() -> Result<(), rustix::io::Errno> {
-    use rustix::fd::IntoRawFd;
-    let fd = open_file()?;
-    let size = rustix::fs::fstat(&fd)?.st_size as usize;
-    if size < FILE_SIZE {
-        // Either ours to size (we created it) or its creator is at work: extend it to
-        // the full size (idempotent, and harmless if the creator does the same).
-        rustix::fs::ftruncate(&fd, FILE_SIZE as u64)?;
-    }
-    // SAFETY: a fresh shared mapping of the file, at an address the kernel picks.
-    let base = unsafe {
-        rustix::mm::mmap(
-            core::ptr::null_mut(),
-            FILE_SIZE,
-            rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
-            rustix::mm::MapFlags::SHARED,
-            &fd,
-            0,
-        )?
-    };
-    let reg = Reg {
-        base: NonNull::new(base.cast::<u8>()).ok_or(rustix::io::Errno::NOMEM)?,
-    };
-    let raw = fd.into_raw_fd();
-    if let Err(e) = initialise(reg, raw) {
-        // SAFETY: we own `raw`; nothing else has seen it.
-        let _ = unsafe { libc::close(raw) };
-        // SAFETY: our own fresh mapping; nothing holds a reference into it.
-        let _ = unsafe { rustix::mm::munmap(base, FILE_SIZE) };
-        return Err(e);
-    }
-    NONCE.store(
-        reg.header().nonce.load(Ordering::Acquire),
-        Ordering::Release,
-    );
-    FD.store(raw, Ordering::Release);
-    BASE.store(reg.base.as_ptr() as usize, Ordering::Release);
-    Ok(())
-}
-
-/// The registry file, opened read-write, close-on-exec.
-fn open_file() -> Result<rustix::fd::OwnedFd, rustix::io::Errno> {
-    use rustix::fs::Mode;
-    #[cfg(feature = "std")]
-    if let Some(path) = std::env::var_os("SHMKIT_REGISTRY") {
-        use rustix::fs::OFlags;
-        return rustix::fs::open(
-            path.as_os_str(),
-            OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC,
-            Mode::RUSR | Mode::WUSR,
-        );
-    }
-    let mut name = [0u8; 48];
-    let len = shm_name(&mut name);
-    let name = CStr::from_bytes_with_nul(&name[..=len]).map_err(|_| rustix::io::Errno::INVAL)?;
-    let flags = rustix::shm::OFlags::RDWR | rustix::shm::OFlags::CREATE;
-    match rustix::shm::open(name, flags, Mode::RUSR | Mode::WUSR) {
-        Ok(fd) => Ok(fd),
-        // No /dev/shm (a sandbox): a private registry, shared with forked children
-        // only (named segments then cannot be shared with unrelated processes).
-        Err(_) => rustix::fs::memfd_create(c"shmkit-registry", rustix::fs::MemfdFlags::CLOEXEC),
-    }
-}
-
-/// `/shmkit-registry-<euid>` with its NUL into `buf`; returns the length without NUL.
-fn shm_name(buf: &mut [u8; 48]) -> usize {
-    let prefix = b"/shmkit-registry-";
-    buf[..prefix.len()].copy_from_slice(prefix);
-    let mut at = prefix.len();
-    let uid = rustix::process::geteuid().as_raw();
-    let mut digits = [0u8; 10];
-    let mut n = uid;
-    let mut k = 0;
-    loop {
-        digits[k] = b'0' + (n % 10) as u8;
-        k += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    while k > 0 {
-        k -= 1;
-        buf[at] = digits[k];
-        at += 1;
-    }
-    buf[at] = 0;
-    at
-}
-
-/// Waits for the file's header to be READY, initialising it if nobody else is (or its
-/// initialiser died).
-fn initialise(reg: Reg, fd: i32) -> Result<(), rustix::io::Errno> {
-    let h = reg.header();
-    let start = super::time::monotonic_ns();
-    loop {
-        // SYNC POINT with the Release store of READY below (in another process).
-        if h.state.load(Ordering::Acquire) == ST_READY {
-            if h.magic.load(Ordering::Relaxed) != MAGIC
-                || h.version.load(Ordering::Relaxed) != VERSION
-                || h.slots.load(Ordering::Relaxed) != SLOTS
-            {
-                return Err(rustix::io::Errno::PROTO);
-            }
-            return Ok(());
-        }
-        // Nobody READY: whoever holds the init byte initialises; if it is free, we do.
-        if set_lock(fd, INIT_BYTE, true)? {
-            if h.state.load(Ordering::Acquire) != ST_READY {
-                h.state.store(ST_INITIALIZING, Ordering::Relaxed);
-                let mut nonce = [0u8; 8];
-                let _ = rustix::rand::getrandom(&mut nonce, rustix::rand::GetRandomFlags::empty());
-                let nonce = u64::from_le_bytes(nonce)
-                    ^ super::time::monotonic_ns().rotate_left(17)
-                    ^ u64::from(rustix::process::getpid().as_raw_nonzero().get() as u32);
-                h.magic.store(MAGIC, Ordering::Relaxed);
-                h.version.store(VERSION, Ordering::Relaxed);
-                h.slots.store(SLOTS, Ordering::Relaxed);
-                h.nonce.store(nonce | 1, Ordering::Relaxed);
-                // SYNC POINT with the Acquire load of `state` above (in other processes).
-                h.state.store(ST_READY, Ordering::Release);
-            }
-            let _ = unlock(fd, INIT_BYTE);
-            continue;
-        }
-        if super::time::monotonic_ns().saturating_sub(start) > 5_000_000_000 {
-            return Err(rustix::io::Errno::TIMEDOUT);
-        }
-        super::time::sleep_ns(100_000);
-    }
-}
-
-// ---- byte locks (fcntl F_OFD_*; rustix has no byte-range locks) ----------------------
-
-fn flock_at(kind: i16, at: i64) -> libc::flock {
-    // SAFETY: `flock` is plain old data; all-zero is a valid value.
-    let mut fl: libc::flock = unsafe { core::mem::zeroed() };
-    fl.l_type = kind;
-    fl.l_whence = libc::SEEK_SET as i16;
-    fl.l_start = at;
-    fl.l_len = 1;
-    fl.l_pid = 0; // required by F_OFD_*
-    fl
-}
-
-/// `F_OFD_SETLK` a write lock on byte `at` (or unlock with `lock == false`). `Ok(false)`:
-/// another open file description holds it.
-fn set_lock(fd: i32, at: i64, lock: bool) -> Result<bool, rustix::io::Errno> {
-    let mut fl = flock_at(if lock { libc::F_WRLCK } else { libc::F_UNLCK } as i16, at);
-    loop {
-        // SAFETY: `fl` is a valid flock for the duration of the call; `fd` is ours.
-        let rc = unsafe { libc::fcntl(fd, libc::F_OFD_SETLK, &mut fl) };
-        if rc == 0 {
-            return Ok(true);
-        }
-        match errno() {
-            libc::EAGAIN | libc::EACCES => return Ok(false),
-            libc::EINTR => {}
-            e => return Err(rustix::io::Errno::from_raw_os_error(e)),
-        }
-    }
-}
-
-fn unlock(fd: i32, at: i64) -> Result<bool, rustix::io::Errno> {
-    set_lock(fd, at, false)
-}
-
-/// Does an open file description other than ours hold byte `at`? `None`: the check
-/// failed.
-fn held_by_other(fd: i32, at: i64) -> Option<bool> {
-    let mut fl = flock_at(libc::F_WRLCK as i16, at);
-    loop {
-        // SAFETY: as in `set_lock`.
-        let rc = unsafe { libc::fcntl(fd, libc::F_OFD_GETLK, &mut fl) };
-        if rc == 0 {
-            return Some(fl.l_type != libc::F_UNLCK as i16);
-        }
-        if errno() != libc::EINTR {
-            return None;
-        }
-    }
-}
-
-fn errno() -> i32 {
-    // SAFETY: reading this thread's errno right after a failed call.
-    unsafe { *libc::__errno_location() }
 }
 
 // ---- claiming and releasing slots --------------------------------------------------------
@@ -658,6 +371,28 @@ pub(crate) fn nonce() -> u64 {
     }
 }
 
+/// The registry's nonce, for tools that must not create a registry where none exists
+/// (`shmkit ls` on a machine where no program of the kit ran): `None` if there is no
+/// registry file (then no participant of any registry here can be checked).
+pub(crate) fn nonce_if_exists() -> Option<u64> {
+    #[cfg(feature = "std")]
+    if SETUP.load(Ordering::Acquire) != 2 {
+        let exists = match std::env::var_os("SHMKIT_REGISTRY") {
+            Some(path) => std::path::Path::new(&path).exists(),
+            None => {
+                let mut name = [0u8; 48];
+                let len = shm_name(&mut name);
+                let name = core::str::from_utf8(&name[1..len]).unwrap_or("");
+                std::path::Path::new("/dev/shm").join(name).exists()
+            }
+        };
+        if !exists {
+            return None;
+        }
+    }
+    Some(nonce()).filter(|&n| n != 0)
+}
+
 /// A view of one entry for tools (`shmkit ls`): `(kind, pid, tid, parent)` if live.
 pub(crate) fn describe(id: u32) -> Option<(u32, i32, i32, u32)> {
     if liveness(id) == Liveness::Dead {
@@ -671,152 +406,6 @@ pub(crate) fn describe(id: u32) -> Option<(u32, i32, i32, u32)> {
         e.tid.load(Ordering::Relaxed),
         e.parent.load(Ordering::Relaxed),
     ))
-}
-
-// ---- fork ---------------------------------------------------------------------------------
-
-/// A process slot claimed for a child about to be forked (see [`reserve_child`]).
-#[cfg(feature = "std")]
-#[derive(Debug)]
-pub(crate) struct ChildSlot {
-    index: usize,
-    id: u32,
-}
-
-#[cfg(feature = "std")]
-impl ChildSlot {
-    /// The child's participant id.
-    pub(crate) fn id(&self) -> u32 {
-        self.id
-    }
-}
-
-/// Before `fork`: opens a descriptor of its own on the registry, claims a process slot
-/// through it for the child, and marks it as what the next fork on this thread hands
-/// to the child. The parent then calls [`finish_child`] after the fork.
-#[cfg(feature = "std")]
-pub(crate) fn reserve_child() -> Option<ChildSlot> {
-    let reg = reg()?;
-    let fd = reopen(FD.load(Ordering::Acquire))?;
-    let index = PENDING_FD.iter().position(|p| {
-        p.compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-    });
-    let Some(index) = index else {
-        // SAFETY: ours, unused.
-        let _ = unsafe { libc::close(fd) };
-        return None;
-    };
-    let parent = process_id();
-    let Some(id) = claim(reg, fd, PROCESS, parent) else {
-        PENDING_FD[index].store(-1, Ordering::Release);
-        // SAFETY: ours, unused.
-        let _ = unsafe { libc::close(fd) };
-        return None;
-    };
-    // The slot is the child's, not ours: `claim` marked it owned here.
-    mark_owned(id & SLOT_MASK, false);
-    PENDING_ID[index].store(id, Ordering::Release);
-    let _ = FORKING_WITH.try_with(|f| f.set(index as i32));
-    Some(ChildSlot { index, id })
-}
-
-/// After `fork`, in the parent: closes the parent's copy of the child's descriptor (the
-/// child's copy keeps the slot's lock for the child's lifetime). If the fork failed
-/// (`forked == false`), frees the slot instead.
-#[cfg(feature = "std")]
-pub(crate) fn finish_child(slot: ChildSlot, forked: bool) {
-    let _ = FORKING_WITH.try_with(|f| f.set(-1));
-    let fd = PENDING_FD[slot.index].load(Ordering::Acquire);
-    if !forked {
-        if let Some(reg) = reg() {
-            let s = slot.id & SLOT_MASK;
-            let e = reg.entry(s);
-            e.state
-                .store(gen_of(e.state.load(Ordering::Acquire)), Ordering::Release);
-            let _ = unlock(fd, LOCK_BASE + i64::from(s));
-        }
-    }
-    PENDING_ID[slot.index].store(0, Ordering::Release);
-    PENDING_FD[slot.index].store(-1, Ordering::Release);
-    // SAFETY: the descriptor was opened by `reserve_child` for this slot alone.
-    let _ = unsafe { libc::close(fd) };
-}
-
-/// A new open file description of the file behind `fd` (`/proc/self/fd/N`), so that
-/// its locks are its own. Async-signal-safe (no allocation). `None` if it fails.
-fn reopen(fd: i32) -> Option<i32> {
-    if fd < 0 {
-        return None;
-    }
-    let mut path = *b"/proc/self/fd/\0\0\0\0\0\0\0\0\0\0\0\0";
-    let mut at = 14;
-    let mut digits = [0u8; 10];
-    let (mut n, mut k) = (fd as u32, 0);
-    loop {
-        digits[k] = b'0' + (n % 10) as u8;
-        k += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    while k > 0 {
-        k -= 1;
-        path[at] = digits[k];
-        at += 1;
-    }
-    // SAFETY: `path` is NUL-terminated (zero-filled past `at`); open is
-    // async-signal-safe.
-    let new = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC) };
-    (new >= 0).then_some(new)
-}
-
-/// The fork hook (async-signal-safe: atomics, `open`, `close`): the child stops
-/// sharing its parent's lifelines at once, forgets the slots it inherited, and takes
-/// the slot pre-claimed for it, if the fork was `Process::spawn`'s.
-fn after_fork_in_child() {
-    EPOCH.fetch_add(1, Ordering::AcqRel);
-    for word in &OWNED {
-        word.store(0, Ordering::Relaxed);
-    }
-    PROCESS_ID.store(0, Ordering::Relaxed);
-    #[cfg(feature = "std")]
-    let mine = FORKING_WITH.try_with(|f| f.replace(-1)).unwrap_or(-1);
-    #[cfg(not(feature = "std"))]
-    let mine = -1;
-    // Every descriptor of the parent's but our own pending one: closed.
-    for (i, p) in PENDING_FD.iter().enumerate() {
-        let fd = p.load(Ordering::Relaxed);
-        if fd >= 0 && i as i32 != mine {
-            p.store(-1, Ordering::Relaxed);
-            // SAFETY: our inherited copy of the parent's descriptor; close is
-            // async-signal-safe.
-            let _ = unsafe { libc::close(fd) };
-        }
-    }
-    let old = FD.load(Ordering::Relaxed);
-    let new = if mine >= 0 {
-        let i = mine as usize;
-        let fd = PENDING_FD[i].swap(-1, Ordering::Relaxed);
-        let id = PENDING_ID[i].swap(0, Ordering::Relaxed);
-        if fd >= 0 && id != 0 {
-            mark_owned(id & SLOT_MASK, true);
-            PROCESS_ID.store(id, Ordering::Relaxed);
-        }
-        fd
-    } else {
-        reopen(old).unwrap_or(-1)
-    };
-    FD.store(new, Ordering::Relaxed);
-    if old >= 0 {
-        // SAFETY: our inherited copy; the parent's stays open in the parent.
-        let _ = unsafe { libc::close(old) };
-    }
-    if new < 0 && SETUP.load(Ordering::Relaxed) == 2 {
-        // No descriptor: no lifeline can be held. Treated as a registry that failed.
-        SETUP.store(3, Ordering::Relaxed);
-    }
 }
 
 #[cfg(all(test, not(shmkit_loom)))]
