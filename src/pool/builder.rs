@@ -2,7 +2,6 @@
 //! first workers.
 
 use core::time::Duration;
-use std::sync::Mutex;
 use std::vec::Vec;
 
 use rustix::fd::{AsFd, OwnedFd};
@@ -102,8 +101,7 @@ impl PoolBuilder {
         let bell = sys::fds::doorbell()?;
         let zygote = start_zygote(&slots, &hub, &bell, &cfg)?;
         let pool = Pool {
-            hub,
-            inner: Mutex::new(Inner::new(cfg, slots, bell, zygote)),
+            core: std::sync::Arc::new(super::Core::new(hub, Inner::new(cfg, slots, bell, zygote))),
         };
         pool.await_workers()?; // on error, dropping `pool` ends the zygote
         Ok(pool)
@@ -196,7 +194,7 @@ impl Pool {
     fn await_workers(&self) -> Result<(), Error> {
         let deadline = Deadline::after(START_PATIENCE);
         loop {
-            let seen = self.hub.completions();
+            let seen = self.core.hub.completions();
             if let Some(started) = self.lock().startup() {
                 return started;
             }
@@ -208,7 +206,7 @@ impl Pool {
                 (Some(d), Some(s)) if d < s => deadline,
                 _ => slice,
             };
-            self.hub.wait_change(seen, until);
+            self.core.hub.wait_change(seen, until);
         }
     }
 }

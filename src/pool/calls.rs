@@ -94,8 +94,9 @@ impl Pool {
     /// Like [`Pool::map`], but yields the results one by one, in input order, as they
     /// come; an item that failed yields its error and the rest go on.
     ///
-    /// All items are queued at once; dropping the iterator early drops the rest.
-    pub fn imap<'a, T: Pod, U: Pod>(&'a self, f: fn(T) -> U, items: &'a [T]) -> Imap<'a, T, U> {
+    /// All items are queued at once (copied: the iterator borrows neither them nor
+    /// the pool); dropping the iterator early drops the rest.
+    pub fn imap<T: Pod, U: Pod>(&self, f: fn(T) -> U, items: &[T]) -> Imap<T, U> {
         const { assert_item::<T>() };
         const { assert_item::<U>() };
         let bufs = (owned(items), out_buf::<U>(items.len()));
@@ -105,11 +106,11 @@ impl Pool {
 
     /// Like [`Pool::imap`], but yields `(index, result)` in completion order (the
     /// index is into `items`).
-    pub fn imap_unordered<'a, T: Pod, U: Pod>(
-        &'a self,
+    pub fn imap_unordered<T: Pod, U: Pod>(
+        &self,
         f: fn(T) -> U,
-        items: &'a [T],
-    ) -> ImapUnordered<'a, T, U> {
+        items: &[T],
+    ) -> ImapUnordered<T, U> {
         const { assert_item::<T>() };
         const { assert_item::<U>() };
         let bufs = (owned(items), out_buf::<U>(items.len()));
@@ -174,7 +175,8 @@ impl Pool {
         self.apply_async(f, arg).get()
     }
 
-    /// Starts `f(arg)` on a worker (as soon as one is free) and returns at once.
+    /// Starts `f(arg)` on a worker (as soon as one is free) and returns at once. The
+    /// handle keeps the pool alive (see [`AsyncResult`]).
     ///
     /// If the pool is closed, the returned handle yields [`PoolError::Closed`].
     ///
@@ -188,7 +190,7 @@ impl Pool {
     /// assert_eq!((a.get()?, b.get()?), (42, 42));
     /// # Ok::<(), shmkit::PoolError>(())
     /// ```
-    pub fn apply_async<T: Pod, U: Pod>(&self, f: fn(T) -> U, arg: T) -> AsyncResult<'_, U> {
+    pub fn apply_async<T: Pod, U: Pod>(&self, f: fn(T) -> U, arg: T) -> AsyncResult<U> {
         const { assert_item::<T>() };
         const { assert_item::<U>() };
         let bufs = (owned(core::slice::from_ref(&arg)), out_buf::<U>(1));

@@ -82,8 +82,8 @@
 //!
 //! Workers leave through `_exit`. The zygote exits when the pool ends, and when its
 //! parent dies (it watches a pidfd of it); workers die with the zygote
-//! (`PR_SET_PDEATHSIG`). Dropping the pool kills every worker, and reaps the zygote,
-//! which reaps the workers.
+//! (`PR_SET_PDEATHSIG`). Dropping the pool (and the last of its result handles, which
+//! keep it alive) kills every worker, and reaps the zygote, which reaps the workers.
 
 mod builder;
 mod calls;
@@ -102,7 +102,7 @@ mod zygote;
 
 use core::fmt;
 use core::time::Duration;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::vec::Vec;
 
 use bytemuck::Pod;
@@ -124,9 +124,21 @@ pub use self::loom_api::__loom_pool;
 /// A pool of forked worker processes; see the [module docs](self).
 ///
 /// `Send + Sync`: several threads may use one pool at once; their tasks share the
-/// workers first come, first served. Dropping the pool kills every worker and reaps
-/// its zygote.
+/// workers first come, first served.
+///
+/// The handles on submitted work ([`AsyncResult`], [`Imap`], [`ImapUnordered`]) do
+/// not borrow the pool: each keeps the pool alive itself (an `Arc` of its state,
+/// cloned once per call), so they can be stored beside it, returned from a function
+/// or sent to another thread. The pool ends — every worker killed, the zygote
+/// reaped — when the `Pool` and the last of those handles are dropped, or at once
+/// with [`terminate`](Pool::terminate).
 pub struct Pool {
+    core: Arc<Core>,
+}
+
+/// What a [`Pool`] and its result handles share; the pool ends when the last of them
+/// drops it.
+pub(crate) struct Core {
     hub: Shared<Hub>,
     inner: Mutex<Inner>,
 }
@@ -174,7 +186,7 @@ impl Pool {
         let zygote = {
             let mut inner = self.lock();
             if inner.phase != Phase::Finished {
-                inner.exit_workers(&self.hub);
+                inner.exit_workers(&self.core.hub);
             }
             inner.zygote.take()
         };
@@ -185,14 +197,7 @@ impl Pool {
     /// Kills (`SIGKILL`) every worker now, and reaps the zygote. Tasks not finished
     /// fail with [`PoolError::Closed`].
     pub fn terminate(&self) {
-        let zygote = {
-            let mut inner = self.lock();
-            if inner.phase != Phase::Finished {
-                inner.finish(PoolError::Closed, &self.hub);
-            }
-            inner.zygote.take()
-        };
-        reap_zygote(zygote, KILL_GRACE);
+        self.core.terminate();
     }
 
     /// The pids of the current workers (none after `join` or `terminate`). Waits (a
@@ -202,6 +207,40 @@ impl Pool {
         let deadline = Deadline::after(PIDS_PATIENCE);
         self.drive(deadline, |inner| (!inner.changing_workers()).then_some(()));
         self.lock().worker_pids()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.core.lock()
+    }
+
+    /// Waits (running the pump) until `check` says done, or `deadline`.
+    fn drive<R>(
+        &self,
+        deadline: Deadline,
+        check: impl FnMut(&mut Inner) -> Option<R>,
+    ) -> Option<R> {
+        self.core.drive(deadline, check)
+    }
+}
+
+impl Core {
+    fn new(hub: Shared<Hub>, inner: Inner) -> Core {
+        Core {
+            hub,
+            inner: Mutex::new(inner),
+        }
+    }
+
+    /// As [`Pool::terminate`].
+    fn terminate(&self) {
+        let zygote = {
+            let mut inner = self.lock();
+            if inner.phase != Phase::Finished {
+                inner.finish(PoolError::Closed, &self.hub);
+            }
+            inner.zygote.take()
+        };
+        reap_zygote(zygote, KILL_GRACE);
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -255,7 +294,7 @@ fn reap_zygote(zygote: Option<Process>, grace: Duration) {
     }
 }
 
-impl Drop for Pool {
+impl Drop for Core {
     fn drop(&mut self) {
         self.terminate();
     }

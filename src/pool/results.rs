@@ -1,25 +1,53 @@
 //! Handles on submitted work: [`AsyncResult`] (one task) and the iterators of `imap`
-//! and `imap_unordered`. Each forgets its job when dropped.
+//! and `imap_unordered`. Each holds an `Arc` of the pool's state (so it never borrows
+//! the [`Pool`] and keeps it alive), and forgets its job when dropped.
 
 use core::fmt;
 use core::marker::PhantomData;
 use core::mem::size_of;
 use core::time::Duration;
+use std::sync::Arc;
 use std::vec::Vec;
 
 use bytemuck::Pod;
 
-use super::{Pool, PoolError};
+use super::{Core, Pool, PoolError};
 use crate::primitive::Deadline;
 
-/// The result of [`Pool::apply_async`], to wait for. Borrows the pool.
-pub struct AsyncResult<'a, U: Pod> {
-    run: Run<'a>,
+/// The result of [`Pool::apply_async`], to wait for.
+///
+/// It does not borrow the pool: it keeps the pool alive itself (see [`Pool`]), so it
+/// may be stored beside the pool, returned, or sent to another thread (`Send + Sync`).
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::{AsyncResult, Pool};
+///
+/// fn cube(x: u64) -> u64 {
+///     x * x * x
+/// }
+///
+/// struct Batch {
+///     pool: Pool,
+///     pending: Vec<AsyncResult<u64>>,
+/// }
+///
+/// let pool = Pool::new(2)?;
+/// let pending = (1..=4).map(|x| pool.apply_async(cube, x)).collect();
+/// let batch = Batch { pool, pending };
+/// let cubes: Result<Vec<u64>, _> = batch.pending.iter().map(|r| r.get()).collect();
+/// assert_eq!(cubes?, [1, 8, 27, 64]);
+/// batch.pool.join();
+/// # Ok::<(), shmkit::PoolError>(())
+/// ```
+pub struct AsyncResult<U: Pod> {
+    run: Run,
     _result: PhantomData<fn() -> U>,
 }
 
-impl<'a, U: Pod> AsyncResult<'a, U> {
-    pub(crate) fn new(run: Run<'a>) -> Self {
+impl<U: Pod> AsyncResult<U> {
+    pub(crate) fn new(run: Run) -> Self {
         AsyncResult {
             run,
             _result: PhantomData,
@@ -57,7 +85,7 @@ impl<'a, U: Pod> AsyncResult<'a, U> {
     }
 }
 
-impl<U: Pod> fmt::Debug for AsyncResult<'_, U> {
+impl<U: Pod> fmt::Debug for AsyncResult<U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncResult")
             .field("ready", &self.ready())
@@ -65,16 +93,17 @@ impl<U: Pod> fmt::Debug for AsyncResult<'_, U> {
     }
 }
 
-/// The iterator of [`Pool::imap`]: results in input order.
-pub struct Imap<'a, T: Pod, U: Pod> {
-    run: Run<'a>,
+/// The iterator of [`Pool::imap`]: results in input order. Like [`AsyncResult`], it
+/// keeps the pool alive and borrows nothing (the items were copied).
+pub struct Imap<T: Pod, U: Pod> {
+    run: Run,
     next: usize,
     len: usize,
-    _items: Marker<'a, T, U>,
+    _items: Marker<T, U>,
 }
 
-impl<'a, T: Pod, U: Pod> Imap<'a, T, U> {
-    pub(crate) fn new(run: Run<'a>, len: usize) -> Self {
+impl<T: Pod, U: Pod> Imap<T, U> {
+    pub(crate) fn new(run: Run, len: usize) -> Self {
         Imap {
             run,
             next: 0,
@@ -84,7 +113,7 @@ impl<'a, T: Pod, U: Pod> Imap<'a, T, U> {
     }
 }
 
-impl<T: Pod, U: Pod> Iterator for Imap<'_, T, U> {
+impl<T: Pod, U: Pod> Iterator for Imap<T, U> {
     type Item = Result<U, PoolError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -105,9 +134,9 @@ impl<T: Pod, U: Pod> Iterator for Imap<'_, T, U> {
     }
 }
 
-impl<T: Pod, U: Pod> ExactSizeIterator for Imap<'_, T, U> {}
+impl<T: Pod, U: Pod> ExactSizeIterator for Imap<T, U> {}
 
-impl<T: Pod, U: Pod> fmt::Debug for Imap<'_, T, U> {
+impl<T: Pod, U: Pod> fmt::Debug for Imap<T, U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Imap")
             .field("next", &self.next)
@@ -117,15 +146,16 @@ impl<T: Pod, U: Pod> fmt::Debug for Imap<'_, T, U> {
 }
 
 /// The iterator of [`Pool::imap_unordered`]: `(index, result)` in completion order.
-pub struct ImapUnordered<'a, T: Pod, U: Pod> {
-    run: Run<'a>,
+/// Like [`AsyncResult`], it keeps the pool alive and borrows nothing.
+pub struct ImapUnordered<T: Pod, U: Pod> {
+    run: Run,
     yielded: usize,
     len: usize,
-    _items: Marker<'a, T, U>,
+    _items: Marker<T, U>,
 }
 
-impl<'a, T: Pod, U: Pod> ImapUnordered<'a, T, U> {
-    pub(crate) fn new(run: Run<'a>, len: usize) -> Self {
+impl<T: Pod, U: Pod> ImapUnordered<T, U> {
+    pub(crate) fn new(run: Run, len: usize) -> Self {
         ImapUnordered {
             run,
             yielded: 0,
@@ -135,7 +165,7 @@ impl<'a, T: Pod, U: Pod> ImapUnordered<'a, T, U> {
     }
 }
 
-impl<T: Pod, U: Pod> Iterator for ImapUnordered<'_, T, U> {
+impl<T: Pod, U: Pod> Iterator for ImapUnordered<T, U> {
     type Item = (usize, Result<U, PoolError>);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -162,9 +192,9 @@ impl<T: Pod, U: Pod> Iterator for ImapUnordered<'_, T, U> {
     }
 }
 
-impl<T: Pod, U: Pod> ExactSizeIterator for ImapUnordered<'_, T, U> {}
+impl<T: Pod, U: Pod> ExactSizeIterator for ImapUnordered<T, U> {}
 
-impl<T: Pod, U: Pod> fmt::Debug for ImapUnordered<'_, T, U> {
+impl<T: Pod, U: Pod> fmt::Debug for ImapUnordered<T, U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ImapUnordered")
             .field("yielded", &self.yielded)
@@ -173,18 +203,22 @@ impl<T: Pod, U: Pod> fmt::Debug for ImapUnordered<'_, T, U> {
     }
 }
 
-/// What the iterators borrow (the items) and yield (`U`s).
-type Marker<'a, T, U> = PhantomData<(&'a [T], fn() -> U)>;
+/// What the iterators take (`T`s, copied) and yield (`U`s).
+type Marker<T, U> = PhantomData<(fn(T), fn() -> U)>;
 
-/// A submitted job seen from its handle: forgets the job when dropped.
-pub(crate) struct Run<'a> {
-    pool: &'a Pool,
+/// A submitted job seen from its handle: keeps the pool alive, forgets the job when
+/// dropped.
+pub(crate) struct Run {
+    pool: Arc<Core>,
     job: Result<u64, PoolError>,
 }
 
-impl<'a> Run<'a> {
-    pub(crate) fn new(pool: &'a Pool, job: Result<u64, PoolError>) -> Self {
-        Run { pool, job }
+impl Run {
+    pub(crate) fn new(pool: &Pool, job: Result<u64, PoolError>) -> Self {
+        Run {
+            pool: pool.core.clone(),
+            job,
+        }
     }
 
     fn item_ready(&self, i: usize) -> bool {
@@ -208,7 +242,7 @@ impl<'a> Run<'a> {
     }
 }
 
-impl Drop for Run<'_> {
+impl Drop for Run {
     fn drop(&mut self) {
         if let Ok(id) = self.job {
             self.pool.lock().remove_job(id);
