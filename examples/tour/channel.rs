@@ -9,8 +9,9 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("\n== pipes and queues ==");
 
     // 1. Ping-pong: the child adds one and sends it back, until the parent closes.
-    let pipe = Shared::new(Pipe::<4096>::new())?;
-    let (parent, child) = pipe.ends();
+    //    `Pipe::pair()`: a fresh pipe in its own segment, and two owned ends that keep
+    //    it alive themselves (Python's `Pipe()`).
+    let (parent, child) = Pipe::<4096>::pair()?;
     // `move`: the child's end goes into the child (the parent's copy is then claimed
     // for the child, so the parent would see it die even before its first receive).
     let mut echo = Process::spawn(move || {
@@ -40,8 +41,9 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // 2. Fan-out: 3 worker processes square numbers from one queue into another.
-    let jobs = Shared::new(JoinableQueue::<u64, 256>::new())?;
-    let results = Shared::new(Queue::<[u64; 2], 256>::new())?;
+    //    Kit types are all zeros when fresh: `new_zeroed` builds them in place.
+    let jobs = Shared::<JoinableQueue<u64, 256>>::new_zeroed()?;
+    let results = Shared::<Queue<[u64; 2], 256>>::new_zeroed()?;
     let mut workers = Vec::new();
     for _ in 0..3 {
         workers.push(Process::spawn(|| {
@@ -89,8 +91,9 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // 3. wait on a pipe end and a queue at once (Python's connection.wait).
-    let q = Shared::new(Queue::<u32, 4>::new())?;
-    let pipe = Shared::new(Pipe::<256>::new())?;
+    //    (Here the pipe's ends borrow its segment: `ends()` works without `std` too.)
+    let q = Shared::<Queue<u32, 4>>::new_zeroed()?;
+    let pipe = Shared::<Pipe<256>>::new_zeroed()?;
     let (a, b) = pipe.ends();
     let mut poker = Process::spawn(move || {
         std::thread::sleep(Duration::from_millis(20));

@@ -8,7 +8,11 @@ use shmkit::{
     Array, Barrier, Condvar, Event, LockError, Mutex, Process, Semaphore, Shared, ShmSafe, Value,
 };
 
-/// Everything the processes of this section share, in one `#[repr(C)]` struct.
+/// Everything the processes of this section share, in one `#[repr(C)]` struct:
+/// `#[derive(ShmSafe)]` checks that every field may live in shared memory. (It holds
+/// a `Semaphore(2)` and a `Barrier(4)`, values with parameters, so it is built with
+/// `Shared::new`; a struct whose fresh state is all zeros would use `new_zeroed`.)
+#[derive(ShmSafe)]
 #[repr(C)]
 struct Board {
     total: Value<u64>,
@@ -23,8 +27,6 @@ struct Board {
     robust: Mutex<u64>,
     holding: AtomicU32,
 }
-// SAFETY: repr(C), kit types and atomics only.
-unsafe impl ShmSafe for Board {}
 
 pub fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("\n== locks, semaphores, events, barriers, cells ==");

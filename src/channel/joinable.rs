@@ -28,7 +28,7 @@ use crate::segment::ShmSafe;
 /// ```
 /// use shmkit::{JoinableQueue, Process, Shared};
 ///
-/// let q = Shared::new(JoinableQueue::<u32, 16>::new())?;
+/// let q = Shared::<JoinableQueue<u32, 16>>::new_zeroed()?;
 /// let mut worker = Process::spawn(|| {
 ///     while let Ok(_job) = q.get() {
 ///         q.task_done().unwrap();

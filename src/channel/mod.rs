@@ -21,7 +21,7 @@
 //! ```
 //! use shmkit::{Process, Queue, Shared};
 //!
-//! let queue = Shared::new(Queue::<u64, 64>::new())?;
+//! let queue = Shared::<Queue<u64, 64>>::new_zeroed()?; // built in place
 //! let mut worker = Process::spawn(|| {
 //!     let mut sum = 0;
 //!     while let Ok(x) = queue.get() {

@@ -56,8 +56,13 @@ pub(crate) const fn owner_id(word: u64) -> Option<u32> {
 /// 8 bytes of header plus its length rounded up to 8, so the largest message is
 /// `CAP - 8` bytes ([`Connection::max_message_len`](crate::Connection::max_message_len)).
 ///
-/// Put it in a [`Shared`](crate::Shared) and call [`ends`](Pipe::ends): the first
+/// Put it in a [`Shared`](crate::Shared) (`Shared::<Pipe<CAP>>::new_zeroed()`: a
+/// fresh pipe is all zeros, built in place) and call [`ends`](Pipe::ends): the first
 /// [`Connection`](crate::Connection) sends to the second and the second to the first.
+/// With `std`, `Pipe::pair()` makes the segment and gives two
+/// [`OwnedConnection`](crate::OwnedConnection)s that keep it alive themselves (and
+/// `Pipe::owned_ends` does so for a segment you hold in an `Arc`): use those to keep
+/// ends in a struct, or to move them into threads.
 /// Each end belongs to the first process (and handle) that uses it, or to the child
 /// its handle is moved into; see [`Connection`](crate::Connection) for the rules and
 /// for what the peer sees when the owner closes its end or dies.
@@ -86,7 +91,7 @@ pub(crate) const fn owner_id(word: u64) -> Option<u32> {
 /// ```
 /// use shmkit::{Pipe, Process, Shared};
 ///
-/// let pipe = Shared::new(Pipe::<4096>::new())?;
+/// let pipe = Shared::<Pipe<4096>>::new_zeroed()?; // built in place
 /// let (parent, child) = pipe.ends();
 /// let mut p = Process::spawn(move || {
 ///     // `move`: this end now belongs to the child (a pipe end is used by one thread

@@ -168,9 +168,11 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
-            Error::WrongSize { expected, found } => {
-                write!(f, "wrong size: expected {expected} bytes, found {found}")
-            }
+            Error::WrongSize { expected, found } => write!(
+                f,
+                "wrong size: expected {expected} bytes, found {found} (the message stays \
+                 queued: receive it as the type it was sent as, or as bytes)"
+            ),
             Error::Corrupted => f.write_str("shared state failed validation (corrupted)"),
             Error::WouldBlock => f.write_str("the operation would block"),
             Error::Timeout => f.write_str("timed out"),
@@ -179,7 +181,9 @@ impl fmt::Display for Error {
             Error::MessageTooLarge { len, max } => {
                 write!(
                     f,
-                    "message of {len} bytes is larger than the maximum of {max}"
+                    "message of {len} bytes is larger than the maximum of {max} (a \
+                     Pipe<CAP> carries up to CAP - 8 bytes: use a larger CAP, or send it \
+                     in pieces)"
                 )
             }
             Error::BufferTooSmall { needed } => {
@@ -187,9 +191,11 @@ impl fmt::Display for Error {
             }
             Error::EndpointInUse { owner } => write!(
                 f,
-                "this pipe end is owned by participant {owner} (another process or handle): \
-                 a Pipe end belongs to one process; use a Queue for many producers or \
-                 consumers, or one Pipe per process"
+                "this pipe end is owned by participant {owner} (another process, or \
+                 another handle in this one): an end belongs to one handle in one process. \
+                 Use the handle that owns it (borrow it, or move it where it is needed); \
+                 use a Queue for many producers or consumers, or one Pipe per pair of \
+                 processes"
             ),
             Error::IndexOutOfBounds { index, len } => {
                 write!(f, "index {index} out of bounds for length {len}")

@@ -58,8 +58,14 @@ impl<T> fmt::Debug for PutError<T> {
 impl<T> fmt::Display for PutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            PutError::Full(_) => "queue is full",
-            PutError::Timeout(_) => "queue stayed full until the timeout",
+            PutError::Full(_) => {
+                "queue is full (the item is handed back in the error: try again later, \
+                 wait for room with put or put_timeout, or use a larger queue)"
+            }
+            PutError::Timeout(_) => {
+                "queue stayed full until the timeout (the item is handed back in the \
+                 error: consumers are slower than producers, or gone)"
+            }
             PutError::Closed(_) => "queue is closed",
             PutError::Stalled(_) => {
                 "the next slot is held by an operation in progress that stalled"
