@@ -156,3 +156,29 @@ impl<const CAP: usize> Pipe<CAP> {
         )
     }
 }
+
+#[cfg(all(test, not(shmkit_loom)))]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::channel::pipe::Pipe;
+    use crate::error::Error;
+
+    /// Owned ends over a pipe on the heap (no mapping): they keep it alive after the
+    /// `Arc` is gone, and the last one frees it.
+    #[test]
+    fn owned_ends_over_a_heap_pipe() {
+        let pipe = Arc::new(Pipe::<256>::new());
+        let (a, b) = Pipe::owned_ends_in(&pipe, |p| p);
+        assert_eq!(Arc::strong_count(&pipe), 3);
+        drop(pipe);
+        a.send(&5u64).unwrap();
+        a.send_bytes(&[7u8; 100]).unwrap();
+        drop(a);
+        assert_eq!(b.recv::<u64>(), Ok(5));
+        let mut buf = [0u8; 100];
+        assert_eq!(b.recv_bytes_into(&mut buf), Ok(100));
+        assert_eq!(buf, [7u8; 100]);
+        assert_eq!(b.recv::<u64>(), Err(Error::Disconnected));
+    }
+}
