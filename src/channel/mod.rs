@@ -47,12 +47,14 @@ mod joinable;
 mod pipe;
 mod queue;
 pub(crate) mod ring;
+pub mod spsc;
 mod wait;
 
 pub use connection::Connection;
 pub use joinable::JoinableQueue;
 pub use pipe::Pipe;
 pub use queue::{GetError, PutError, Queue};
+pub use spsc::Spsc;
 pub use wait::{Ready, ReadyIter, Waitable, wait};
 
 /// The first sleep slice of a blocked call; later ones double up to [`MAX_SLICE`].
