@@ -4,8 +4,11 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{Placement, with_peer};
-use shmkit::{Mutex, Pipe, Process, Queue, Shared, Value, WaitStrategy, set_wait_strategy};
+use super::peer::{Placement, with_peer};
+use super::run::{fan_out, run_mpmc};
+use shmkit::{
+    Mutex, Pipe, Pod, Queue, Shared, Spsc, Value, WaitStrategy, Zeroable, set_wait_strategy,
+};
 
 /// Bytes per direction of the benchmark pipes.
 pub const PIPE_CAP: usize = 1 << 16;
@@ -119,7 +122,7 @@ pub fn tput_queue64(msgs: u64, placement: Placement) -> Duration {
 /// Threads: `msgs` items through a shmkit `Queue` by `producers` x `consumers`.
 pub fn mpmc_queue(msgs: u64, producers: u64, consumers: u64) -> Duration {
     let q = Box::new(Queue::<u64, 1024>::new());
-    super::baseline::run_mpmc(
+    run_mpmc(
         msgs,
         producers,
         consumers,
@@ -197,37 +200,77 @@ pub fn value_locked(iters: u64, procs: u64) -> Duration {
     e
 }
 
-/// Forks `procs` processes that wait for a start signal, run `work`, and exit; returns
-/// the time from the start signal until the last one finished.
-pub fn fan_out(procs: u64, work: impl Fn() + Sync) -> Duration {
-    let go = Shared::new(AtomicU64::new(0)).expect("map");
-    let done = Shared::new(AtomicU64::new(0)).expect("map");
-    let mut children: Vec<Process> = (0..procs)
-        .map(|_| {
-            Process::spawn(|| {
-                while go.load(Ordering::Acquire) == 0 {
+/// Threads: `msgs` u64 items through a typed [`Spsc`] (`push` / `pop`, one item per
+/// call), one producer thread, one consumer thread: the pair of `baseline::spsc_rtrb`.
+pub fn spsc_typed(msgs: u64) -> Duration {
+    let ring = Box::new(Spsc::<u64, 1024>::new());
+    let (mut tx, mut rx) = ring.split();
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            for i in 0..msgs {
+                let mut v = i;
+                while let Err(e) = tx.try_push(v) {
+                    v = e.into_inner();
                     std::hint::spin_loop();
                 }
-                work();
-                done.fetch_add(1, Ordering::AcqRel);
-                0
-            })
-            .expect("fork")
-        })
-        .collect();
-    let start = Instant::now();
-    go.store(1, Ordering::Release);
-    while done.load(Ordering::Acquire) < procs {
-        std::thread::yield_now();
-    }
-    let elapsed = start.elapsed();
-    for c in &mut children {
-        let status = c.join_timeout(Duration::from_secs(120)).expect("waitpid");
-        if status.is_none() {
-            let _ = c.kill();
-            let _ = c.join();
-            panic!("fan-out child overran its deadline");
+            }
+        });
+        let mut expect = 0u64;
+        while expect < msgs {
+            if let Ok(v) = rx.try_pop() {
+                assert_eq!(v, expect);
+                expect += 1;
+            } else {
+                std::hint::spin_loop();
+            }
         }
-    }
-    elapsed
+    });
+    start.elapsed()
+}
+
+/// An item of `SIZE` bytes for the cross-process SPSC kernel.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub struct Item<const SIZE: usize>(pub [u8; SIZE]);
+// SAFETY: a byte array: no padding, every bit pattern valid.
+unsafe impl<const SIZE: usize> Zeroable for Item<SIZE> {}
+// SAFETY: as above; `Copy + 'static`.
+unsafe impl<const SIZE: usize> Pod for Item<SIZE> {}
+
+/// One-way across processes: `msgs` items of `SIZE` bytes through a typed [`Spsc`] of
+/// 64 KiB of slots (as the naive spinning ring has), one `push` and one `pop` per item
+/// (blocking, default wait); the receiver copies each item out. The pair of
+/// `baseline::tput_spin_ring(SIZE, ..)`.
+pub fn tput_spsc<const SIZE: usize, const N: usize>(msgs: u64, placement: Placement) -> Duration {
+    const { assert!(SIZE * N == 64 << 10) };
+    let ring = Shared::<Spsc<Item<SIZE>, N>>::new_zeroed().expect("map");
+    let start_flag = Shared::new(AtomicU64::new(0)).expect("map");
+    let (tx, mut rx) = ring.split();
+    let flag = &start_flag;
+    with_peer(
+        placement,
+        move || {
+            let mut tx = tx;
+            let mut item = Item([0xabu8; SIZE]);
+            while flag.load(Ordering::Acquire) == 0 {
+                std::hint::spin_loop();
+            }
+            for i in 0..msgs {
+                item.0[0] = i as u8;
+                if tx.push(item).is_err() {
+                    return 2;
+                }
+            }
+            0
+        },
+        || {
+            let start = Instant::now();
+            flag.store(1, Ordering::Release);
+            for _ in 0..msgs {
+                black_box(rx.pop().expect("pop"));
+            }
+            start.elapsed()
+        },
+    )
 }
