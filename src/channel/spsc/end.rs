@@ -188,7 +188,10 @@ impl EndClaim {
             return;
         }
         let me = my_process_id();
-        if self.bound == me && self.owner(ends).load(Ordering::Acquire) == self.record(me) {
+        // The fast path's one check (`is_bound_here`) now fails: every later call
+        // goes to `bind_slow`, which reports `Closed`.
+        let bound = core::mem::replace(&mut self.bound, 0);
+        if bound == me && self.owner(ends).load(Ordering::Acquire) == self.record(me) {
             // SYNC POINT with the Acquire loads of the flags in `Spsc::closed`,
             // `peer_gone` and `bind_slow`: every index published before this is visible
             // to the peer once it sees the flag.
