@@ -125,7 +125,10 @@ fn full_and_empty_and_timeouts() {
     let (mut tx, mut rx) = ring.split();
     assert_eq!(rx.try_pop(), Err(Error::WouldBlock));
     let t = Instant::now();
-    assert_eq!(rx.pop_timeout(Duration::from_millis(20)), Err(Error::Timeout));
+    assert_eq!(
+        rx.pop_timeout(Duration::from_millis(20)),
+        Err(Error::Timeout)
+    );
     assert!(t.elapsed() >= Duration::from_millis(20));
     tx.try_push(1).unwrap();
     tx.try_push(2).unwrap();
@@ -378,5 +381,10 @@ fn process_spawn_example_with_new_zeroed_large_ring() {
         }
     }
     assert_eq!(expect, 100_000);
-    assert!(p.join_timeout(Duration::from_secs(30)).unwrap().unwrap().success());
+    assert!(
+        p.join_timeout(Duration::from_secs(30))
+            .unwrap()
+            .unwrap()
+            .success()
+    );
 }
