@@ -90,9 +90,19 @@ pub enum Error {
     Decode,
     /// The operating system refused: the raw `errno`.
     Os(i32),
+    /// `Process::spawn` would have forked while a lock guard was alive in this process:
+    /// a child could keep using a reference into the locked data after the parent
+    /// unlocks. Drop guards before spawning (see `Process::spawn`).
+    GuardHeld,
 }
 
 impl Error {
+    /// Is this [`Timeout`](Error::Timeout)? (Every error type of the kit that can time
+    /// out has this method.)
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout)
+    }
+
     /// The raw `errno` for [`Error::Os`], `None` for every other variant.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
@@ -153,6 +163,10 @@ impl fmt::Display for Error {
             Error::Encode => f.write_str("could not encode the value"),
             Error::Decode => f.write_str("could not decode the message"),
             Error::Os(code) => write!(f, "operating system error {code}"),
+            Error::GuardHeld => f.write_str(
+                "a lock guard is alive in this process: drop it before forking a child, \
+                 which could otherwise use the locked data after the parent unlocks",
+            ),
         }
     }
 }

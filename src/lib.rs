@@ -54,6 +54,7 @@ pub mod channel;
 pub mod error;
 mod primitive;
 pub mod segment;
+pub mod stats;
 pub mod sync;
 mod sys;
 
@@ -69,8 +70,6 @@ pub use cell::*;
 pub use channel::*;
 pub use error::Error;
 pub use segment::{Shared, ShmSafe};
-#[doc(hidden)]
-pub use sync::notifier::__slice_rescues;
 pub use sync::*;
 
 #[cfg(feature = "std")]

@@ -210,6 +210,16 @@ impl Deadline {
     pub fn as_ns(&self) -> Option<u64> {
         self.is_finite().then_some(self.at_ns)
     }
+
+    /// The earlier of `self` and `other`.
+    #[inline]
+    pub fn earlier(self, other: Deadline) -> Deadline {
+        if other.at_ns < self.at_ns {
+            other
+        } else {
+            self
+        }
+    }
 }
 
 /// How a [`futex_wait`] ended.
@@ -397,6 +407,35 @@ pub(crate) fn id_liveness(id: u32) -> Liveness {
     #[cfg(shmkit_loom)]
     {
         loom_ids::liveness(id as i32)
+    }
+}
+
+/// Is a (possibly system-call priced) liveness check due on this thread? True at most
+/// once per `period` per thread (with `std`; always without it, and under loom): for
+/// non-blocking calls such as `try_lock`, which must notice a dead holder without
+/// making every failed attempt a system call.
+#[inline]
+pub(crate) fn liveness_check_due(period: Duration) -> bool {
+    #[cfg(all(feature = "std", not(shmkit_loom)))]
+    {
+        std::thread_local! {
+            static NEXT: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+        }
+        let now = crate::sys::time::monotonic_ns();
+        NEXT.try_with(|next| {
+            if now < next.get() {
+                return false;
+            }
+            let period = u64::try_from(period.as_nanos()).unwrap_or(u64::MAX);
+            next.set(now.saturating_add(period));
+            true
+        })
+        .unwrap_or(true)
+    }
+    #[cfg(not(all(feature = "std", not(shmkit_loom))))]
+    {
+        let _ = period;
+        true
     }
 }
 

@@ -59,6 +59,9 @@ impl From<sys::proc::Ended> for ExitStatus {
     }
 }
 
+/// How long `spawn` waits for other threads to drop their lock guards.
+const GUARD_WAIT_NS: u64 = 2_000_000_000;
+
 /// The exit code of a child whose closure panicked (Rust's own for a panicking `main`).
 const PANIC_EXIT_CODE: i32 = 101;
 
@@ -112,6 +115,11 @@ const PANIC_EXIT_CODE: i32 = 101;
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 ///
+/// A reborrow of a guard (`&mut *guard`) is `Send` for `Send` data, so the types alone
+/// cannot keep it out; `spawn` therefore refuses to fork while any lock guard is alive
+/// in the process ([`Error::GuardHeld`]: at once if the calling thread holds one, after
+/// a short wait for other threads otherwise). Drop guards before spawning.
+///
 /// # Fork safety
 ///
 /// Only the forking thread exists in the child. A lock that another thread held at the
@@ -142,7 +150,9 @@ impl Process {
     ///
     /// # Errors
     ///
-    /// [`Error::Os`] if `fork` fails (`EAGAIN`: process limit; `ENOMEM`).
+    /// [`Error::GuardHeld`] if a lock guard is alive in this process (see "Why the
+    /// closure must be `Send`" above); [`Error::Os`] if `fork` fails (`EAGAIN`:
+    /// process limit; `ENOMEM`).
     pub fn spawn<F: FnOnce() -> i32 + Send>(f: F) -> Result<Process, Error> {
         ProcessBuilder::new().spawn(f)
     }
@@ -278,13 +288,56 @@ impl ProcessBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::Os`] if `fork` fails.
+    /// [`Error::GuardHeld`] if this thread holds a lock guard, or other threads of
+    /// this process still do after a short wait (see [`Process`]'s "Why the closure
+    /// must be `Send`"); [`Error::Os`] if `fork` fails.
     pub fn spawn<F: FnOnce() -> i32 + Send>(self, f: F) -> Result<Process, Error> {
+        // No guard may be alive at the fork: a reborrow of one (`&mut *guard`) is
+        // `Send` and could be in `f` (see `sync::live_guards`).
+        crate::sync::live_guards::wait_for_none(GUARD_WAIT_NS)?;
+        // SAFETY: `f` is `Send` (no guard, no `Rc`, no thread-bound handle inside) and
+        // no guard is alive in this process, so nothing `f` reaches is a reference
+        // that the parent's unlock could invalidate.
+        unsafe { self.spawn_unchecked(f) }
+    }
+
+    /// [`spawn`](Self::spawn) without its checks: `f` need not be `Send`, and lock
+    /// guards may be alive in this process.
+    ///
+    /// # Safety
+    ///
+    /// Nothing `f` uses may be, or be derived from, a lock guard of this process
+    /// (`MutexGuard`, `ReentrantMutexGuard`, or a guard of a `Value`/`Array`): the
+    /// child would keep reading and writing the locked data through its copy after
+    /// this process unlocks, racing with the next holder. Thread-bound values (an `Rc`,
+    /// a pipe end in use by another thread) are copied into the child: that is fine as
+    /// long as the child uses only its copy and nothing shared through it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] if `fork` fails.
+    pub unsafe fn spawn_unchecked<F: FnOnce() -> i32>(self, f: F) -> Result<Process, Error> {
         let parent = sys::ids::pid();
+        // The child's participant slot is claimed here, before the fork, on a
+        // descriptor that only the child keeps: so the parent knows the child's id at
+        // once, and the slot's lifeline dies with the child even if it dies before it
+        // ever uses the kit.
+        let slot = sys::registry::reserve_child();
         // SAFETY: the child runs only `f` (the caller's code, documented under "Fork
         // safety") and then leaves through `_exit`, never returning into our caller.
-        match unsafe { sys::proc::fork() }? {
+        let forked = unsafe { sys::proc::fork() };
+        let forked = match forked {
+            Ok(forked) => forked,
+            Err(e) => {
+                if let Some(slot) = slot {
+                    sys::registry::finish_child(slot, false);
+                }
+                return Err(e);
+            }
+        };
+        match forked {
             None => {
+                crate::sync::live_guards::forget_in_child();
                 if self.die_with_parent {
                     sys::proc::die_with_parent(parent);
                 }
@@ -298,7 +351,12 @@ impl ProcessBuilder {
                 // The parent's copy of the closure is dropped here, with the child
                 // named as the one its values now belong to: a pipe end moved into
                 // the closure is claimed for the child (see `Connection`).
-                sys::ids::with_handoff(pid as u32, move || drop(f));
+                let child = slot.map_or(0, |slot| {
+                    let id = slot.id();
+                    sys::registry::finish_child(slot, true);
+                    id
+                });
+                sys::ids::with_handoff(child, move || drop(f));
                 Ok(Process {
                     pid,
                     pidfd: sys::proc::pidfd(pid).ok(),

@@ -1,7 +1,7 @@
 //! A counting global allocator shows that lock, unlock, acquire, release, wait,
 //! notify, set and get make no heap allocation — uncontended, contended, and on the
-//! timed-out and owner-liveness-check paths. (One test in this binary, so no other test
-//! thread allocates while counting.)
+//! timed-out and owner-liveness-check paths. Only the measuring thread's allocations
+//! are counted (the test harness's own threads may allocate at any time).
 // Tests use std's atomics as plain shared counters; only the kit's algorithms must
 // take theirs from the loom facade.
 #![allow(clippy::disallowed_types)]
@@ -16,13 +16,22 @@ use shmkit::{
 
 struct Counting;
 
-static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// Counting on this thread? (Const-initialised, no destructor: reading it never
+    /// allocates.)
+    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn counting_here() -> bool {
+    COUNTING.try_with(std::cell::Cell::get).unwrap_or(false)
+}
 
 // SAFETY: forwards to the system allocator; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
+        if counting_here() {
             ALLOCS.fetch_add(1, Ordering::Relaxed);
         }
         // SAFETY: the caller's layout goes to the system allocator unchanged.
@@ -33,7 +42,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
+        if counting_here() {
             ALLOCS.fetch_add(1, Ordering::Relaxed);
         }
         // SAFETY: as for `alloc`/`dealloc`.
@@ -47,9 +56,9 @@ static GLOBAL: Counting = Counting;
 /// Runs `f` and returns how many allocations it made.
 fn allocations(f: impl FnOnce()) -> u64 {
     ALLOCS.store(0, Ordering::SeqCst);
-    COUNTING.store(true, Ordering::SeqCst);
+    COUNTING.with(|c| c.set(true));
     f();
-    COUNTING.store(false, Ordering::SeqCst);
+    COUNTING.with(|c| c.set(false));
     ALLOCS.load(Ordering::SeqCst)
 }
 

@@ -185,6 +185,7 @@ impl<G> MapGuard for LockError<G> {
             LockError::NotRecoverable => "NotRecoverable",
             LockError::WouldBlock => "WouldBlock",
             LockError::Timeout => "Timeout",
+            LockError::Corrupted => "Corrupted",
         }
     }
 }
@@ -219,27 +220,28 @@ fn forked_child_cannot_release_the_parents_lock() {
     let m = Shared::new(Mutex::new(7u32)).unwrap();
     let g = m.lock().unwrap();
     // Safe code cannot hand a guard to a child (`Process::spawn` needs `Send`, guards
-    // are neither `Send` nor `Sync`); this test smuggles one in with `unsafe` to show
-    // the second line of defence: the child's copy cannot unlock the parent's lock.
-    struct Smuggled(*const shmkit::MutexGuard<'static, u32>);
-    // SAFETY: test-only; the child reads the pointee from its own copy of memory.
-    unsafe impl Send for Smuggled {}
-    let guard_ref = Smuggled((&raw const g).cast());
+    // are neither `Send` nor `Sync`, and it refuses to fork while a guard is alive);
+    // this test smuggles one in with `unsafe` to show the second line of defence: the
+    // child's copy cannot unlock the parent's lock.
+    let guard_ref = &g;
     let m_ = &m;
-    let child = Child::spawn(move || {
-        let (guard_ref, m) = (guard_ref, m_);
+    let body = move || {
         // The child's bitwise copy of the parent's guard, dropped here: the lock word
         // names the parent's thread, so nothing happens.
         // SAFETY: the child owns its copy of the address space; the parent's guard is
         // never used in the child again.
-        let inherited = unsafe { std::ptr::read(guard_ref.0) };
+        let inherited = unsafe { std::ptr::read(guard_ref) };
         drop(inherited);
         // And the child cannot take the lock while the parent (alive) holds it.
-        match m.lock_timeout(Duration::from_millis(50)) {
+        match m_.lock_timeout(Duration::from_millis(50)) {
             Err(LockError::Timeout) => 0,
             _ => 1,
         }
-    });
+    };
+    // SAFETY: deliberately unsound in general (a guard reaches the child): the test
+    // shows that the child's copy still cannot release the parent's lock.
+    let process = unsafe { shmkit::Process::builder().spawn_unchecked(body) }.expect("fork");
+    let child = Child::from(process);
     assert_eq!(child.join().code(), Some(0));
     assert!(m.is_locked(), "the child's drop released the parent's lock");
     assert!(matches!(m.try_lock(), Err(LockError::WouldBlock)));
@@ -324,4 +326,49 @@ fn reentrant_killed_holder_gives_owner_dead() {
     assert!(!m.is_locked());
     let g = m.lock().unwrap();
     drop(g);
+}
+
+#[test]
+fn spawn_refuses_while_a_guard_is_alive() {
+    let m = Shared::new(Mutex::new(7u32)).unwrap();
+    let mut g = m.lock().unwrap();
+    // A reborrow of the guard is `Send`: the types let it into the closure...
+    let r: &mut u32 = &mut g;
+    let refused = shmkit::Process::spawn(move || {
+        *r += 1;
+        0
+    });
+    // ...but the fork is refused while the guard lives.
+    assert_eq!(refused.err(), Some(shmkit::Error::GuardHeld));
+    drop(g);
+    assert_eq!(*m.lock().unwrap(), 7);
+    // No guard alive: forks as usual.
+    let m_ = &m;
+    let child = Child::spawn(move || {
+        *m_.lock().unwrap() += 1;
+        0
+    });
+    assert_eq!(child.join().code(), Some(0));
+    assert_eq!(*m.lock().unwrap(), 8);
+}
+
+#[test]
+fn spawn_waits_for_other_threads_guards() {
+    let m = Shared::new(Mutex::new(0u32)).unwrap();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        let m = &m;
+        s.spawn(move || {
+            let g = m.lock().unwrap();
+            held_tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            drop(g);
+        });
+        held_rx.recv().unwrap();
+        let start = std::time::Instant::now();
+        // Another thread holds a guard: spawn waits until it is dropped.
+        let child = Child::spawn(|| 0);
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        assert_eq!(child.join().code(), Some(0));
+    });
 }

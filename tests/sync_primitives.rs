@@ -240,9 +240,12 @@ fn condvar_relock_reports_a_dead_holder() {
         holding: AtomicU32::new(0),
     })
     .unwrap();
-    let g = s.m.lock().unwrap();
-    // The child takes the lock once we wait, notifies, and dies holding it.
+    // The child takes the lock once we wait, notifies, and dies holding it. (It is
+    // forked before we lock: no guard may be alive at a fork.)
     let child = Child::spawn(|| {
+        while s.holding.load(Ordering::SeqCst) != 2 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let mut g = s.m.lock().unwrap();
         *g = 1;
         s.cv.notify_all();
@@ -251,6 +254,8 @@ fn condvar_relock_reports_a_dead_holder() {
             std::thread::sleep(Duration::from_secs(1));
         }
     });
+    let g = s.m.lock().unwrap();
+    s.holding.store(2, Ordering::SeqCst);
     std::thread::scope(|scope| {
         let holding = &s.holding;
         let killer = scope.spawn(move || {

@@ -9,7 +9,7 @@
 //! - Through semaphores, a lost wake-up would show up as a timed-out acquire.
 //! - Through a `Pipe`, blocked calls sleep in slices (so a dead peer is noticed), and a
 //!   lost wake-up only costs the rest of a slice. The kit counts sleeps that ran out and
-//!   then found their state ready (`__slice_rescues`); with the barrier removed from the
+//!   then found their state ready (`stats::slice_rescues`); with the barrier removed from the
 //!   sleeper's side this test saw 5 to 10 of them per 5,000 round trips, with it none.
 #![allow(clippy::disallowed_types)]
 
@@ -75,11 +75,11 @@ fn bounce_pipe(strategy: WaitStrategy) -> u64 {
             }
         }
         // The exit code carries this process's count (capped below the error codes).
-        shmkit::__slice_rescues().min(100) as i32
+        shmkit::stats::slice_rescues().min(100) as i32
     });
     let before = shmkit::wait_strategy();
     set_wait_strategy(strategy);
-    let rescued_before = shmkit::__slice_rescues();
+    let rescued_before = shmkit::stats::slice_rescues();
     let (a, _) = pipe.ends();
     let mut buf = [0u8; 8];
     for i in 0..u64::from(PIPE_ROUNDS) {
@@ -87,7 +87,7 @@ fn bounce_pipe(strategy: WaitStrategy) -> u64 {
         assert_eq!(a.recv_bytes_into(&mut buf).unwrap(), 8);
         assert_eq!(u64::from_le_bytes(buf), i);
     }
-    let mine = shmkit::__slice_rescues() - rescued_before;
+    let mine = shmkit::stats::slice_rescues() - rescued_before;
     set_wait_strategy(before);
     match child.join() {
         ExitStatus::Exited(code) if code <= 100 => mine + code as u64,

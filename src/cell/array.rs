@@ -1,13 +1,14 @@
 //! [`Array<T, N>`]: `N` `Pod` values behind one robust lock (Python's `Array`).
 
 use core::fmt;
+use core::time::Duration;
 
 use bytemuck::Pod;
 #[cfg(not(shmkit_loom))]
 use bytemuck::Zeroable;
 
 use crate::error::Error;
-use crate::primitive::loom_const_fn;
+use crate::primitive::{Deadline, loom_const_fn};
 use crate::segment::ShmSafe;
 use crate::sync::{Mutex, MutexGuard};
 
@@ -97,6 +98,43 @@ impl<T: Pod, const N: usize> Array<T, N> {
     /// Locks the whole array; unlocks when the guard drops.
     pub fn lock(&self) -> MutexGuard<'_, [T; N]> {
         self.inner.lock_recovering()
+    }
+
+    /// [`lock`](Self::lock), waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] if the lock was still held at the deadline.
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, [T; N]>, Error> {
+        self.inner
+            .lock_recovering_until(Deadline::after(timeout))
+            .ok_or(Error::Timeout)
+    }
+
+    /// [`get`](Self::get), waiting at most `timeout` for the lock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IndexOutOfBounds`] if `index >= N`; [`Error::Timeout`].
+    pub fn get_timeout(&self, index: usize, timeout: Duration) -> Result<T, Error> {
+        if index >= N {
+            return Err(Error::IndexOutOfBounds { index, len: N });
+        }
+        Ok(self.lock_timeout(timeout)?[index])
+    }
+
+    /// [`set`](Self::set), waiting at most `timeout` for the lock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IndexOutOfBounds`] if `index >= N`; [`Error::Timeout`]. Nothing
+    /// changes on an error.
+    pub fn set_timeout(&self, index: usize, value: T, timeout: Duration) -> Result<(), Error> {
+        if index >= N {
+            return Err(Error::IndexOutOfBounds { index, len: N });
+        }
+        self.lock_timeout(timeout)?[index] = value;
+        Ok(())
     }
 
     /// Copies the leading `min(N, out.len())` elements into `out`, under one lock;

@@ -6,7 +6,10 @@ use bytemuck::Pod;
 #[cfg(not(shmkit_loom))]
 use bytemuck::Zeroable;
 
-use crate::primitive::loom_const_fn;
+use core::time::Duration;
+
+use crate::error::Error;
+use crate::primitive::{Deadline, loom_const_fn};
 use crate::segment::ShmSafe;
 use crate::sync::{Mutex, MutexGuard};
 
@@ -86,6 +89,52 @@ impl<T: Pod> Value<T> {
     #[inline]
     pub fn lock(&self) -> MutexGuard<'_, T> {
         self.inner.lock_recovering()
+    }
+
+    /// [`lock`](Self::lock), waiting at most `timeout` (a live holder that never lets
+    /// go — or a peer that wrote a live participant's id into the lock word — cannot
+    /// hang the caller).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] if the lock was still held at the deadline.
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, T>, Error> {
+        self.inner
+            .lock_recovering_until(Deadline::after(timeout))
+            .ok_or(Error::Timeout)
+    }
+
+    /// [`get`](Self::get), waiting at most `timeout` for the lock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`].
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, Error> {
+        Ok(*self.lock_timeout(timeout)?)
+    }
+
+    /// [`set`](Self::set), waiting at most `timeout` for the lock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`]; the value is unchanged then.
+    pub fn set_timeout(&self, value: T, timeout: Duration) -> Result<(), Error> {
+        *self.lock_timeout(timeout)? = value;
+        Ok(())
+    }
+
+    /// [`update`](Self::update), waiting at most `timeout` for the lock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`]; `f` did not run then.
+    pub fn update_timeout<R, F: FnOnce(&mut T) -> R>(
+        &self,
+        timeout: Duration,
+        f: F,
+    ) -> Result<R, Error> {
+        let mut guard = self.lock_timeout(timeout)?;
+        Ok(f(&mut guard))
     }
 }
 

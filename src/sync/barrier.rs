@@ -5,7 +5,7 @@ use core::fmt;
 use core::time::Duration;
 
 use super::notifier::Notifier;
-use crate::primitive::{AtomicU64, Deadline, Ordering};
+use crate::primitive::{AtomicU32, AtomicU64, Deadline, Ordering};
 use crate::segment::ShmSafe;
 
 /// Bits 0..=23: parties arrived in the current round.
@@ -68,6 +68,16 @@ pub enum BarrierError {
     Broken,
     /// This party's own timeout passed; the round is now broken for the others.
     Timeout,
+    /// The barrier's shared state failed validation (a peer scribbled a party count
+    /// of 0 or more than [`Barrier::MAX_PARTIES`]).
+    Corrupted,
+}
+
+impl BarrierError {
+    /// Is this [`Timeout`](BarrierError::Timeout)?
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, BarrierError::Timeout)
+    }
 }
 
 impl fmt::Display for BarrierError {
@@ -75,6 +85,7 @@ impl fmt::Display for BarrierError {
         f.write_str(match self {
             BarrierError::Broken => "the barrier is broken (aborted, reset, or a party timed out)",
             BarrierError::Timeout => "timed out waiting at the barrier (it is now broken)",
+            BarrierError::Corrupted => "the barrier's shared state failed validation (corrupted)",
         })
     }
 }
@@ -130,7 +141,8 @@ impl core::error::Error for BarrierError {}
 #[repr(C)]
 pub struct Barrier {
     state: AtomicU64,
-    parties: u32,
+    /// Written once by `new`; atomic because a peer may scribble on it.
+    parties: AtomicU32,
     _pad: u32,
     notifier: Notifier,
 }
@@ -161,7 +173,7 @@ impl Barrier {
             assert!(parties <= Barrier::MAX_PARTIES, "too many parties for a Barrier");
             Barrier {
                 state: AtomicU64::new(0),
-                parties,
+                parties: AtomicU32::new(parties),
                 _pad: 0,
                 notifier: Notifier::new(),
             }
@@ -189,7 +201,10 @@ impl Barrier {
     }
 
     fn wait_deadline(&self, deadline: Deadline) -> Result<BarrierWaitResult, BarrierError> {
-        let parties = u64::from(self.parties);
+        let parties = u64::from(self.parties.load(Ordering::Relaxed));
+        if parties == 0 || parties > COUNT_MASK {
+            return Err(BarrierError::Corrupted);
+        }
         let mut s = self.state.load(Ordering::Acquire);
         let (round, index) = loop {
             if s & BROKEN != 0 {
@@ -298,7 +313,7 @@ impl Barrier {
 
     /// The number of parties per round.
     pub fn parties(&self) -> u32 {
-        self.parties
+        self.parties.load(Ordering::Relaxed)
     }
 
     /// How many parties wait in the current round (0 if it is broken). A snapshot.
@@ -321,7 +336,7 @@ impl fmt::Debug for Barrier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.state.load(Ordering::Relaxed);
         f.debug_struct("Barrier")
-            .field("parties", &self.parties)
+            .field("parties", &self.parties())
             .field("waiting", &(s & COUNT_MASK))
             .field("broken", &(s & BROKEN != 0))
             .field("round", &generation(s))

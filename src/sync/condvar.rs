@@ -6,7 +6,7 @@ use core::time::Duration;
 
 use super::lock_error::LockResult;
 use super::mutex::MutexGuard;
-use super::notifier::{SPIN_HINTS, SPIN_YIELDS};
+use super::notifier::{SPIN_HINTS, SPIN_YIELDS, Sleepers};
 use super::strategy::{WaitStrategy, wait_strategy};
 use crate::primitive::{
     AtomicU32, Deadline, Ordering, futex_wait, futex_wake, loom_const_fn, spin_loop,
@@ -52,9 +52,14 @@ impl WaitTimeoutResult {
 /// either before the waiter locked it (the waiter then sees the condition) or after
 /// the waiter read `s` and unlocked, so its `seq += 1` makes `seq != s`; and of the
 /// four SeqCst operations, either the notifier's load sees `waiters > 0` (and wakes)
-/// or the waiter's load of `seq` already sees the increment. A waiter killed while
-/// waiting leaves `waiters` too high: notifiers then make a needless system call, never
-/// a wrong one. All-zero is a fresh condition variable.
+/// or the waiter's load of `seq` already sees the increment.
+///
+/// A waiter killed while waiting would leave `waiters` too high for good, and every
+/// later notification would pay a system call. So `waiters` counts the way the kit's
+/// notifiers count sleepers (bits 0..=15 the count, bits 16..=31 the coarse time of
+/// the latest announcement): a waiter sleeps at most a second at a time and announces
+/// itself again, and a notifier that finds only stale announcements clears them after
+/// its wake-up. All-zero is a fresh condition variable.
 ///
 /// # Examples
 ///
@@ -81,7 +86,7 @@ impl WaitTimeoutResult {
 #[repr(C)]
 pub struct Condvar {
     seq: AtomicU32,
-    waiters: AtomicU32,
+    waiters: Sleepers,
 }
 
 #[cfg(not(shmkit_loom))]
@@ -102,7 +107,7 @@ impl Condvar {
         pub const fn new() -> Self {
             Condvar {
                 seq: AtomicU32::new(0),
-                waiters: AtomicU32::new(0),
+                waiters: Sleepers::new(),
             }
         }
     }
@@ -180,12 +185,12 @@ impl Condvar {
         deadline: Deadline,
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
         let mutex = guard.mutex();
-        self.waiters.fetch_add(1, Ordering::SeqCst);
+        self.waiters.announce();
         // SYNC POINT with the SeqCst increment in `notify` (see the protocol above).
         let seq = self.seq.load(Ordering::SeqCst);
         drop(guard);
         let timed_out = !self.sleep(seq, deadline);
-        self.waiters.fetch_sub(1, Ordering::Relaxed);
+        self.waiters.withdraw();
         let timed_out = WaitTimeoutResult(timed_out);
         match mutex.lock() {
             Ok(g) => Ok((g, timed_out)),
@@ -226,8 +231,13 @@ impl Condvar {
                 return false;
             }
             // SYNC POINT with the increment in `notify`: the kernel compares `seq`
-            // with `seen` and queues us atomically with respect to FUTEX_WAKE.
-            let _ = futex_wait(&self.seq, seen, deadline);
+            // with `seen` and queues us atomically with respect to FUTEX_WAKE. In
+            // slices, each announced afresh (see the type's docs).
+            let _ = futex_wait(&self.seq, seen, reannounce_by(deadline));
+            if !moved() && !deadline.expired() {
+                self.waiters.announce();
+                self.waiters.withdraw();
+            }
         }
     }
 
@@ -246,9 +256,23 @@ impl Condvar {
         // SYNC POINT with the SeqCst increment of `waiters` and load of `seq` in
         // `wait_deadline`.
         self.seq.fetch_add(1, Ordering::SeqCst);
-        if self.waiters.load(Ordering::SeqCst) != 0 {
+        let waiters = self.waiters.load(Ordering::SeqCst);
+        if Sleepers::anyone(waiters) {
             futex_wake(&self.seq, count);
+            self.waiters.expire(waiters);
         }
+    }
+}
+
+/// The end of one sleep slice: `deadline`, or one `REANNOUNCE` from now if sooner.
+fn reannounce_by(deadline: Deadline) -> Deadline {
+    #[cfg(not(shmkit_loom))]
+    {
+        deadline.earlier(Deadline::after(super::notifier::REANNOUNCE))
+    }
+    #[cfg(shmkit_loom)]
+    {
+        deadline
     }
 }
 
@@ -261,7 +285,7 @@ impl Default for Condvar {
 impl fmt::Debug for Condvar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Condvar")
-            .field("waiters", &self.waiters.load(Ordering::Relaxed))
+            .field("waiters", &self.waiters.count())
             .finish_non_exhaustive()
     }
 }

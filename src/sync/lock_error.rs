@@ -23,6 +23,9 @@ pub enum LockError<G> {
     WouldBlock,
     /// `lock_timeout`: the deadline passed with the lock still held.
     Timeout,
+    /// The lock's shared state failed validation (a peer scribbled on it): for
+    /// example a `ReentrantMutex` nesting count at its maximum.
+    Corrupted,
 }
 
 impl<G> LockError<G> {
@@ -41,7 +44,14 @@ impl<G> LockError<G> {
             LockError::NotRecoverable => LockError::NotRecoverable,
             LockError::WouldBlock => LockError::WouldBlock,
             LockError::Timeout => LockError::Timeout,
+            LockError::Corrupted => LockError::Corrupted,
         }
+    }
+
+    /// Is this [`Timeout`](LockError::Timeout)? (Every error type of the kit that can
+    /// time out has this method.)
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, LockError::Timeout)
     }
 }
 
@@ -52,6 +62,7 @@ impl<G> fmt::Debug for LockError<G> {
             LockError::NotRecoverable => f.write_str("NotRecoverable"),
             LockError::WouldBlock => f.write_str("WouldBlock"),
             LockError::Timeout => f.write_str("Timeout"),
+            LockError::Corrupted => f.write_str("Corrupted"),
         }
     }
 }
@@ -67,6 +78,7 @@ impl<G> fmt::Display for LockError<G> {
             }
             LockError::WouldBlock => "the lock is held",
             LockError::Timeout => "timed out waiting for the lock",
+            LockError::Corrupted => "the lock's shared state failed validation (corrupted)",
         })
     }
 }

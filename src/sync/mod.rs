@@ -20,6 +20,8 @@
 mod barrier;
 mod condvar;
 mod event;
+#[cfg(all(feature = "std", not(shmkit_loom)))]
+pub(crate) mod live_guards;
 mod lock_error;
 mod mutex;
 pub(crate) mod notifier;
@@ -27,6 +29,20 @@ pub(crate) mod raw_mutex;
 mod reentrant;
 mod semaphore;
 mod strategy;
+
+/// Counts a lock guard made on this thread (see `live_guards`).
+#[inline]
+pub(crate) fn count_guard_made() {
+    #[cfg(all(feature = "std", not(shmkit_loom)))]
+    live_guards::made();
+}
+
+/// Counts a lock guard dropped on this thread.
+#[inline]
+pub(crate) fn count_guard_dropped() {
+    #[cfg(all(feature = "std", not(shmkit_loom)))]
+    live_guards::dropped();
+}
 
 pub use barrier::{Barrier, BarrierError, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};

@@ -105,16 +105,21 @@ impl<T> Mutex<T> {
         self.lock_deadline(Deadline::NEVER)
     }
 
-    /// Locks if it is free now, with no system call (a dead holder is not detected
-    /// here: use [`lock_timeout`](Self::lock_timeout) for that).
+    /// Locks if it is free now, without waiting. If it is held, the holder's
+    /// liveness is checked (at most once per 5 ms per thread, since a check may cost a
+    /// system call), and a dead holder's lock is taken (`OwnerDead`), as glibc's robust
+    /// `pthread_mutex_trylock` returns `EOWNERDEAD`. A free lock costs one CAS.
     ///
     /// # Errors
     ///
-    /// [`LockError::WouldBlock`] if held; `OwnerDead` and `NotRecoverable` as for
-    /// [`lock`](Self::lock).
+    /// [`LockError::WouldBlock`] if held by a live thread; `OwnerDead` and
+    /// `NotRecoverable` as for [`lock`](Self::lock).
     #[inline]
     pub fn try_lock(&self) -> LockResult<MutexGuard<'_, T>> {
-        self.finish(self.raw.try_lock_as(my_tid(), 0), LockError::WouldBlock)
+        self.finish(
+            self.raw.try_lock_checked(my_tid(), false),
+            LockError::WouldBlock,
+        )
     }
 
     /// Locks, waiting at most `timeout` (never returning `Timeout` before it has
@@ -137,23 +142,33 @@ impl<T> Mutex<T> {
     /// Locks for a cell of `Pod` data, which is valid whatever a dead holder left:
     /// recovers from a dead holder (and from a not-recoverable word) at once.
     pub(crate) fn lock_recovering(&self) -> MutexGuard<'_, T> {
-        let tid = my_tid();
-        match self.raw.lock(tid, Deadline::NEVER, true) {
-            Acquired::Locked => {}
-            Acquired::OwnerDead => self.raw.make_consistent_as(tid),
-            // With no deadline and recovery on, the lock is always taken.
-            Acquired::NotRecoverable | Acquired::Busy => {
-                unreachable!("a recovering lock without deadline always succeeds")
+        loop {
+            if let Some(guard) = self.lock_recovering_until(Deadline::NEVER) {
+                return guard;
             }
         }
-        MutexGuard::new(self)
     }
 
-    /// `try_lock` for a cell of `Pod` data: recovers from a dead holder at once;
-    /// `None` if held.
+    /// As [`lock_recovering`](Self::lock_recovering), giving up at `deadline`.
+    pub(crate) fn lock_recovering_until(&self, deadline: Deadline) -> Option<MutexGuard<'_, T>> {
+        let tid = my_tid();
+        match self.raw.lock(tid, deadline, true) {
+            Acquired::Locked => Some(MutexGuard::new(self)),
+            Acquired::OwnerDead => {
+                self.raw.make_consistent_as(tid);
+                Some(MutexGuard::new(self))
+            }
+            // Busy: the deadline passed. (NotRecoverable is taken over when
+            // recovering; should a scribbler make it reappear, the caller asks again.)
+            Acquired::NotRecoverable | Acquired::Busy => None,
+        }
+    }
+
+    /// `try_lock` for a cell of `Pod` data: recovers from a dead holder (and a
+    /// not-recoverable word) at once; `None` if held by a live thread.
     pub(crate) fn try_lock_recovering(&self) -> Option<MutexGuard<'_, T>> {
         let tid = my_tid();
-        match self.raw.try_lock_as(tid, 0) {
+        match self.raw.try_lock_checked(tid, true) {
             Acquired::Locked => Some(MutexGuard::new(self)),
             Acquired::OwnerDead => {
                 self.raw.make_consistent_as(tid);
@@ -242,6 +257,7 @@ pub struct MutexGuard<'a, T> {
 impl<'a, T> MutexGuard<'a, T> {
     #[inline]
     fn new(mutex: &'a Mutex<T>) -> Self {
+        super::count_guard_made();
         MutexGuard {
             mutex,
             _not_send: PhantomData,
@@ -282,8 +298,10 @@ impl<T> DerefMut for MutexGuard<'_, T> {
 impl<T> Drop for MutexGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        // A guard inherited through fork has another tid: it leaves the lock alone.
+        // A guard inherited through fork has another owner id: it leaves the lock
+        // alone.
         self.mutex.raw.unlock_as(my_tid());
+        super::count_guard_dropped();
     }
 }
 

@@ -5,7 +5,9 @@
 //! ```text
 //! offset size field     written by
 //!      0    4 seq       wakers: bumped (Release) before each FUTEX_WAKE; the futex word
-//!      4    4 sleepers  waiters: +1 before sleeping, -1 after (SeqCst)
+//!      4    4 sleepers  waiters: count +1 before sleeping, -1 after (SeqCst); bits
+//!                       0..=15 the count, bits 16..=31 the coarse time (seconds of
+//!                       CLOCK_MONOTONIC, mod 2^16) of the latest announcement
 //! ```
 //!
 //! Waiters spin first (per the process's [`WaitStrategy`]), and only then announce
@@ -38,8 +40,19 @@
 //! stalled the waker until the message it had just written reached the peer's cache:
 //! one cross-core transfer on every message of a stream.
 //!
-//! A waiter killed while asleep leaves `sleepers` too high: wakers then make a
-//! needless system call now and then, which costs time, never correctness.
+//! ## Sleepers that die asleep
+//!
+//! A waiter killed while asleep never takes its count back. Left alone, every later
+//! wake would then pay a `FUTEX_WAKE` system call forever. So announcements expire:
+//! a sleeper sleeps at most [`REANNOUNCE`] at a time and announces itself afresh
+//! after each such slice (which refreshes the stamp), and a waker that finds a
+//! non-zero count under a stamp older than [`STALE_SECS`] knows that every sleeper
+//! it counts is dead (a live one would have re-announced): it wakes once more anyway,
+//! then clears the count (a CAS from exactly the word it read, so a fresh
+//! announcement is never lost). The one live waiter this can miscount is one stalled
+//! between its announcement and its sleep for longer than `STALE_SECS` (a `SIGSTOP`):
+//! its own take-back then saturates at zero, and a wake-up aimed at it costs at most
+//! one `REANNOUNCE` slice. Under loom time stands still and nothing expires.
 
 use super::strategy::{WaitStrategy, set_spin_budget, spin_budget, wait_strategy};
 use crate::primitive::{
@@ -84,13 +97,120 @@ pub(crate) const SPIN_HINTS_MIN: u32 = 1;
 #[cfg(shmkit_loom)]
 pub(crate) const SPIN_YIELDS: u32 = 1;
 
+/// Sleepers sleep at most this long at a time, then announce themselves again.
+#[cfg(not(shmkit_loom))]
+pub(crate) const REANNOUNCE: core::time::Duration = core::time::Duration::from_secs(1);
+/// An announcement older than this (in whole seconds) belongs to a dead sleeper.
+pub(crate) const STALE_SECS: u32 = 3;
+const COUNT_MASK: u32 = 0xFFFF;
+const STAMP_SHIFT: u32 = 16;
+
+/// The coarse clock of announcements: seconds of `CLOCK_MONOTONIC`, mod 2^16 (0
+/// under loom).
+#[inline]
+fn stamp_now() -> u32 {
+    #[cfg(not(shmkit_loom))]
+    {
+        ((crate::sys::time::monotonic_ns() / 1_000_000_000) as u32) & COUNT_MASK
+    }
+    #[cfg(shmkit_loom)]
+    {
+        0
+    }
+}
+
+/// A count of announced sleepers whose announcements expire (see the module docs):
+/// bits 0..=15 the count, bits 16..=31 the coarse time of the latest announcement.
+/// `Notifier` and `Condvar` keep one beside their futex word.
+#[repr(transparent)]
+pub(crate) struct Sleepers(AtomicU32);
+
+impl Sleepers {
+    loom_const_fn! {
+        /// Nobody asleep.
+        pub(crate) const fn new() -> Self {
+            Sleepers(AtomicU32::new(0))
+        }
+    }
+
+    /// Counts a sleeper and stamps the announcement (SeqCst: the waiter's half of the
+    /// Dekker hand-shake with [`load`](Self::load) after the waker's barrier).
+    pub(crate) fn announce(&self) {
+        let stamp = stamp_now() << STAMP_SHIFT;
+        let mut cur = self.0.load(Ordering::Relaxed);
+        loop {
+            let count = (cur & COUNT_MASK).saturating_add(1).min(COUNT_MASK);
+            match self.0.compare_exchange_weak(
+                cur,
+                stamp | count,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Takes one sleeper back (never below zero: a waker may have cleared a stale
+    /// count).
+    pub(crate) fn withdraw(&self) {
+        let mut cur = self.0.load(Ordering::Relaxed);
+        while cur & COUNT_MASK != 0 {
+            match self
+                .0
+                .compare_exchange_weak(cur, cur - 1, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// The raw word, for [`anyone`](Self::anyone) and [`expire`](Self::expire).
+    #[inline]
+    pub(crate) fn load(&self, order: Ordering) -> u32 {
+        self.0.load(order)
+    }
+
+    /// Does `word` count anyone?
+    #[inline]
+    pub(crate) fn anyone(word: u32) -> bool {
+        word & COUNT_MASK != 0
+    }
+
+    /// After a waker's `FUTEX_WAKE`: if `word` (as the waker read it) is stale, every
+    /// sleeper it counts is dead: clear the count, unless it changed meanwhile.
+    pub(crate) fn expire(&self, word: u32) {
+        let age = stamp_now().wrapping_sub(word >> STAMP_SHIFT) & COUNT_MASK;
+        if age > STALE_SECS {
+            let _ = self.0.compare_exchange(
+                word,
+                word & !COUNT_MASK,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// Forgets every sleeper.
+    pub(crate) fn reset(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+
+    /// How many are counted.
+    pub(crate) fn count(&self) -> u32 {
+        self.0.load(Ordering::Relaxed) & COUNT_MASK
+    }
+}
+
 /// A futex word plus a sleeper count; see the module docs.
 #[repr(C)]
 pub struct Notifier {
     /// The futex word; its value only matters in that it changes on every wake.
     seq: AtomicU32,
     /// How many waiters are (about to be) asleep on `seq`.
-    sleepers: AtomicU32,
+    sleepers: Sleepers,
 }
 
 #[cfg(not(shmkit_loom))]
@@ -107,7 +227,7 @@ impl Notifier {
         pub const fn new() -> Self {
             Notifier {
                 seq: AtomicU32::new(0),
-                sleepers: AtomicU32::new(0),
+                sleepers: Sleepers::new(),
             }
         }
     }
@@ -256,16 +376,18 @@ impl Notifier {
         // SYNC POINT with the heavy barrier in `begin_sleep` (barrier B in the module
         // docs).
         light_barrier();
-        if self.sleepers.load(Ordering::Relaxed) != 0 {
-            self.wake_slow(count);
+        let sleepers = self.sleepers.load(Ordering::Relaxed);
+        if Sleepers::anyone(sleepers) {
+            self.wake_slow(count, sleepers);
         }
     }
 
     #[cold]
-    fn wake_slow(&self, count: u32) {
+    fn wake_slow(&self, count: u32, sleepers: u32) {
         // SYNC POINT with the Acquire load of `seq` in `wait_slow`.
         self.seq.fetch_add(1, Ordering::Release);
         futex_wake(&self.seq, count);
+        self.sleepers.expire(sleepers);
     }
 
     /// The futex word, for waiting on several notifiers at once (`futex_waitv`).
@@ -287,9 +409,11 @@ impl Notifier {
         (self.sleep_value(), synced)
     }
 
-    /// The first step of [`begin_sleep`](Self::begin_sleep): counts a sleeper.
+    /// The first step of [`begin_sleep`](Self::begin_sleep): counts a sleeper and
+    /// stamps the announcement. A sleeper must announce itself again at least every
+    /// [`REANNOUNCE`] (see the module docs).
     pub fn announce(&self) {
-        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        self.sleepers.announce();
     }
 
     /// The last step of [`begin_sleep`](Self::begin_sleep): the value to sleep on.
@@ -300,32 +424,25 @@ impl Notifier {
 
     /// Withdraws the sleeper announced by [`begin_sleep`](Self::begin_sleep).
     pub fn end_sleep(&self) {
-        self.sleepers.fetch_sub(1, Ordering::Relaxed);
+        self.sleepers.withdraw();
     }
 
     /// Is anyone (announced as) asleep?
     pub fn has_sleepers(&self) -> bool {
-        self.sleepers.load(Ordering::Relaxed) != 0
+        self.sleepers.count() != 0
+    }
+
+    /// Forgets every announced sleeper: for the sole possible sleeper on this notifier
+    /// (the owner of an SPSC end it adopted from a dead process), whose predecessor may
+    /// have died asleep.
+    pub(crate) fn reset_sleepers(&self) {
+        self.sleepers.reset();
     }
 }
 
-/// Sleeps that ran out their time and then found the awaited state there: a change
-/// that landed just as the time ran out, a peer found dead by a caller's liveness check
-/// (`ready` may look), or a lost wake-up. Process-local; tests read it through
-/// [`__slice_rescues`] to show that the last kind does not happen.
-#[allow(clippy::disallowed_types)]
-static RESCUES: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-
 #[cold]
 fn note_rescue() {
-    RESCUES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-}
-
-/// How many waits in this process ended a timed sleep to find their state already
-/// there (see `RESCUES`). For tests; not part of the API.
-#[doc(hidden)]
-pub fn __slice_rescues() -> u64 {
-    RESCUES.load(core::sync::atomic::Ordering::Relaxed)
+    crate::stats::note_slice_rescue();
 }
 
 /// Where a sleep that began with `begin_sleep` must end: at `deadline`, or within
@@ -333,15 +450,18 @@ pub fn __slice_rescues() -> u64 {
 #[inline]
 fn sleep_until(deadline: Deadline, synced: bool) -> Deadline {
     #[cfg(not(shmkit_loom))]
-    if !synced {
-        let slice = Deadline::after(UNSYNCED_SLICE);
-        return match (deadline.as_ns(), slice.as_ns()) {
+    {
+        let slice = Deadline::after(if synced { REANNOUNCE } else { UNSYNCED_SLICE });
+        match (deadline.as_ns(), slice.as_ns()) {
             (Some(d), Some(s)) if d <= s => deadline,
             _ => slice,
-        };
+        }
     }
-    let _ = synced;
-    deadline
+    #[cfg(shmkit_loom)]
+    {
+        let _ = synced;
+        deadline
+    }
 }
 
 impl Default for Notifier {
@@ -353,7 +473,7 @@ impl Default for Notifier {
 impl core::fmt::Debug for Notifier {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Notifier")
-            .field("sleepers", &self.sleepers.load(Ordering::Relaxed))
+            .field("sleepers", &self.sleepers.count())
             .finish()
     }
 }
@@ -365,8 +485,14 @@ mod tests {
     #[test]
     fn unsynced_sleeps_are_capped_at_a_slice() {
         let now = crate::sys::time::monotonic_ns();
-        // Synced: the caller's deadline stands, whatever it is.
-        assert_eq!(sleep_until(Deadline::NEVER, true), Deadline::NEVER);
+        // Synced: the caller's deadline, or one REANNOUNCE slice if that is sooner.
+        let later = sleep_until(Deadline::NEVER, true).as_ns().unwrap();
+        let reannounce = REANNOUNCE.as_nanos() as u64;
+        assert!(
+            later >= now + reannounce && later <= crate::sys::time::monotonic_ns() + reannounce
+        );
+        let soon = Deadline::after(core::time::Duration::from_millis(10));
+        assert_eq!(sleep_until(soon, true), soon);
         // Unsynced: at most one slice, or the caller's deadline if that comes first.
         let capped = sleep_until(Deadline::NEVER, false).as_ns().unwrap();
         let slice = UNSYNCED_SLICE.as_nanos() as u64;

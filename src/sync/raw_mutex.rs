@@ -12,7 +12,7 @@
 //! bits 0..=29 owner TID    the kernel-wide thread id of the holder, 0 = nobody
 //! ```
 //!
-//! State table (`T` = a holder's tid, `W` = WAITERS, `D` = OWNER_DIED):
+//! State table (`T` = a holder's participant id, `W` = WAITERS, `D` = OWNER_DIED):
 //!
 //! | word            | meaning                                              | left by |
 //! |-----------------|------------------------------------------------------|---------|
@@ -25,7 +25,7 @@
 //!
 //! Transitions:
 //! - **lock** (fast path): CAS `0 -> T`, Acquire. No system call.
-//! - **unlock** (only by the thread whose tid is in the word): swap to `0`, Release;
+//! - **unlock** (only by the thread whose id is in the word): swap to `0`, Release;
 //!   `FUTEX_WAKE(1)` only if `W` was set. If `D` is still set, the word becomes
 //!   not recoverable instead and every sleeper is woken.
 //! - **wait**: a contender spins briefly (per the process's
@@ -33,38 +33,32 @@
 //!   slices of [`SLICE`]. A contender that ever slept acquires with `W` set, since
 //!   other sleepers may remain.
 //! - **owner death**: after every sleep slice that ended without a wake-up, and once
-//!   before giving up at its deadline, a contender checks whether the holder's tid is
-//!   still alive (a live holder's hand-off never pays for a check).
-//!   If it is dead, the contender CASes the exact word it inspected (`T_dead|flags`) to
-//!   `mine|D|W?`: among several contenders racing, exactly one CAS succeeds and gets
-//!   `OwnerDead`; the others see the new owner and keep waiting.
+//!   before giving up at its deadline, a contender asks whether the holder is still
+//!   alive (a live holder's hand-off never pays for a check). `try_lock` asks too, at
+//!   most once per [`SLICE`] per thread (a check can cost a system call).
+//!   If the holder is dead, the contender CASes the exact word it inspected
+//!   (`T_dead|flags`) to `mine|D|W?`: among several contenders racing, exactly one CAS
+//!   succeeds and gets `OwnerDead`; the others see the new owner and keep waiting.
 //!
-//! ## Why only a tid, and no pid field
+//! ## Who `T` is
 //!
-//! The tid alone answers "is the holder alive" (`process_liveness(tid)`): tids and
-//! pids share one number space, so `pidfd_open(tid)` opens the holder if it leads its
-//! process — and then polls readable once the process has exited, even while it is an
-//! unreaped zombie — or fails with `ESRCH` if the thread is gone. The kernel releases a
-//! non-leader thread's id as soon as it exits, so a dead non-leader reads `ESRCH`
-//! too, and a live one makes `pidfd_open` fail with `EINVAL`, which the check turns
-//! into `Unknown` = alive. A separate owner-pid field would have to be written after
-//! the CAS that takes the lock, so a waiter could pair a fresh tid with a previous
-//! owner's stale pid and declare a live holder dead; with the tid as the only record
-//! there is no such window: the tid is in the word from the very CAS that takes the
-//! lock.
-//!
-//! What remains, and errs on the side of waiting: tids are reused, so a dead holder's
-//! tid handed to a new thread before a contender looks makes the lock wait for that
-//! thread; a leader thread that left by `pthread_exit` while its process goes on
-//! counts as alive. In both cases a contender waits (use `lock_timeout`), it never
-//! takes a live holder's lock.
+//! `T` is the holding thread's *participant id* (`primitive::my_thread_id`, see
+//! `sys::registry`): a registry slot and its generation, never a tid. A tid is reused
+//! (a contender given a dead holder's tid would wait for itself, or re-enter a
+//! `ReentrantMutex` it never took) and means nothing in another PID namespace (a live
+//! holder there would be declared dead: two owners). A participant id is alive exactly
+//! while its thread runs and its process holds the registry slot's lifeline, which the
+//! kernel drops when the process dies, zombie or not, whatever its namespace; a thread
+//! that exits gives its slot back (so a lock it leaked reads `OwnerDead` next). The id
+//! is in the word from the very CAS that takes the lock, so no waiter can pair a fresh
+//! holder with a stale record. Ids are below `2^30` (`primitive::ID_MASK`), so they fit
+//! beside the two flags, and `ID_MASK` itself (`NOT_RECOVERABLE`) is never an id.
 //!
 //! ## Forked children
 //!
-//! Unlock compares the word's tid with the caller's (`current_tid()`, whose cache a
-//! `pthread_atfork` handler clears in a child). A forked child that inherited a guard
-//! has another tid and so cannot unlock its parent's lock; its guard's drop leaves the
-//! word alone.
+//! Unlock compares the word's id with the caller's; a forked child has ids of its
+//! own, so even a guard smuggled into a child (safe code cannot: see `Process::spawn`)
+//! could not unlock its parent's lock.
 
 use core::time::Duration;
 
@@ -75,14 +69,14 @@ use crate::primitive::{
     loom_const_fn, my_thread_id, spin_loop,
 };
 
-/// Bits 0..=29: the holder's tid.
-pub(crate) const TID_MASK: u32 = 0x3FFF_FFFF;
+/// Bits 0..=29: the holder's participant id.
+pub(crate) const TID_MASK: u32 = crate::primitive::ID_MASK;
 /// The holder died; the data may be inconsistent.
 pub(crate) const OWNER_DIED: u32 = 1 << 30;
 /// Someone may sleep on the word.
 pub(crate) const WAITERS: u32 = 1 << 31;
 /// The lock can never be taken again (an `OwnerDead` guard was dropped unrepaired).
-/// All tid bits set: no real tid reaches it (the kernel caps pids at 2^22).
+/// All id bits set: never a participant id.
 pub(crate) const NOT_RECOVERABLE: u32 = TID_MASK;
 
 /// How long a sleeping contender sleeps before it checks the holder's liveness again.
@@ -119,15 +113,12 @@ const _: () = {
     assert!(core::mem::align_of::<RawMutex>() == 4);
 };
 
-/// The calling thread's tid as it appears in lock words.
+/// The calling thread's participant id, as it appears in lock words.
 #[inline]
 pub(crate) fn my_tid() -> u32 {
-    let tid = my_thread_id();
-    debug_assert!(
-        tid != 0 && tid < TID_MASK,
-        "tid {tid} does not fit a lock word"
-    );
-    tid
+    let id = my_thread_id();
+    debug_assert!(id != 0 && id < TID_MASK, "id {id} does not fit a lock word");
+    id
 }
 
 /// Under loom, whether a sleep slice "expires" (a yield, then another look at the
@@ -172,6 +163,48 @@ impl RawMutex {
             Ok(_) => Acquired::Locked,
             Err(cur) => self.try_lock_contended(tid, extra, cur),
         }
+    }
+
+    /// One attempt to take the lock as `tid` (no waiting), which also detects a dead
+    /// holder: if the lock is held, the holder's liveness is checked — at most once
+    /// per [`SLICE`] per thread, since a check can cost a system call — and a dead
+    /// holder's lock is taken over (`OwnerDead`).
+    #[inline]
+    pub(crate) fn try_lock_checked(&self, tid: u32, recover_unrecoverable: bool) -> Acquired {
+        match self.try_lock_as(tid, 0) {
+            Acquired::Busy => self.try_lock_busy(tid),
+            Acquired::NotRecoverable if recover_unrecoverable => {
+                self.take_over_unrecoverable(tid).unwrap_or(Acquired::Busy)
+            }
+            done => done,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn try_lock_busy(&self, tid: u32) -> Acquired {
+        if !crate::primitive::liveness_check_due(SLICE) {
+            return Acquired::Busy;
+        }
+        self.take_over_if_dead(tid, 0).unwrap_or(Acquired::Busy)
+    }
+
+    /// Takes a not-recoverable word as from a dead holder (for cells).
+    fn take_over_unrecoverable(&self, tid: u32) -> Option<Acquired> {
+        let cur = self.word.load(Ordering::Relaxed);
+        if cur & TID_MASK != NOT_RECOVERABLE {
+            return None;
+        }
+        // SYNC POINT with the Release swap to NOT_RECOVERABLE in `mark_not_recoverable`.
+        self.word
+            .compare_exchange(
+                cur,
+                tid | OWNER_DIED | (cur & WAITERS),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .ok()
+            .map(|_| Acquired::OwnerDead)
     }
 
     /// The word was not 0: not recoverable, held, or free but inconsistent.
@@ -276,6 +309,9 @@ impl RawMutex {
                 // Free: take it, keeping WAITERS (other sleepers may remain).
                 match self.try_lock_contended(tid, WAITERS, cur) {
                     Acquired::Busy => continue,
+                    // The word became not recoverable between our two loads: for a
+                    // cell, look again (the next round takes it over).
+                    Acquired::NotRecoverable if recover_unrecoverable => continue,
                     done => return done,
                 }
             }
@@ -422,7 +458,7 @@ impl RawMutex {
     }
 }
 
-/// Is the thread `tid` (a lock word's owner) known to be dead? `Unknown` = alive.
+/// Is participant `tid` (a lock word's owner) known to be dead? `Unknown` = alive.
 fn owner_is_dead(tid: u32) -> bool {
     id_liveness(tid) == Liveness::Dead
 }

@@ -85,16 +85,15 @@ impl<T> ReentrantMutex<T> {
     /// # Errors
     ///
     /// `OwnerDead(guard)` if the previous holder died holding it, `NotRecoverable`
-    /// after an `OwnerDead` guard was dropped unrepaired (as for `Mutex::lock`).
-    ///
-    /// # Panics
-    ///
-    /// If one thread nests it more than `u32::MAX` times.
+    /// after an `OwnerDead` guard was dropped unrepaired (as for `Mutex::lock`);
+    /// `Corrupted` if the shared nesting count is at its maximum (no thread nests a
+    /// lock `u32::MAX` times: a peer scribbled on it).
     pub fn lock(&self) -> LockResult<ReentrantMutexGuard<'_, T>> {
         self.lock_deadline(Deadline::NEVER, LockError::Timeout)
     }
 
-    /// Locks if free or held by this thread, with no system call.
+    /// Locks if free or held by this thread, without waiting; a dead holder is
+    /// detected as by [`Mutex::try_lock`](super::Mutex::try_lock).
     ///
     /// # Errors
     ///
@@ -102,10 +101,10 @@ impl<T> ReentrantMutex<T> {
     /// [`lock`](Self::lock).
     pub fn try_lock(&self) -> LockResult<ReentrantMutexGuard<'_, T>> {
         let tid = my_tid();
-        if let Some(guard) = self.relock(tid) {
-            return Ok(guard);
+        if let Some(relocked) = self.relock(tid) {
+            return relocked;
         }
-        self.finish(self.raw.try_lock_as(tid, 0), LockError::WouldBlock)
+        self.finish(self.raw.try_lock_checked(tid, false), LockError::WouldBlock)
     }
 
     /// Locks, waiting at most `timeout` (never returning `Timeout` before it passed).
@@ -124,24 +123,24 @@ impl<T> ReentrantMutex<T> {
         busy: LockError<ReentrantMutexGuard<'a, T>>,
     ) -> LockResult<ReentrantMutexGuard<'a, T>> {
         let tid = my_tid();
-        if let Some(guard) = self.relock(tid) {
-            return Ok(guard);
+        if let Some(relocked) = self.relock(tid) {
+            return relocked;
         }
         self.finish(self.raw.lock(tid, deadline, false), busy)
     }
 
-    /// A nested lock by the holder.
-    fn relock(&self, tid: u32) -> Option<ReentrantMutexGuard<'_, T>> {
+    /// A nested lock by the holder; `Some(Err(Corrupted))` if the count cannot grow.
+    fn relock(&self, tid: u32) -> Option<LockResult<ReentrantMutexGuard<'_, T>>> {
         if !self.raw.is_owned_by(tid) {
             return None;
         }
-        // Only the holder writes `count`.
+        // Only the holder writes `count` (a scribbler aside: then it is checked).
         let count = self.count.load(Ordering::Relaxed);
-        let next = count
-            .checked_add(1)
-            .expect("ReentrantMutex nested too deeply");
+        let Some(next) = count.checked_add(1) else {
+            return Some(Err(LockError::Corrupted));
+        };
         self.count.store(next, Ordering::Relaxed);
-        Some(ReentrantMutexGuard::new(self))
+        Some(Ok(ReentrantMutexGuard::new(self)))
     }
 
     fn finish<'a>(
@@ -215,6 +214,7 @@ pub struct ReentrantMutexGuard<'a, T> {
 
 impl<'a, T> ReentrantMutexGuard<'a, T> {
     fn new(lock: &'a ReentrantMutex<T>) -> Self {
+        super::count_guard_made();
         ReentrantMutexGuard {
             lock,
             _not_send: PhantomData,
@@ -239,16 +239,16 @@ impl<T> Drop for ReentrantMutexGuard<'_, T> {
     fn drop(&mut self) {
         let tid = my_tid();
         // A guard inherited through fork (another tid) leaves the lock alone.
-        if !self.lock.raw.is_owned_by(tid) {
-            return;
+        if self.lock.raw.is_owned_by(tid) {
+            let count = self.lock.count.load(Ordering::Relaxed);
+            if count > 1 {
+                self.lock.count.store(count - 1, Ordering::Relaxed);
+            } else {
+                self.lock.count.store(0, Ordering::Relaxed);
+                self.lock.raw.unlock_as(tid);
+            }
         }
-        let count = self.lock.count.load(Ordering::Relaxed);
-        if count > 1 {
-            self.lock.count.store(count - 1, Ordering::Relaxed);
-        } else {
-            self.lock.count.store(0, Ordering::Relaxed);
-            self.lock.raw.unlock_as(tid);
-        }
+        super::count_guard_dropped();
     }
 }
 

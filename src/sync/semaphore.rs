@@ -124,13 +124,11 @@ impl Semaphore {
             .is_some()
     }
 
-    /// Returns a permit, waking one waiter if any sleeps.
-    ///
-    /// # Panics
-    ///
-    /// If the count would pass `u32::MAX` (nothing is changed then).
+    /// Returns a permit, waking one waiter if any sleeps. At `u32::MAX` permits the
+    /// count stays where it is (no program holds four billion permits: a peer
+    /// scribbled on it), and nothing panics.
     pub fn release(&self) {
-        assert!(give(&self.count, u32::MAX), "Semaphore count overflow");
+        let _ = give(&self.count, u32::MAX);
         self.notifier.notify_one();
     }
 

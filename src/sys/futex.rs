@@ -48,6 +48,7 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline_ns: Option<u64>) ->
 /// `u32::MAX` would mean -1 and wake only one waiter.
 pub(crate) fn wake(word: &AtomicU32, count: u32) -> usize {
     let count = count.min(i32::MAX as u32);
+    crate::stats::note_futex_wake();
     futex::wake(word, futex::Flags::empty(), count).unwrap_or(0)
 }
 

@@ -27,8 +27,13 @@ extern "C" fn clear_caches_in_child() {
     // Relaxed: the child is single-threaded at this point.
     PID.store(0, Ordering::Relaxed);
     super::membarrier::forget_in_child();
+    super::registry::after_fork_in_child();
+    crate::stats::forget_in_child();
     #[cfg(feature = "std")]
-    let _ = TID.try_with(|tid| tid.set(0));
+    {
+        let _ = TID.try_with(|tid| tid.set(0));
+        let _ = THREAD_ID.try_with(|t| t.set(0));
+    }
 }
 
 /// Registers the fork handler once; returns only after it is registered.
@@ -112,24 +117,138 @@ mod tests {
 
 // ---- participant ids ------------------------------------------------------------
 //
-// Interim implementation: a process's id is its pid and a thread's its tid (both below
-// 2^22, so they fit `primitive::ID_MASK`). The participant registry replaces this.
+// See `super::registry`: a process's id is claimed on first use; a thread's too, cached
+// per thread (with `std`) and released when the thread exits.
 
 /// The calling process's participant id.
 #[inline]
 pub(crate) fn process_id() -> u32 {
-    pid() as u32
+    super::registry::process_id()
+}
+
+/// Is participant `id` alive?
+pub(crate) fn liveness(id: u32) -> super::proc::Liveness {
+    super::registry::liveness(id)
+}
+
+#[cfg(feature = "std")]
+std::thread_local! {
+    /// This thread's participant id; 0 = none yet (the fast path's cache: no destructor).
+    static THREAD_ID: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+    /// Owns the thread's registry slot and gives it up when the thread exits.
+    static THREAD_SLOT: ThreadSlot = const {
+        ThreadSlot { id: core::cell::Cell::new(0), epoch: core::cell::Cell::new(0) }
+    };
+}
+
+/// A thread's registry slot, released at thread exit (unless the process forked since:
+/// then the slot is the parent's).
+#[cfg(feature = "std")]
+struct ThreadSlot {
+    id: core::cell::Cell<u32>,
+    epoch: core::cell::Cell<u32>,
+}
+
+#[cfg(feature = "std")]
+impl Drop for ThreadSlot {
+    fn drop(&mut self) {
+        let id = self.id.replace(0);
+        if id != 0 {
+            let _ = THREAD_ID.try_with(|t| t.set(0));
+            super::registry::release_thread(id, self.epoch.get());
+        }
+    }
 }
 
 /// The calling thread's participant id.
 #[inline]
 pub(crate) fn thread_id() -> u32 {
-    tid() as u32
+    #[cfg(feature = "std")]
+    {
+        let cached = THREAD_ID.try_with(core::cell::Cell::get).unwrap_or(0);
+        if cached != 0 {
+            return cached;
+        }
+        thread_id_slow()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        no_std_threads::thread_id()
+    }
 }
 
-/// Is participant `id` alive?
-pub(crate) fn liveness(id: u32) -> super::proc::Liveness {
-    super::proc::liveness(id as i32)
+#[cfg(feature = "std")]
+#[cold]
+fn thread_id_slow() -> u32 {
+    ensure_atfork();
+    let id = super::registry::claim_thread();
+    let epoch = super::registry::epoch();
+    // A thread whose slot holder is already destroyed (a lock taken in another
+    // thread-local's destructor) keeps its slot until the process exits.
+    let _ = THREAD_SLOT.try_with(|slot| {
+        slot.id.set(id);
+        slot.epoch.set(epoch);
+    });
+    let _ = THREAD_ID.try_with(|t| t.set(id));
+    id
+}
+
+/// Without `std` there are no thread-locals: a small table maps kernel tids to
+/// participant ids. A thread's exit is not seen, so its slot is given back only when
+/// the table is full and its tid is found gone; a new thread that reuses a dead
+/// thread's tid in the same process before that inherits its id (it then waits for
+/// itself on a lock the dead thread left held, or re-enters it: the dead thread runs
+/// no more code, so nothing is shared twice).
+#[cfg(not(feature = "std"))]
+mod no_std_threads {
+    use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+
+    const N: usize = 64;
+    static TIDS: [AtomicI32; N] = [const { AtomicI32::new(0) }; N];
+    static IDS: [AtomicU32; N] = [const { AtomicU32::new(0) }; N];
+    static EPOCH: AtomicU32 = AtomicU32::new(0);
+
+    pub(super) fn thread_id() -> u32 {
+        let epoch = crate::sys::registry::epoch();
+        if EPOCH.swap(epoch, Ordering::AcqRel) != epoch {
+            // Forked since: every entry is the parent's.
+            for t in &TIDS {
+                t.store(0, Ordering::Relaxed);
+            }
+        }
+        let tid = super::tid();
+        for (t, id) in TIDS.iter().zip(&IDS) {
+            if t.load(Ordering::Acquire) == tid {
+                let id = id.load(Ordering::Acquire);
+                if id != 0 {
+                    return id;
+                }
+            }
+        }
+        let id = crate::sys::registry::claim_thread();
+        for round in 0..2 {
+            for (t, slot) in TIDS.iter().zip(&IDS) {
+                let cur = t.load(Ordering::Acquire);
+                let gone = round == 1
+                    && cur != 0
+                    && crate::sys::proc::thread_liveness(super::pid(), cur)
+                        == crate::sys::proc::Liveness::Dead;
+                if (cur == 0 || gone)
+                    && t.compare_exchange(cur, tid, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                {
+                    let old = slot.swap(id, Ordering::AcqRel);
+                    if gone && old != 0 {
+                        crate::sys::registry::release_thread(old, epoch);
+                    }
+                    return id;
+                }
+            }
+        }
+        // Full of live threads: this one keeps its id unrecorded (it claims a fresh
+        // one per call, which only wastes slots).
+        id
+    }
 }
 
 #[cfg(feature = "std")]

@@ -16,4 +16,5 @@ pub(crate) mod ids;
 pub(crate) mod mem;
 pub(crate) mod membarrier;
 pub(crate) mod proc;
+pub(crate) mod registry;
 pub(crate) mod time;

@@ -13,6 +13,15 @@ pub(crate) fn monotonic_ns() -> u64 {
         .saturating_add(ts.tv_nsec as u64)
 }
 
+/// Nanoseconds since the Unix epoch (`CLOCK_REALTIME`): for display only (when a
+/// segment or participant was made), never for a timeout.
+pub(crate) fn realtime_ns() -> u64 {
+    let ts = rustix::time::clock_gettime(ClockId::Realtime);
+    (ts.tv_sec.max(0) as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
 /// The absolute monotonic time `timeout` from now, saturating far in the future.
 pub(crate) fn deadline_after(timeout: Duration) -> u64 {
     let ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);

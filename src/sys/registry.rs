@@ -1,0 +1,840 @@
+//! The participant registry: identities that survive pid reuse, zombies and PID
+//! namespaces, with lifelines the kernel releases.
+//!
+//! Shared words (lock words, queue claims, pipe-end owners) must say *who* holds
+//! something, so that a survivor can tell whether the holder still lives. A pid or tid
+//! cannot say it: pids are reused (pid_max is 32768 here, and a busy host wraps it in
+//! seconds), and mean nothing to a process in another PID namespace (two containers
+//! sharing `/dev/shm`). So every process that uses the kit takes a **slot** in a
+//! registry file, and every thread that takes locks takes one more; shared words
+//! store a **participant id**, the slot plus its **generation**.
+//!
+//! ## Lifelines
+//!
+//! A process holds an open-file-description lock (`F_OFD_SETLK`, a write lock on one
+//! byte, `LOCK_BASE + slot`) for every slot it owns, all through one descriptor of the
+//! registry file. The kernel drops those locks when the last descriptor of that open
+//! file description closes — when the process dies, however it dies, whichever PID
+//! namespace it lives in, zombie or not. "Is participant `(slot, gen)` alive" is then:
+//! the slot's generation is still `gen` and it is not free, and some process holds the
+//! slot's byte (`F_OFD_GETLK`). This is LMDB's reader table (byte-range locks on the
+//! lock file as reader liveness) with generations added.
+//!
+//! A `fork`ed child shares its parent's open file description, and with it the
+//! parent's locks: the `pthread_atfork` child handler (see `super::ids`) therefore
+//! replaces the child's descriptor with a fresh open of the same file (through
+//! `/proc/self/fd`) at once, so the child never keeps its parent's lifelines alive,
+//! and forgets every slot it inherited. The child claims slots of its own on first use;
+//! `Process::spawn` claims the child's process slot *before* the fork (on a descriptor
+//! of its own that only the child keeps), so the parent knows the child's id.
+//!
+//! ## The id (30 bits, fits a futex word beside two flag bits)
+//!
+//! ```text
+//! bits 29..14  gen   1..=65535, bumped each time the slot is claimed (0 is skipped)
+//! bits 13..0   slot  0..=16382 (16383 is never used, so no id equals ID_MASK)
+//! ```
+//!
+//! Id 0 means nobody (gen is never 0). A generation wraps after 65535 claims of one
+//! slot; a stale id whose slot has been claimed exactly a multiple of 65536 times since
+//! then reads as alive until that occupant leaves: a wait, never two owners.
+//!
+//! ## The file
+//!
+//! `/dev/shm/shmkit-registry-<euid>` (a POSIX shared-memory object, mode 0600), or the
+//! path in `SHMKIT_REGISTRY`. Processes that share segments must share the registry:
+//! the segment header records the registry's nonce, and `open` refuses a segment made
+//! under another registry.
+//!
+//! ```text
+//! offset          size  field        written by
+//!      0             8  magic        the creator, before state = READY
+//!      8             4  version      the creator, before READY
+//!     12             4  state        the creator: 0 -> INITIALIZING -> READY
+//!     16             4  slots        the creator, before READY (16383)
+//!     20             4  reserved
+//!     24             8  nonce        the creator, before READY (random)
+//!     32            32  reserved
+//!     64   32 * 16384  entries      slot i at 64 + 32 i; written only by the holder
+//!                                    of byte LOCK_BASE + i
+//! ```
+//!
+//! An entry:
+//!
+//! ```text
+//! +0   u32 state     gen (bits 15..0) | kind << 16 (FREE 0, PROCESS 1, THREAD 2)
+//! +4   u32 parent    THREAD: the owning process's participant id; PROCESS: 0
+//! +8   i32 pid       for display only (in the owner's PID namespace)
+//! +12  i32 tid       for display only
+//! +16  u64 started   CLOCK_REALTIME ns at claim, for display only
+//! +24  u64 reserved
+//! ```
+//!
+//! State table of one entry (only the holder of the slot's byte lock writes it):
+//!
+//! | state           | meaning                                 | left by |
+//! |-----------------|-----------------------------------------|---------|
+//! | `g \| FREE`     | unowned (all zero: never used)           | a thread's release (keeps `g`) |
+//! | `g \| PROCESS`  | process participant `(slot, g)`          | claim: lock byte, then `g = old + 1` |
+//! | `g \| THREAD`   | thread participant `(slot, g)`           | claim, as above |
+//! | anything, byte unlocked | its owner died: free to claim    | the kernel (the owner's death) |
+//!
+//! A scribbled registry (another process of the same user writing garbage into it)
+//! can make liveness answers wrong; it cannot make the kit touch memory it should
+//! not. What is never done: trusting "dead" without the kernel's word (an unlocked
+//! byte) or a generation that moved on.
+#![allow(clippy::disallowed_types)]
+
+use core::ffi::CStr;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use super::proc::Liveness;
+
+/// Bits of an id that hold the slot.
+const SLOT_BITS: u32 = 14;
+const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
+/// Slots in use: `0..SLOTS` (the all-ones slot is never handed out).
+pub(crate) const SLOTS: u32 = SLOT_MASK;
+/// Entries laid out in the file (one more than used, for a round size).
+const ENTRIES: usize = 1 << SLOT_BITS;
+const GEN_MASK: u32 = 0xFFFF;
+const KIND_SHIFT: u32 = 16;
+const FREE: u32 = 0;
+const PROCESS: u32 = 1;
+const THREAD: u32 = 2;
+
+/// The first byte offset of the slots' lock bytes (far beyond the file's end: locks are
+/// advisory and may lie anywhere).
+const LOCK_BASE: i64 = 1 << 32;
+/// The byte the creator of the file locks while it initialises it.
+const INIT_BYTE: i64 = LOCK_BASE - 1;
+
+const MAGIC: u64 = u64::from_le_bytes(*b"SHMKREG\x01");
+const VERSION: u32 = 1;
+const ST_INITIALIZING: u32 = 1;
+const ST_READY: u32 = 2;
+
+const HEADER: usize = 64;
+const ENTRY: usize = 32;
+/// The file's size: the header and every entry, rounded up to 4 KiB pages.
+const FILE_SIZE: usize = (HEADER + ENTRY * ENTRIES).next_multiple_of(4096);
+
+/// The file's header (see the module docs).
+#[repr(C)]
+struct FileHeader {
+    magic: AtomicU64,
+    version: AtomicU32,
+    state: AtomicU32,
+    slots: AtomicU32,
+    _reserved0: AtomicU32,
+    nonce: AtomicU64,
+    _reserved: [AtomicU64; 4],
+}
+
+/// One slot's entry (see the module docs).
+#[repr(C)]
+pub(crate) struct Entry {
+    state: AtomicU32,
+    parent: AtomicU32,
+    pid: AtomicI32,
+    tid: AtomicI32,
+    started: AtomicU64,
+    _reserved: AtomicU64,
+}
+
+const _: () = {
+    assert!(core::mem::size_of::<FileHeader>() == HEADER);
+    assert!(core::mem::size_of::<Entry>() == ENTRY);
+    assert!(FILE_SIZE % 4096 == 0);
+};
+
+#[inline]
+const fn pack_id(slot: u32, generation: u32) -> u32 {
+    (generation << SLOT_BITS) | slot
+}
+
+#[inline]
+const fn gen_of(state: u32) -> u32 {
+    state & GEN_MASK
+}
+
+#[inline]
+const fn kind_of(state: u32) -> u32 {
+    (state >> KIND_SHIFT) & 3
+}
+
+/// The generation after `g`: never 0, and never one that makes slot `slot`'s id
+/// equal `ID_MASK`.
+#[inline]
+const fn next_gen(g: u32, slot: u32) -> u32 {
+    let mut n = (g + 1) & GEN_MASK;
+    if n == 0 {
+        n = 1;
+    }
+    if pack_id(slot, n) == crate::primitive::ID_MASK {
+        n = 1;
+    }
+    n
+}
+
+// ---- process-local state -------------------------------------------------------------
+//
+// Plain statics, read by the fork handler too (which may only use async-signal-safe
+// calls and atomics).
+
+/// Registry setup: 0 = not yet, 1 = in progress, 2 = ready, 3 = failed for good.
+static SETUP: AtomicU8 = AtomicU8::new(0);
+/// The mapping of the registry file (0 = none).
+static BASE: AtomicUsize = AtomicUsize::new(0);
+/// This process's descriptor of the registry file, holding its slots' locks (-1: none).
+static FD: AtomicI32 = AtomicI32::new(-1);
+/// The registry's nonce (as read from its header).
+static NONCE: AtomicU64 = AtomicU64::new(0);
+/// This process's participant id: 0 = none yet; `CLAIMING` while a thread claims it.
+static PROCESS_ID: AtomicU32 = AtomicU32::new(0);
+const CLAIMING: u32 = u32::MAX;
+/// The slots this process owns (bit `s` of word `s / 64`).
+static OWNED: [AtomicU64; ENTRIES / 64] = [const { AtomicU64::new(0) }; ENTRIES / 64];
+/// Descriptors opened for children about to be forked (see [`reserve_child`]): each
+/// holds the lock of one pre-claimed process slot. -1 = unused.
+static PENDING_FD: [AtomicI32; 16] = [const { AtomicI32::new(-1) }; 16];
+/// The pre-claimed id for each `PENDING_FD`.
+static PENDING_ID: [AtomicU32; 16] = [const { AtomicU32::new(0) }; 16];
+/// Bumped in a forked child: a cached thread id from before the fork is stale.
+static EPOCH: AtomicU32 = AtomicU32::new(1);
+
+#[cfg(feature = "std")]
+std::thread_local! {
+    /// The pending child slot this thread is forking with (index into `PENDING_FD`,
+    /// -1 = none): read by the fork handler, which runs on the forking thread.
+    static FORKING_WITH: core::cell::Cell<i32> = const { core::cell::Cell::new(-1) };
+}
+
+fn mark_owned(slot: u32, owned: bool) {
+    let (word, bit) = ((slot / 64) as usize, 1u64 << (slot % 64));
+    if owned {
+        OWNED[word].fetch_or(bit, Ordering::AcqRel);
+    } else {
+        OWNED[word].fetch_and(!bit, Ordering::AcqRel);
+    }
+}
+
+fn is_owned(slot: u32) -> bool {
+    let (word, bit) = ((slot / 64) as usize, 1u64 << (slot % 64));
+    OWNED[word].load(Ordering::Acquire) & bit != 0
+}
+
+// ---- the file --------------------------------------------------------------------------
+
+/// The mapped registry.
+#[derive(Clone, Copy)]
+struct Reg {
+    base: NonNull<u8>,
+}
+
+impl Reg {
+    fn header(self) -> &'static FileHeader {
+        // SAFETY: `base` is a live, page-aligned mapping of FILE_SIZE bytes (never
+        // unmapped once published), and the header is all atomics.
+        unsafe { &*self.base.as_ptr().cast::<FileHeader>() }
+    }
+
+    fn entry(self, slot: u32) -> &'static Entry {
+        debug_assert!(slot < SLOTS);
+        let slot = (slot & SLOT_MASK) as usize;
+        // SAFETY: as in `header`; HEADER + ENTRY * slot + ENTRY <= FILE_SIZE for every
+        // slot below ENTRIES, and an entry is all atomics, 8-aligned.
+        unsafe {
+            &*self
+                .base
+                .as_ptr()
+                .add(HEADER + ENTRY * slot)
+                .cast::<Entry>()
+        }
+    }
+}
+
+/// The registry, set up on first use. `None` if it cannot be (then ids cannot be
+/// issued, and liveness is `Unknown`).
+fn reg() -> Option<Reg> {
+    if SETUP.load(Ordering::Acquire) == 2 {
+        let base = BASE.load(Ordering::Acquire);
+        return NonNull::new(base as *mut u8).map(|base| Reg { base });
+    }
+    reg_slow()
+}
+
+#[cold]
+fn reg_slow() -> Option<Reg> {
+    loop {
+        match SETUP.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                let ok = setup().is_ok();
+                SETUP.store(if ok { 2 } else { 3 }, Ordering::Release);
+            }
+            Err(1) => {
+                crate::primitive::spin_loop();
+                continue;
+            }
+            Err(_) => {}
+        }
+        return match SETUP.load(Ordering::Acquire) {
+            2 => NonNull::new(BASE.load(Ordering::Acquire) as *mut u8).map(|base| Reg { base }),
+            1 => continue,
+            _ => None,
+        };
+    }
+}
+
+/// Opens (or creates) the registry file, maps it, and waits until it is initialised.
+fn setup() -> Result<(), rustix::io::Errno> {
+    use rustix::fd::IntoRawFd;
+    let fd = open_file()?;
+    let size = rustix::fs::fstat(&fd)?.st_size as usize;
+    if size < FILE_SIZE {
+        // Either ours to size (we created it) or its creator is at work: extend it to
+        // the full size (idempotent, and harmless if the creator does the same).
+        rustix::fs::ftruncate(&fd, FILE_SIZE as u64)?;
+    }
+    // SAFETY: a fresh shared mapping of the file, at an address the kernel picks.
+    let base = unsafe {
+        rustix::mm::mmap(
+            core::ptr::null_mut(),
+            FILE_SIZE,
+            rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+            rustix::mm::MapFlags::SHARED,
+            &fd,
+            0,
+        )?
+    };
+    let reg = Reg {
+        base: NonNull::new(base.cast::<u8>()).ok_or(rustix::io::Errno::NOMEM)?,
+    };
+    let raw = fd.into_raw_fd();
+    if let Err(e) = initialise(reg, raw) {
+        // SAFETY: we own `raw`; nothing else has seen it.
+        let _ = unsafe { libc::close(raw) };
+        // SAFETY: our own fresh mapping; nothing holds a reference into it.
+        let _ = unsafe { rustix::mm::munmap(base, FILE_SIZE) };
+        return Err(e);
+    }
+    NONCE.store(
+        reg.header().nonce.load(Ordering::Acquire),
+        Ordering::Release,
+    );
+    FD.store(raw, Ordering::Release);
+    BASE.store(reg.base.as_ptr() as usize, Ordering::Release);
+    Ok(())
+}
+
+/// The registry file, opened read-write, close-on-exec.
+fn open_file() -> Result<rustix::fd::OwnedFd, rustix::io::Errno> {
+    use rustix::fs::Mode;
+    #[cfg(feature = "std")]
+    if let Some(path) = std::env::var_os("SHMKIT_REGISTRY") {
+        use rustix::fs::OFlags;
+        return rustix::fs::open(
+            path.as_os_str(),
+            OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC,
+            Mode::RUSR | Mode::WUSR,
+        );
+    }
+    let mut name = [0u8; 48];
+    let len = shm_name(&mut name);
+    let name = CStr::from_bytes_with_nul(&name[..=len]).map_err(|_| rustix::io::Errno::INVAL)?;
+    let flags = rustix::shm::OFlags::RDWR | rustix::shm::OFlags::CREATE;
+    match rustix::shm::open(name, flags, Mode::RUSR | Mode::WUSR) {
+        Ok(fd) => Ok(fd),
+        // No /dev/shm (a sandbox): a private registry, shared with forked children
+        // only (named segments then cannot be shared with unrelated processes).
+        Err(_) => rustix::fs::memfd_create(c"shmkit-registry", rustix::fs::MemfdFlags::CLOEXEC),
+    }
+}
+
+/// `/shmkit-registry-<euid>` with its NUL into `buf`; returns the length without NUL.
+fn shm_name(buf: &mut [u8; 48]) -> usize {
+    let prefix = b"/shmkit-registry-";
+    buf[..prefix.len()].copy_from_slice(prefix);
+    let mut at = prefix.len();
+    let uid = rustix::process::geteuid().as_raw();
+    let mut digits = [0u8; 10];
+    let mut n = uid;
+    let mut k = 0;
+    loop {
+        digits[k] = b'0' + (n % 10) as u8;
+        k += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    while k > 0 {
+        k -= 1;
+        buf[at] = digits[k];
+        at += 1;
+    }
+    buf[at] = 0;
+    at
+}
+
+/// Waits for the file's header to be READY, initialising it if nobody else is (or its
+/// initialiser died).
+fn initialise(reg: Reg, fd: i32) -> Result<(), rustix::io::Errno> {
+    let h = reg.header();
+    let start = super::time::monotonic_ns();
+    loop {
+        // SYNC POINT with the Release store of READY below (in another process).
+        if h.state.load(Ordering::Acquire) == ST_READY {
+            if h.magic.load(Ordering::Relaxed) != MAGIC
+                || h.version.load(Ordering::Relaxed) != VERSION
+                || h.slots.load(Ordering::Relaxed) != SLOTS
+            {
+                return Err(rustix::io::Errno::PROTO);
+            }
+            return Ok(());
+        }
+        // Nobody READY: whoever holds the init byte initialises; if it is free, we do.
+        if set_lock(fd, INIT_BYTE, true)? {
+            if h.state.load(Ordering::Acquire) != ST_READY {
+                h.state.store(ST_INITIALIZING, Ordering::Relaxed);
+                let mut nonce = [0u8; 8];
+                let _ = rustix::rand::getrandom(&mut nonce, rustix::rand::GetRandomFlags::empty());
+                let nonce = u64::from_le_bytes(nonce)
+                    ^ super::time::monotonic_ns().rotate_left(17)
+                    ^ u64::from(rustix::process::getpid().as_raw_nonzero().get() as u32);
+                h.magic.store(MAGIC, Ordering::Relaxed);
+                h.version.store(VERSION, Ordering::Relaxed);
+                h.slots.store(SLOTS, Ordering::Relaxed);
+                h.nonce.store(nonce | 1, Ordering::Relaxed);
+                // SYNC POINT with the Acquire load of `state` above (in other processes).
+                h.state.store(ST_READY, Ordering::Release);
+            }
+            let _ = unlock(fd, INIT_BYTE);
+            continue;
+        }
+        if super::time::monotonic_ns().saturating_sub(start) > 5_000_000_000 {
+            return Err(rustix::io::Errno::TIMEDOUT);
+        }
+        super::time::sleep_ns(100_000);
+    }
+}
+
+// ---- byte locks (fcntl F_OFD_*; rustix has no byte-range locks) ----------------------
+
+fn flock_at(kind: i16, at: i64) -> libc::flock {
+    // SAFETY: `flock` is plain old data; all-zero is a valid value.
+    let mut fl: libc::flock = unsafe { core::mem::zeroed() };
+    fl.l_type = kind;
+    fl.l_whence = libc::SEEK_SET as i16;
+    fl.l_start = at;
+    fl.l_len = 1;
+    fl.l_pid = 0; // required by F_OFD_*
+    fl
+}
+
+/// `F_OFD_SETLK` a write lock on byte `at` (or unlock with `lock == false`). `Ok(false)`:
+/// another open file description holds it.
+fn set_lock(fd: i32, at: i64, lock: bool) -> Result<bool, rustix::io::Errno> {
+    let mut fl = flock_at(if lock { libc::F_WRLCK } else { libc::F_UNLCK } as i16, at);
+    loop {
+        // SAFETY: `fl` is a valid flock for the duration of the call; `fd` is ours.
+        let rc = unsafe { libc::fcntl(fd, libc::F_OFD_SETLK, &mut fl) };
+        if rc == 0 {
+            return Ok(true);
+        }
+        match errno() {
+            libc::EAGAIN | libc::EACCES => return Ok(false),
+            libc::EINTR => {}
+            e => return Err(rustix::io::Errno::from_raw_os_error(e)),
+        }
+    }
+}
+
+fn unlock(fd: i32, at: i64) -> Result<bool, rustix::io::Errno> {
+    set_lock(fd, at, false)
+}
+
+/// Does an open file description other than ours hold byte `at`? `None`: the check
+/// failed.
+fn held_by_other(fd: i32, at: i64) -> Option<bool> {
+    let mut fl = flock_at(libc::F_WRLCK as i16, at);
+    loop {
+        // SAFETY: as in `set_lock`.
+        let rc = unsafe { libc::fcntl(fd, libc::F_OFD_GETLK, &mut fl) };
+        if rc == 0 {
+            return Some(fl.l_type != libc::F_UNLCK as i16);
+        }
+        if errno() != libc::EINTR {
+            return None;
+        }
+    }
+}
+
+fn errno() -> i32 {
+    // SAFETY: reading this thread's errno right after a failed call.
+    unsafe { *libc::__errno_location() }
+}
+
+// ---- claiming and releasing slots --------------------------------------------------------
+
+/// Claims a free (or dead) slot through descriptor `fd` as `kind`. Returns its id.
+fn claim(reg: Reg, fd: i32, kind: u32, parent: u32) -> Option<u32> {
+    let pid = super::ids::pid();
+    let tid = super::ids::tid();
+    let start = (pid as u32)
+        .wrapping_mul(0x9E37_79B9)
+        .wrapping_add((tid as u32).wrapping_mul(0x85EB_CA6B))
+        .wrapping_add(super::time::monotonic_ns() as u32)
+        % SLOTS;
+    // First pass: entries that look free (one system call each); second pass: any
+    // entry whose byte nobody holds (its owner died).
+    for pass in 0..2 {
+        for i in 0..SLOTS {
+            let slot = (start + i) % SLOTS;
+            if is_owned(slot) {
+                continue;
+            }
+            let e = reg.entry(slot);
+            let state = e.state.load(Ordering::Acquire);
+            if pass == 0 && kind_of(state) != FREE {
+                continue;
+            }
+            match set_lock(fd, LOCK_BASE + i64::from(slot), true) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(_) => return None,
+            }
+            // The byte is ours: whoever had this entry is gone (or it was free).
+            mark_owned(slot, true);
+            let generation = next_gen(gen_of(e.state.load(Ordering::Acquire)), slot);
+            e.parent.store(parent, Ordering::Relaxed);
+            e.pid.store(pid, Ordering::Relaxed);
+            e.tid.store(tid, Ordering::Relaxed);
+            e.started
+                .store(super::time::realtime_ns(), Ordering::Relaxed);
+            // SYNC POINT with the Acquire loads of `state` in `liveness`.
+            e.state
+                .store(generation | (kind << KIND_SHIFT), Ordering::Release);
+            return Some(pack_id(slot, generation));
+        }
+    }
+    None
+}
+
+/// Gives up slot `id` (a thread's, at its exit): free, then its byte unlocked.
+fn release(reg: Reg, fd: i32, id: u32) {
+    let slot = id & SLOT_MASK;
+    let e = reg.entry(slot);
+    let state = e.state.load(Ordering::Acquire);
+    if gen_of(state) != id >> SLOT_BITS || !is_owned(slot) {
+        return;
+    }
+    // SYNC POINT with the Acquire loads of `state` in `liveness`: free before the byte
+    // is unlocked, so nobody can see an unlocked byte with a live-looking state of ours.
+    e.state.store(gen_of(state), Ordering::Release);
+    mark_owned(slot, false);
+    let _ = unlock(fd, LOCK_BASE + i64::from(slot));
+}
+
+/// The calling process's participant id, claimed on first use.
+#[inline]
+pub(crate) fn process_id() -> u32 {
+    let id = PROCESS_ID.load(Ordering::Acquire);
+    if id != 0 && id != CLAIMING {
+        return id;
+    }
+    process_id_slow()
+}
+
+#[cold]
+fn process_id_slow() -> u32 {
+    loop {
+        match PROCESS_ID.compare_exchange(0, CLAIMING, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                let id = reg()
+                    .and_then(|reg| claim(reg, FD.load(Ordering::Acquire), PROCESS, 0))
+                    .unwrap_or_else(|| no_registry());
+                PROCESS_ID.store(id, Ordering::Release);
+                return id;
+            }
+            Err(CLAIMING) => crate::primitive::spin_loop(),
+            Err(id) => return id,
+        }
+    }
+}
+
+#[cold]
+fn no_registry() -> ! {
+    panic!(
+        "shmkit: no participant registry (cannot open /dev/shm/shmkit-registry-<uid>, \
+         $SHMKIT_REGISTRY, nor a memfd): the kit cannot tell its peers apart"
+    )
+}
+
+/// Claims a thread slot for the calling thread (owned by this process).
+#[cold]
+pub(crate) fn claim_thread() -> u32 {
+    let parent = process_id();
+    reg()
+        .and_then(|reg| claim(reg, FD.load(Ordering::Acquire), THREAD, parent))
+        .unwrap_or_else(|| no_registry())
+}
+
+/// Releases the calling thread's slot `id` (at thread exit), unless this process was
+/// forked since it was claimed (`epoch` then differs: the slot is the parent's).
+pub(crate) fn release_thread(id: u32, epoch: u32) {
+    if epoch != EPOCH.load(Ordering::Acquire) {
+        return;
+    }
+    if let Some(reg) = reg() {
+        release(reg, FD.load(Ordering::Acquire), id);
+    }
+}
+
+/// The current fork epoch (bumped in every forked child).
+#[inline]
+pub(crate) fn epoch() -> u32 {
+    EPOCH.load(Ordering::Acquire)
+}
+
+/// Is participant `id` alive? See the module docs. `Dead` is certain and final.
+pub(crate) fn liveness(id: u32) -> Liveness {
+    let slot = id & SLOT_MASK;
+    let generation = id >> SLOT_BITS;
+    if generation == 0 || generation > GEN_MASK || slot >= SLOTS {
+        // No participant ever had this id: a scribbled word.
+        return Liveness::Dead;
+    }
+    let Some(reg) = reg() else {
+        return Liveness::Unknown;
+    };
+    let e = reg.entry(slot);
+    // SYNC POINT with the Release stores of `state` in `claim` / `release`.
+    let state = e.state.load(Ordering::Acquire);
+    if gen_of(state) != generation || kind_of(state) == FREE {
+        return Liveness::Dead;
+    }
+    if is_owned(slot) {
+        // One of ours (this process or one of its threads), still claimed.
+        return Liveness::Alive;
+    }
+    match held_by_other(FD.load(Ordering::Acquire), LOCK_BASE + i64::from(slot)) {
+        None => Liveness::Unknown,
+        Some(false) => {
+            // Nobody holds the byte: the owner is gone — unless we just claimed the
+            // slot ourselves (then the generation moved on too).
+            Liveness::Dead
+        }
+        Some(true) => {
+            let again = e.state.load(Ordering::Acquire);
+            if gen_of(again) == generation && kind_of(again) != FREE {
+                Liveness::Alive
+            } else {
+                Liveness::Dead
+            }
+        }
+    }
+}
+
+/// The registry's nonce (0 if there is no registry): recorded in segment headers, so
+/// that processes that meet on a segment are known to share one registry.
+pub(crate) fn nonce() -> u64 {
+    match reg() {
+        Some(_) => NONCE.load(Ordering::Acquire),
+        None => 0,
+    }
+}
+
+/// A view of one entry for tools (`shmkit ls`): `(kind, pid, tid, parent)` if live.
+pub(crate) fn describe(id: u32) -> Option<(u32, i32, i32, u32)> {
+    if liveness(id) == Liveness::Dead {
+        return None;
+    }
+    let e = reg()?.entry(id & SLOT_MASK);
+    let state = e.state.load(Ordering::Acquire);
+    Some((
+        kind_of(state),
+        e.pid.load(Ordering::Relaxed),
+        e.tid.load(Ordering::Relaxed),
+        e.parent.load(Ordering::Relaxed),
+    ))
+}
+
+// ---- fork ---------------------------------------------------------------------------------
+
+/// A process slot claimed for a child about to be forked (see [`reserve_child`]).
+#[cfg(feature = "std")]
+#[derive(Debug)]
+pub(crate) struct ChildSlot {
+    index: usize,
+    id: u32,
+}
+
+#[cfg(feature = "std")]
+impl ChildSlot {
+    /// The child's participant id.
+    pub(crate) fn id(&self) -> u32 {
+        self.id
+    }
+}
+
+/// Before `fork`: opens a descriptor of its own on the registry, claims a process slot
+/// through it for the child, and marks it as what the next fork on this thread hands
+/// to the child. The parent then calls [`finish_child`] after the fork.
+#[cfg(feature = "std")]
+pub(crate) fn reserve_child() -> Option<ChildSlot> {
+    let reg = reg()?;
+    let fd = reopen(FD.load(Ordering::Acquire))?;
+    let index = PENDING_FD.iter().position(|p| {
+        p.compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    });
+    let Some(index) = index else {
+        // SAFETY: ours, unused.
+        let _ = unsafe { libc::close(fd) };
+        return None;
+    };
+    let parent = process_id();
+    let Some(id) = claim(reg, fd, PROCESS, parent) else {
+        PENDING_FD[index].store(-1, Ordering::Release);
+        // SAFETY: ours, unused.
+        let _ = unsafe { libc::close(fd) };
+        return None;
+    };
+    // The slot is the child's, not ours: `claim` marked it owned here.
+    mark_owned(id & SLOT_MASK, false);
+    PENDING_ID[index].store(id, Ordering::Release);
+    let _ = FORKING_WITH.try_with(|f| f.set(index as i32));
+    Some(ChildSlot { index, id })
+}
+
+/// After `fork`, in the parent: closes the parent's copy of the child's descriptor (the
+/// child's copy keeps the slot's lock for the child's lifetime). If the fork failed
+/// (`forked == false`), frees the slot instead.
+#[cfg(feature = "std")]
+pub(crate) fn finish_child(slot: ChildSlot, forked: bool) {
+    let _ = FORKING_WITH.try_with(|f| f.set(-1));
+    let fd = PENDING_FD[slot.index].load(Ordering::Acquire);
+    if !forked {
+        if let Some(reg) = reg() {
+            let s = slot.id & SLOT_MASK;
+            let e = reg.entry(s);
+            e.state
+                .store(gen_of(e.state.load(Ordering::Acquire)), Ordering::Release);
+            let _ = unlock(fd, LOCK_BASE + i64::from(s));
+        }
+    }
+    PENDING_ID[slot.index].store(0, Ordering::Release);
+    PENDING_FD[slot.index].store(-1, Ordering::Release);
+    // SAFETY: the descriptor was opened by `reserve_child` for this slot alone.
+    let _ = unsafe { libc::close(fd) };
+}
+
+/// A new open file description of the file behind `fd` (`/proc/self/fd/N`), so that
+/// its locks are its own. Async-signal-safe (no allocation). `None` if it fails.
+fn reopen(fd: i32) -> Option<i32> {
+    if fd < 0 {
+        return None;
+    }
+    let mut path = *b"/proc/self/fd/\0\0\0\0\0\0\0\0\0\0\0\0";
+    let mut at = 14;
+    let mut digits = [0u8; 10];
+    let (mut n, mut k) = (fd as u32, 0);
+    loop {
+        digits[k] = b'0' + (n % 10) as u8;
+        k += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    while k > 0 {
+        k -= 1;
+        path[at] = digits[k];
+        at += 1;
+    }
+    // SAFETY: `path` is NUL-terminated (zero-filled past `at`); open is
+    // async-signal-safe.
+    let new = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC) };
+    (new >= 0).then_some(new)
+}
+
+/// The `pthread_atfork` child handler's part (async-signal-safe: atomics, `open`,
+/// `close`): the child stops sharing its parent's lifelines at once, forgets the slots
+/// it inherited, and takes the slot pre-claimed for it, if the fork was
+/// `Process::spawn`'s.
+pub(crate) fn after_fork_in_child() {
+    EPOCH.fetch_add(1, Ordering::AcqRel);
+    for word in &OWNED {
+        word.store(0, Ordering::Relaxed);
+    }
+    PROCESS_ID.store(0, Ordering::Relaxed);
+    #[cfg(feature = "std")]
+    let mine = FORKING_WITH.try_with(|f| f.replace(-1)).unwrap_or(-1);
+    #[cfg(not(feature = "std"))]
+    let mine = -1;
+    // Every descriptor of the parent's but our own pending one: closed.
+    for (i, p) in PENDING_FD.iter().enumerate() {
+        let fd = p.load(Ordering::Relaxed);
+        if fd >= 0 && i as i32 != mine {
+            p.store(-1, Ordering::Relaxed);
+            // SAFETY: our inherited copy of the parent's descriptor; close is
+            // async-signal-safe.
+            let _ = unsafe { libc::close(fd) };
+        }
+    }
+    let old = FD.load(Ordering::Relaxed);
+    let new = if mine >= 0 {
+        let i = mine as usize;
+        let fd = PENDING_FD[i].swap(-1, Ordering::Relaxed);
+        let id = PENDING_ID[i].swap(0, Ordering::Relaxed);
+        if fd >= 0 && id != 0 {
+            mark_owned(id & SLOT_MASK, true);
+            PROCESS_ID.store(id, Ordering::Relaxed);
+        }
+        fd
+    } else {
+        reopen(old).unwrap_or(-1)
+    };
+    FD.store(new, Ordering::Relaxed);
+    if old >= 0 {
+        // SAFETY: our inherited copy; the parent's stays open in the parent.
+        let _ = unsafe { libc::close(old) };
+    }
+    if new < 0 && SETUP.load(Ordering::Relaxed) == 2 {
+        // No descriptor: no lifeline can be held. Treated as a registry that failed.
+        SETUP.store(3, Ordering::Relaxed);
+    }
+}
+
+#[cfg(all(test, not(shmkit_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_fit_and_are_alive() {
+        let p = process_id();
+        assert!(p != 0 && p < crate::primitive::ID_MASK);
+        assert_eq!(process_id(), p);
+        assert_eq!(liveness(p), Liveness::Alive);
+        assert_eq!(liveness(0), Liveness::Dead);
+        assert_eq!(liveness(crate::primitive::ID_MASK), Liveness::Dead);
+    }
+
+    #[test]
+    fn a_released_thread_slot_is_dead_for_good() {
+        let id = claim_thread();
+        assert_eq!(liveness(id), Liveness::Alive);
+        release_thread(id, epoch());
+        assert_eq!(liveness(id), Liveness::Dead);
+    }
+
+    #[test]
+    fn generations_skip_zero_and_id_mask() {
+        assert_eq!(next_gen(0xFFFF, 3), 1);
+        assert_eq!(next_gen(0, 3), 1);
+        assert_eq!(next_gen(0xFFFE, SLOTS), 1);
+        assert_eq!(pack_id(5, 2), (2 << 14) | 5);
+    }
+}
