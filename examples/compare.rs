@@ -255,6 +255,9 @@ fn section_oneway_64(cx: &mut Compare) {
     .add("pipe2_batched_tput_64b_msgs_s", move || {
         per_s(baseline::tput_pipe2(64, m, 64, p), m)
     })
+    .add("pipe_batched_tput_64b_msgs_s", move || {
+        per_s(kit::tput_pipe_batched(64, m, 64, p), m)
+    })
     .add("uds_tput_64b_msgs_s", move || {
         per_s(baseline::tput_uds(64, m_k, 1, p), m_k)
     })
@@ -289,6 +292,24 @@ fn section_oneway_64(cx: &mut Compare) {
     cx.row(
         op,
         k,
+        "spin_ring_tput_64b_msgs_s",
+        "msg/s",
+        true,
+        "naive spinning ring",
+    );
+    let kb = "pipe_batched_tput_64b_msgs_s";
+    let op_b = "one-way 64 B msgs/s, 64 per call";
+    cx.row(
+        op_b,
+        kb,
+        "pipe2_batched_tput_64b_msgs_s",
+        "msg/s",
+        true,
+        "pipe(2) 64 msgs/write",
+    );
+    cx.row(
+        op_b,
+        kb,
         "spin_ring_tput_64b_msgs_s",
         "msg/s",
         true,
@@ -526,6 +547,18 @@ const TARGETS: &[(&str, &str, &str, Need)] = &[
     (
         "64 B one-way: Pipe / naive spinning ring",
         "pipe_tput_64b_msgs_s",
+        "spin_ring_tput_64b_msgs_s",
+        Need::AtLeast(0.9),
+    ),
+    (
+        "64 B batched: Pipe send_many / pipe(2) 64 per write",
+        "pipe_batched_tput_64b_msgs_s",
+        "pipe2_batched_tput_64b_msgs_s",
+        Need::AtLeast(1.0),
+    ),
+    (
+        "64 B batched: Pipe send_many / naive ring",
+        "pipe_batched_tput_64b_msgs_s",
         "spin_ring_tput_64b_msgs_s",
         Need::AtLeast(0.9),
     ),

@@ -80,7 +80,7 @@ fn batches_and_chunks_wrap_and_keep_order() {
                         Err(e) => panic!("{e}"),
                     };
                     // Commit only a prefix: the rest must come again.
-                    let take = (chunk.len() + 1) / 2;
+                    let take = chunk.len().div_ceil(2);
                     for &v in chunk.iter().take(take) {
                         assert_eq!(v, expect);
                         expect += 1;
@@ -105,9 +105,11 @@ fn batches_and_chunks_wrap_and_keep_order() {
 fn uncommitted_write_chunk_publishes_nothing() {
     let ring = Box::new(Spsc::<u8, 4>::new());
     let (mut tx, mut rx) = ring.split();
-    let mut chunk = tx.write_chunk(4).unwrap();
-    chunk.copy_from_slice(&[1, 2, 3]);
-    drop(chunk);
+    {
+        let mut chunk = tx.write_chunk(4).unwrap();
+        chunk.copy_from_slice(&[1, 2, 3]);
+        // Dropped uncommitted.
+    }
     assert_eq!(rx.try_pop(), Err(Error::WouldBlock));
     let mut chunk = tx.write_chunk(4).unwrap();
     assert_eq!(chunk.len(), 4);

@@ -198,7 +198,7 @@ fn across_fork<const N: usize>(prod: &[usize], cons: &[usize], total: u64) {
     });
     let mut expect = 0u64;
     let mut i = 0;
-    let mut buf = vec![0u64; 16];
+    let mut buf = [0u64; 16];
     loop {
         let shape = cons[i % cons.len()];
         i += 1;

@@ -274,3 +274,46 @@ pub fn tput_spsc<const SIZE: usize, const N: usize>(msgs: u64, placement: Placem
         },
     )
 }
+
+/// One-way: `msgs` messages of `size` bytes through a shmkit `Pipe`, `batch` messages
+/// per `send_many` and up to `batch` per `recv_many` (the receiver copies each message
+/// out, as for `tput_pipe`). The pair of `baseline::tput_pipe2(size, msgs, batch, ..)`.
+pub fn tput_pipe_batched(size: usize, msgs: u64, batch: usize, placement: Placement) -> Duration {
+    let pipe = Shared::<Pipe<PIPE_CAP>>::new_zeroed().expect("map");
+    let start_flag = Shared::new(AtomicU64::new(0)).expect("map");
+    with_peer(
+        placement,
+        || {
+            let (_, b) = pipe.ends();
+            let msg = vec![0xabu8; size];
+            let refs: Vec<&[u8]> = vec![&msg[..]; batch];
+            while start_flag.load(Ordering::Acquire) == 0 {
+                std::hint::spin_loop();
+            }
+            let mut left = msgs;
+            while left > 0 {
+                let n = left.min(batch as u64) as usize;
+                match b.send_many(&refs[..n]) {
+                    Ok(sent) => left -= sent as u64,
+                    Err(_) => return 2,
+                }
+            }
+            0
+        },
+        || {
+            let (a, _) = pipe.ends();
+            let mut buf = vec![0u8; size];
+            let mut got = 0u64;
+            let start = Instant::now();
+            start_flag.store(1, Ordering::Release);
+            while got < msgs {
+                let n = a
+                    .recv_many(batch, |m| buf[..m.len()].copy_from_slice(m))
+                    .expect("recv");
+                black_box(&buf);
+                got += n as u64;
+            }
+            start.elapsed()
+        },
+    )
+}

@@ -11,6 +11,8 @@ use super::{block_on, liveness_period};
 use crate::error::Error;
 use crate::primitive::{Deadline, Liveness, Ordering, id_liveness, my_process_id};
 
+mod batch;
+
 /// Hands out handle tokens, unique within a process, so that two handles on the same
 /// end in one process are told apart. Process-local, never in shared memory.
 #[allow(clippy::disallowed_types)]

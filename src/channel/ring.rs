@@ -168,6 +168,14 @@ pub(crate) struct Message {
     next_head: u64,
 }
 
+impl Message {
+    /// `head` after this record (for batches, which publish `head` once).
+    #[inline]
+    pub(crate) fn next_head(&self) -> u64 {
+        self.next_head
+    }
+}
+
 /// The slack a record ending at array offset `end` (of `cap`) needs after it: one header
 /// word to zero, unless it ends at the end of the array (position 0 is never zeroed
 /// ahead).
@@ -455,6 +463,47 @@ impl<const CAP: usize> Ring<CAP> {
         // the record are done before the producer may overwrite it.
         self.head.0.store(head, Ordering::Release);
         self.wake.0.space.notify_all();
+    }
+
+    // ---- batch hooks (used by `connection/batch.rs`) ---------------------------------
+
+    /// Publishes a filled reservation without waking the consumer: a batch wakes once,
+    /// with [`wake_consumer`](Self::wake_consumer), after its last record.
+    #[inline]
+    pub(crate) fn commit_quiet(&self, r: Reservation) {
+        self.publish(r.start, r.len as u32, false);
+    }
+
+    /// Wakes a sleeping consumer (after [`commit_quiet`](Self::commit_quiet)).
+    #[inline]
+    pub(crate) fn wake_consumer(&self) {
+        self.wake.0.data.notify_all();
+    }
+
+    /// The consumer's fast check for a message at `head`, a position the consumer has
+    /// read up to but not yet published (a batch publishes `head` once, at its end).
+    /// `None`: nothing there that the fast path handles (empty, padding or corrupt):
+    /// end the batch with [`release`](Self::release) of its last message (which
+    /// publishes `head`), then [`peek`](Self::peek) handles all three.
+    #[inline]
+    pub(crate) fn peek_at(&self, head: u64) -> Option<Message> {
+        if head % HEADER as u64 != 0 {
+            return None;
+        }
+        let pos = (head % CAP as u64) as usize;
+        // SYNC POINT with the Release store of the header in `publish`: the payload is
+        // written.
+        let word = self.header(pos).load(Ordering::Acquire);
+        let len = word as u32;
+        if word == 0 || word != header_word(head, len, false) {
+            return None;
+        }
+        let len = len as usize;
+        (len <= Self::MAX_MESSAGE && HEADER + round8(len) <= CAP - pos).then(|| Message {
+            offset: pos + HEADER,
+            len,
+            next_head: head.wrapping_add((HEADER + round8(len)) as u64),
+        })
     }
 
     /// Current `(head, tail)`, for `Debug` and for handles binding to the ring.
