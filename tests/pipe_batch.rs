@@ -1,6 +1,7 @@
 //! The Pipe's batched transfers: `send_many` / `recv_many` (and their `try_` forms)
 //! across forked processes through a small ring (laps, padding, both sides waiting),
 //! mixed with single-message calls, and their errors.
+#![allow(clippy::disallowed_types)]
 
 mod common;
 
