@@ -15,6 +15,10 @@
 //! paired ratio (`ratio_<num>_over_<den>`, with its `_spread`). `--plot` also draws
 //! every pair's per-repetition ratios to `target/shmkit-compare.svg`.
 //!
+//! `--paths [N]` runs only instruction paths for callgrind, without any waiting: N
+//! in-process round trips of each kind (Pipe, Spsc, the floor's word), and N items
+//! pushed and popped through the Spsc and through rtrb.
+//!
 //! `SHMKIT_COMPARE_REPS` (default 21) sets the repetitions; `SHMKIT_COMPARE_SCALE`
 //! (default 1.0) scales every iteration count; `SHMKIT_COMPARE_SEED` the shuffle seed;
 //! `SHMKIT_COMPARE_ONLY` (a comma-separated list of section names: `rtt`, `shared-cpu`,
@@ -120,6 +124,22 @@ impl Compare {
 }
 
 fn main() {
+    if let Some(i) = std::env::args().position(|a| a == "--paths") {
+        // For callgrind: the instruction paths, nothing else.
+        let iters = std::env::args()
+            .nth(i + 1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(100_000);
+        println!(
+            "{} {} {} {} {}",
+            kit::rtt_pipe_path(iters),
+            kit::rtt_spsc_path(iters),
+            baseline::rtt_floor_path(iters),
+            kit::spsc_path(iters),
+            baseline::rtrb_path(iters)
+        );
+        return;
+    }
     let plot = std::env::args().any(|a| a == "--plot");
     let mut cx = Compare {
         reps: (env_or("SHMKIT_COMPARE_REPS", 21.0) as usize).max(1),
@@ -180,6 +200,9 @@ fn section_rtt(cx: &mut Compare) {
     .add("spin_floor_rtt_ns", move || {
         ns_per(baseline::rtt_spin_floor(it, p), it)
     })
+    .add("spsc_spin_rtt_ns", move || {
+        ns_per(kit::rtt_spsc(it, p, WaitStrategy::Spin), it)
+    })
     .add("pipe2_rtt_ns", move || {
         ns_per(baseline::rtt_pipe2(it_k, p), it_k)
     })
@@ -205,6 +228,14 @@ fn section_rtt(cx: &mut Compare) {
     cx.row(
         op,
         "pipe_rtt_ns",
+        "spin_floor_rtt_ns",
+        "ns",
+        false,
+        "spin floor",
+    );
+    cx.row(
+        "round trip 8 B Spsc pair (busy-spin)",
+        "spsc_spin_rtt_ns",
         "spin_floor_rtt_ns",
         "ns",
         false,
@@ -631,7 +662,7 @@ fn human(v: f64, unit: &str) -> String {
 
 fn print_table(cx: &Compare) {
     println!(
-        "{:<38} {:>11} {:>11}  {:<24} {:>8} {:>17} {:>4}",
+        "{:<40} {:>11} {:>11}  {:<24} {:>8} {:>17} {:>4}",
         "operation", "shmkit", "baseline", "baseline is", "shmkit ×", "spread (min–max)", "reps"
     );
     println!("{}", "-".repeat(120));
@@ -641,7 +672,7 @@ fn print_table(cx: &Compare) {
         };
         let (lo, hi) = adv.spread();
         println!(
-            "{:<38} {:>11} {:>11}  {:<24} {:>7.2}× {:>7.2}–{:<8.2}  {:>4}",
+            "{:<40} {:>11} {:>11}  {:<24} {:>7.2}× {:>7.2}–{:<8.2}  {:>4}",
             r.op,
             human(k.median(), r.unit),
             human(b.median(), r.unit),
@@ -660,17 +691,17 @@ fn print_table(cx: &Compare) {
 
 fn print_targets(cx: &Compare) {
     println!(
-        "{:<46} {:>9} {:>17} {:>9}  result",
+        "{:<52} {:>9} {:>17} {:>9}  result",
         "target (ratio)", "measured", "spread (min–max)", "needed"
     );
-    println!("{}", "-".repeat(96));
+    println!("{}", "-".repeat(102));
     for &(name, num, den, need) in TARGETS {
         let bound = match need {
             Need::AtLeast(b) => format!("≥ {b:.1}"),
             Need::AtMost(b) => format!("≤ {b:.1}"),
         };
         let Some(r) = cx.ratio(num, den) else {
-            println!("{name:<46} {:>9} {:>17} {bound:>9}  not run", "-", "-");
+            println!("{name:<52} {:>9} {:>17} {bound:>9}  not run", "-", "-");
             continue;
         };
         let (m, (lo, hi)) = (r.median(), r.spread());
@@ -681,7 +712,7 @@ fn print_targets(cx: &Compare) {
             _ => "MISSED",
         };
         println!(
-            "{name:<46} {m:>9.2} {:>8.2}–{:<8.2} {bound:>9}  {result}",
+            "{name:<52} {m:>9.2} {:>8.2}–{:<8.2} {bound:>9}  {result}",
             lo, hi
         );
     }

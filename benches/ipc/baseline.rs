@@ -391,3 +391,37 @@ pub fn value_atomic(iters: u64, procs: u64) -> Duration {
     assert_eq!(v.load(Ordering::Relaxed), iters * procs);
     e
 }
+
+/// rtrb's instruction path for callgrind: `iters` items pushed and popped on one
+/// thread, in batches of 64 (the pair of `kit::spsc_path`).
+#[inline(never)]
+pub fn rtrb_path(iters: u64) -> u64 {
+    let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(1024);
+    let mut sum = 0u64;
+    for i in 0..iters / 64 {
+        for j in 0..64 {
+            tx.push(i * 64 + j).expect("push");
+        }
+        for _ in 0..64 {
+            sum = sum.wrapping_add(rx.pop().expect("pop"));
+        }
+    }
+    black_box(sum)
+}
+
+/// The floor's instruction path: one word, written and read back by each side.
+#[inline(never)]
+pub fn rtt_floor_path(iters: u64) -> u64 {
+    let flag = Box::new(AtomicU64::new(0));
+    for i in 0..iters {
+        flag.store(2 * i + 1, Ordering::Release);
+        while flag.load(Ordering::Acquire) != 2 * i + 1 {
+            std::hint::spin_loop();
+        }
+        flag.store(2 * i + 2, Ordering::Release);
+        while flag.load(Ordering::Acquire) != 2 * i + 2 {
+            std::hint::spin_loop();
+        }
+    }
+    black_box(flag.load(Ordering::Relaxed))
+}

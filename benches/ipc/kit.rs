@@ -317,3 +317,93 @@ pub fn tput_pipe_batched(size: usize, msgs: u64, batch: usize, placement: Placem
         },
     )
 }
+
+/// The instruction path of `rtt_pipe` without the waiting, for callgrind: `iters`
+/// round trips of an 8-byte message on one thread (end A sends, end B receives and
+/// answers, end A receives), so every call finds its message already there. Run
+/// `valgrind --tool=callgrind --toggle-collect='*rtt_pipe_path*'
+/// target/release/examples/compare --rtt-path` and divide by `iters`.
+#[inline(never)]
+pub fn rtt_pipe_path(iters: u64) -> u64 {
+    let pipe = Box::new(Pipe::<PIPE_CAP>::new());
+    let (a, b) = pipe.ends();
+    let mut buf = [7u8; 8];
+    let mut sum = 0u64;
+    for _ in 0..iters {
+        a.send_bytes(&buf).expect("send");
+        let n = b.recv_bytes_into(&mut buf).expect("recv");
+        b.send_bytes(&buf[..n]).expect("send");
+        a.recv_bytes_into(&mut buf).expect("recv");
+        sum = sum.wrapping_add(u64::from(buf[0]));
+    }
+    black_box(sum)
+}
+
+/// As [`rtt_pipe_path`], for the typed [`Spsc`] (two rings, one per direction).
+#[inline(never)]
+pub fn rtt_spsc_path(iters: u64) -> u64 {
+    let there = Box::new(Spsc::<u64, 1024>::new());
+    let back = Box::new(Spsc::<u64, 1024>::new());
+    let (mut tx, mut rx) = there.split();
+    let (mut tx2, mut rx2) = back.split();
+    let mut sum = 0u64;
+    for i in 0..iters {
+        tx.push(i).expect("push");
+        let v = rx.pop().expect("pop");
+        tx2.push(v).expect("push");
+        sum = sum.wrapping_add(rx2.pop().expect("pop"));
+    }
+    black_box(sum)
+}
+
+/// The typed [`Spsc`]'s instruction path for callgrind: as `baseline::rtrb_path`.
+#[inline(never)]
+pub fn spsc_path(iters: u64) -> u64 {
+    let ring = Box::new(Spsc::<u64, 1024>::new());
+    let (mut tx, mut rx) = ring.split();
+    let mut sum = 0u64;
+    for i in 0..iters / 64 {
+        for j in 0..64 {
+            tx.push(i * 64 + j).expect("push");
+        }
+        for _ in 0..64 {
+            sum = sum.wrapping_add(rx.pop().expect("pop"));
+        }
+    }
+    black_box(sum)
+}
+
+/// Round trips of an 8-byte item between two processes over a pair of typed [`Spsc`]
+/// rings (one per direction), both processes using `strategy`: what the round trip
+/// costs without the Pipe's framing and per-call checks.
+pub fn rtt_spsc(iters: u64, placement: Placement, strategy: WaitStrategy) -> Duration {
+    let there = Shared::<Spsc<u64, 64>>::new_zeroed().expect("map");
+    let back = Shared::<Spsc<u64, 64>>::new_zeroed().expect("map");
+    let before = shmkit::wait_strategy();
+    set_wait_strategy(strategy);
+    let (mut tx, rx) = there.split();
+    let (tx2, mut rx2) = back.split();
+    let elapsed = with_peer(
+        placement,
+        move || {
+            let (mut rx, mut tx2) = (rx, tx2);
+            for _ in 0..iters {
+                let Ok(v) = rx.pop() else { return 2 };
+                if tx2.push(v).is_err() {
+                    return 3;
+                }
+            }
+            0
+        },
+        || {
+            let start = Instant::now();
+            for i in 0..iters {
+                tx.push(i).expect("push");
+                black_box(rx2.pop().expect("pop"));
+            }
+            start.elapsed()
+        },
+    );
+    set_wait_strategy(before);
+    elapsed
+}

@@ -139,7 +139,9 @@ impl<'a, T: Pod, const N: usize> Consumer<'a, T, N> {
     #[inline(always)]
     fn pop_impl(&mut self, deadline: Option<Deadline>) -> Result<T, Error> {
         self.bind()?;
-        if self.available_cached() == 0 {
+        // Empty as far as the cache knows: reload `tail` inline (as rtrb does), and
+        // take the cold path (the peer's state, waiting) only if it is really empty.
+        if self.available_cached() == 0 && self.refresh()? == 0 {
             self.wait_items(deadline)?;
         }
         let value = self.ring.read_slot(self.head);

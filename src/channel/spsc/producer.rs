@@ -209,7 +209,9 @@ impl<'a, T: Pod, const N: usize> Producer<'a, T, N> {
         if let Err(e) = self.bind() {
             return Err(PushError::with(e, value));
         }
-        if self.free_cached() == 0 {
+        // Full as far as the cache knows: reload `head` inline (as rtrb does), and take
+        // the cold path (the peer's state, waiting) only if it is really full.
+        if self.free_cached() == 0 && !matches!(self.refresh(), Ok(1..)) {
             if let Err(e) = self.wait_room(deadline) {
                 return Err(PushError::with(e, value));
             }
