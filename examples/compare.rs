@@ -797,6 +797,7 @@ fn plot_svg(cx: &Compare) -> Result<String, Box<dyn std::error::Error>> {
             ("sans-serif", 18),
         )
         .margin(10)
+        .margin_right(40)
         .x_label_area_size(30)
         .y_label_area_size(420)
         .build_cartesian_2d((lo / 1.5..hi * 1.5).log_scale(), -0.5..n - 0.5)?;

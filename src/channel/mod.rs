@@ -4,8 +4,13 @@
 //! - [`Pipe<CAP>`]: two SPSC byte rings of `CAP` bytes; [`Pipe::ends`] gives the two
 //!   [`Connection`]s. Variable-length messages, zero-copy both ways
 //!   ([`Connection::send_with`], [`Connection::recv_with`]), `Pod` values
-//!   ([`Connection::send`], [`Connection::recv`]), and with the `serde` feature any
-//!   serialisable value (postcard).
+//!   ([`Connection::send`], [`Connection::recv`]), batches
+//!   ([`Connection::send_many`], [`Connection::recv_many`]), and with the `serde`
+//!   feature any serialisable value (postcard).
+//! - [`Spsc<T, N>`]: a typed single-producer single-consumer ring of `N` `Pod` slots
+//!   (rtrb's design: cached opposite indices, no per-item header or peer check), with
+//!   batch and zero-copy chunk operations: the fastest way to stream small items
+//!   between two processes.
 //! - [`Queue<T, N>`]: a bounded MPMC queue of `Pod` items (Vyukov's sequence-numbered
 //!   slots, as in crossbeam's `ArrayQueue`, with fixed-width words and crash recovery);
 //!   [`JoinableQueue`] adds `task_done`/`join`.
