@@ -9,8 +9,11 @@
 //!   word and enqueues the thread under one lock (the kernel's hash-bucket lock), then
 //!   parks; `futex_wake` dequeues and unparks up to `count` waiters. A missed wake-up
 //!   is therefore not papered over by polling: loom reports it as a deadlock.
-//! - Time stands still: a [`Deadline`] made from a non-zero timeout never expires
-//!   (loom does not model clocks), one from a zero timeout has always expired.
+//! - Time is a model thread's choice: a [`Deadline`] from a zero timeout has always
+//!   expired; every other finite deadline expires at once, together, when some model
+//!   thread calls [`loom_clock_tick`] (models that never call it keep time standing
+//!   still). The tick also ends every timed futex sleep, so loom explores each
+//!   timeout racing with each wake-up.
 //!
 //! `clippy.toml` forbids naming `core::sync::atomic` and `core::cell::UnsafeCell`
 //! anywhere else in the crate's algorithms.
@@ -174,8 +177,9 @@ impl Deadline {
         }
         #[cfg(shmkit_loom)]
         {
+            // 0: expired; 1: finite, expires at the model's clock tick.
             Deadline {
-                at_ns: if timeout.is_zero() { 0 } else { u64::MAX },
+                at_ns: if timeout.is_zero() { 0 } else { 1 },
             }
         }
     }
@@ -197,7 +201,7 @@ impl Deadline {
         }
         #[cfg(shmkit_loom)]
         {
-            self.at_ns == 0
+            self.at_ns == 0 || loom_futex::ticked()
         }
     }
 
@@ -247,9 +251,11 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, deadline: Deadline) ->
     #[cfg(shmkit_loom)]
     {
         if deadline.expired() {
+            // A waiter that loops on an expired deadline must let others run.
+            loom::thread::yield_now();
             return Wake::TimedOut;
         }
-        loom_futex::wait(word, expected)
+        loom_futex::wait(word, expected, deadline.is_finite())
     }
 }
 
@@ -312,39 +318,75 @@ mod loom_futex {
     use loom::thread::Thread;
     use std::vec::Vec;
 
+    /// The parked: (word address, thread, sleeps with a finite deadline), in arrival
+    /// order.
+    struct Futexes {
+        queue: Vec<(usize, Thread, bool)>,
+    }
+
     loom::lazy_static! {
-        /// (word address, parked thread), in arrival order.
-        static ref QUEUE: Mutex<Vec<(usize, Thread)>> = Mutex::new(Vec::new());
+        static ref QUEUE: Mutex<Futexes> = Mutex::new(Futexes { queue: Vec::new() });
+        /// Has the model's clock ticked? Set under the queue's lock; read with Relaxed
+        /// outside it, so that looking at a deadline adds no happens-before edge that
+        /// the real clock would not give.
+        static ref TICKED: loom::sync::atomic::AtomicBool = loom::sync::atomic::AtomicBool::new(false);
     }
 
     fn key(word: &AtomicU32) -> usize {
         core::ptr::from_ref(word) as usize
     }
 
-    pub(super) fn wait(word: &AtomicU32, expected: u32) -> Wake {
+    pub(super) fn wait(word: &AtomicU32, expected: u32, timed: bool) -> Wake {
         let me = loom::thread::current();
         {
-            let mut queue = QUEUE.lock().unwrap();
+            let mut f = QUEUE.lock().unwrap();
+            // The clock is read under the same lock the tick takes: a timed sleep is
+            // either ended by the tick or sees it here.
+            if timed && TICKED.load(Ordering::Relaxed) {
+                return Wake::TimedOut;
+            }
             // The kernel compares and enqueues atomically with respect to wakers.
             if word.load(Ordering::SeqCst) != expected {
                 return Wake::Woken;
             }
-            queue.push((key(word), me.clone()));
+            f.queue.push((key(word), me.clone(), timed));
         }
         loom::thread::park();
-        let mut queue = QUEUE.lock().unwrap();
-        queue.retain(|(_, t)| t.id() != me.id());
-        Wake::Woken
+        let mut f = QUEUE.lock().unwrap();
+        f.queue.retain(|(_, t, _)| t.id() != me.id());
+        if timed && TICKED.load(Ordering::Relaxed) {
+            Wake::TimedOut
+        } else {
+            Wake::Woken
+        }
+    }
+
+    /// Has the clock ticked (every finite deadline passed)?
+    pub(super) fn ticked() -> bool {
+        TICKED.load(Ordering::Relaxed)
+    }
+
+    /// The clock ticks: every finite deadline passes, every timed sleep ends.
+    pub(super) fn tick() {
+        let mut f = QUEUE.lock().unwrap();
+        TICKED.store(true, Ordering::Relaxed);
+        f.queue.retain(|(_, t, timed)| {
+            if *timed {
+                t.unpark();
+            }
+            !*timed
+        });
     }
 
     pub(super) fn wake(word: &AtomicU32, count: u32) -> usize {
-        let mut queue = QUEUE.lock().unwrap();
+        let mut f = QUEUE.lock().unwrap();
+        let queue = &mut f.queue;
         let k = key(word);
         let mut woken = 0usize;
         let mut i = 0;
         while i < queue.len() && woken < count as usize {
             if queue[i].0 == k {
-                let (_, thread) = queue.remove(i);
+                let (_, thread, _) = queue.remove(i);
                 thread.unpark();
                 woken += 1;
             } else {
@@ -453,6 +495,14 @@ pub(crate) fn handoff_target() -> Option<u32> {
     {
         None
     }
+}
+
+/// Under loom: the model's clock ticks — every finite [`Deadline`] passes at once and
+/// every sleep with one ends (see the module docs). Call it from a model thread to have
+/// loom explore timeouts against every other step.
+#[cfg(shmkit_loom)]
+pub fn loom_clock_tick() {
+    loom_futex::tick();
 }
 
 /// Under loom: marks the calling model thread as dead (a `kill -9` stand-in). The

@@ -293,8 +293,8 @@ impl ProcessBuilder {
     /// must be `Send`"); [`Error::Os`] if `fork` fails.
     pub fn spawn<F: FnOnce() -> i32 + Send>(self, f: F) -> Result<Process, Error> {
         // No guard may be alive at the fork: a reborrow of one (`&mut *guard`) is
-        // `Send` and could be in `f` (see `sync::live_guards`).
-        crate::sync::live_guards::wait_for_none(GUARD_WAIT_NS)?;
+        // `Send` and could be in `f` (see `sys::held`).
+        sys::held::wait_for_none(GUARD_WAIT_NS)?;
         // SAFETY: `f` is `Send` (no guard, no `Rc`, no thread-bound handle inside) and
         // no guard is alive in this process, so nothing `f` reaches is a reference
         // that the parent's unlock could invalidate.
@@ -337,7 +337,7 @@ impl ProcessBuilder {
         };
         match forked {
             None => {
-                crate::sync::live_guards::forget_in_child();
+                sys::held::forget_in_child();
                 if self.die_with_parent {
                     sys::proc::die_with_parent(parent);
                 }

@@ -33,16 +33,28 @@ pub fn slice_rescues() -> u64 {
 
 #[inline]
 pub(crate) fn note_futex_wake() {
+    ensure_forgotten_in_children();
     FUTEX_WAKES.fetch_add(1, Ordering::Relaxed);
 }
 
 #[inline]
 pub(crate) fn note_slice_rescue() {
+    ensure_forgotten_in_children();
     SLICE_RESCUES.fetch_add(1, Ordering::Relaxed);
 }
 
-/// In a forked child: the counts were the parent's.
-pub(crate) fn forget_in_child() {
+/// Registers [`forget_in_child`] as a fork hook (once; a load afterwards).
+#[inline]
+fn ensure_forgotten_in_children() {
+    static HOOKED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+    if !HOOKED.load(Ordering::Relaxed) {
+        crate::sys::fork::on_child(forget_in_child);
+        HOOKED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// In a forked child (a fork hook): the counts were the parent's.
+fn forget_in_child() {
     FUTEX_WAKES.store(0, Ordering::Relaxed);
     SLICE_RESCUES.store(0, Ordering::Relaxed);
 }

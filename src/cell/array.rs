@@ -51,7 +51,9 @@ const _: () = {
 };
 
 // SAFETY: repr(C) over a Mutex of a Pod + Send array; see `Value`.
-unsafe impl<T: Pod + Send, const N: usize> ShmSafe for Array<T, N> {}
+unsafe impl<T: Pod + Send, const N: usize> ShmSafe for Array<T, N> {
+    crate::segment::kit_identity!(Array, 1, "shmkit::Array", pod T, const N);
+}
 // SAFETY: all-zero = unlocked lock word and zero elements.
 #[cfg(not(shmkit_loom))]
 unsafe impl<T: Pod, const N: usize> Zeroable for Array<T, N> {}

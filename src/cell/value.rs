@@ -53,7 +53,9 @@ const _: () = {
 // SAFETY: repr(C) over a Mutex<T> of a Pod (every bit pattern valid) and Send
 // (hence Sync through the lock) `T`; `Pod + Send` excludes raw pointers and
 // references; no Drop.
-unsafe impl<T: Pod + Send> ShmSafe for Value<T> {}
+unsafe impl<T: Pod + Send> ShmSafe for Value<T> {
+    crate::segment::kit_identity!(Value, 1, "shmkit::Value", pod T);
+}
 // SAFETY: all-zero = unlocked lock word and a zero `T` (Pod is Zeroable).
 #[cfg(not(shmkit_loom))]
 unsafe impl<T: Pod> Zeroable for Value<T> {}

@@ -142,7 +142,9 @@ impl<'a, const CAP: usize> Connection<'a, CAP> {
                 let owner_pid = (owner >> 32) as i32;
                 // Another handle of this process, or a live (or unknown) process.
                 if owner_pid == pid || id_liveness(owner_pid as u32) != Liveness::Dead {
-                    return Err(Error::EndpointInUse);
+                    return Err(Error::EndpointInUse {
+                        owner: owner_pid as u32,
+                    });
                 }
             }
             // SYNC POINT with a previous owner's stores, through its claim (AcqRel):

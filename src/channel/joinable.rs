@@ -274,7 +274,9 @@ impl<T: Pod, const N: usize> Waitable for JoinableQueue<T, N> {
 // SAFETY: a Queue (Sync for T: Pod + Send) plus atomics.
 unsafe impl<T: Pod + Send, const N: usize> Sync for JoinableQueue<T, N> {}
 // SAFETY: repr(C) of a ShmSafe Queue and a line of fixed-width atomics; no Drop.
-unsafe impl<T: Pod + Send, const N: usize> ShmSafe for JoinableQueue<T, N> {}
+unsafe impl<T: Pod + Send, const N: usize> ShmSafe for JoinableQueue<T, N> {
+    crate::segment::kit_identity!(JoinableQueue, 1, "shmkit::JoinableQueue", pod T, const N);
+}
 // SAFETY: all-zero is an empty open queue with no unfinished tasks.
 #[cfg(not(shmkit_loom))]
 unsafe impl<T: Pod, const N: usize> bytemuck::Zeroable for JoinableQueue<T, N> {}

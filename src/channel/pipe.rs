@@ -146,7 +146,9 @@ impl<const CAP: usize> core::fmt::Debug for Pipe<CAP> {
 // every bit pattern is handled (the rings validate indices and headers, an unknown
 // owner is just a pid to check); no Drop; mutation only through atomics and the ring
 // protocol.
-unsafe impl<const CAP: usize> ShmSafe for Pipe<CAP> {}
+unsafe impl<const CAP: usize> ShmSafe for Pipe<CAP> {
+    crate::segment::kit_identity!(Pipe, 1, "shmkit::Pipe", const CAP);
+}
 
 // SAFETY: all-zero is the documented fresh state: empty rings, unowned open ends,
 // notifiers with nobody asleep.

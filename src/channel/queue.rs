@@ -890,7 +890,9 @@ impl<T: Pod, const N: usize> Waitable for Queue<T, N> {
 unsafe impl<T: Pod + Send, const N: usize> Sync for Queue<T, N> {}
 // SAFETY: repr(C), fixed-width atomics and `Pod` items (every bit pattern valid, no
 // pointers a peer could mean), every state word validated before use, no Drop.
-unsafe impl<T: Pod + Send, const N: usize> ShmSafe for Queue<T, N> {}
+unsafe impl<T: Pod + Send, const N: usize> ShmSafe for Queue<T, N> {
+    crate::segment::kit_identity!(Queue, 1, "shmkit::Queue", pod T, const N);
+}
 // SAFETY: all-zero is the documented empty, open state (FREE(0) slots, zero indices).
 #[cfg(not(shmkit_loom))]
 unsafe impl<T: Pod, const N: usize> bytemuck::Zeroable for Queue<T, N> {}

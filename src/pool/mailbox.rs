@@ -138,7 +138,9 @@ const _: () = {
 // are plain u64s, meaningful only to forks of one image and checked by a tag before
 // use), every bit pattern of every field is handled (states and outcomes are decoded,
 // lengths bounds-checked), no Drop, no process-local state.
-unsafe impl ShmSafe for Mailbox {}
+unsafe impl ShmSafe for Mailbox {
+    crate::segment::kit_identity!(Internal, 1, "shmkit::pool::Mailbox");
+}
 // SAFETY: the byte areas behind `UnsafeCell` are only touched by the side that owns the
 // mailbox in the current `state` (module docs); everything else is atomic.
 unsafe impl Sync for Mailbox {}
@@ -356,7 +358,9 @@ const _: () = assert!(core::mem::size_of::<Hub>() == 64);
 
 // SAFETY: repr(C), an atomic counter and a Notifier (two atomics), no pointers, every
 // bit pattern valid, no Drop.
-unsafe impl ShmSafe for Hub {}
+unsafe impl ShmSafe for Hub {
+    crate::segment::kit_identity!(Internal, 1, "shmkit::pool::Hub");
+}
 
 impl Hub {
     /// A fresh hub (zero bytes are the same value).

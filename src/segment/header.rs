@@ -1,55 +1,119 @@
-//! The header in front of every segment.
+//! The header in front of every segment (layout version 2).
+//!
+//! Every segment, anonymous (memfd) or named (`/dev/shm/NAME`), starts with this
+//! 256-byte header; the value `T` follows at `value_offset` (256, or `T`'s alignment if
+//! larger). All integers are little-endian (x86-64 and aarch64 Linux both are), at
+//! fixed offsets:
 //!
 //! ```text
-//! offset size field         written by
-//!      0    8 magic         creator, before `state` = READY
-//!      8    4 version       creator, before READY
-//!     12    4 state         creator: 0 (fresh zeroed memory) -> 1 = initialising -> 2 = ready
-//!     16    8 fingerprint   creator, before READY (type_name, size and align of T)
-//!     24    8 size          creator, before READY (whole mapping, bytes)
-//!     32    8 value_offset  creator, before READY
-//!     40    8 value_size    creator, before READY
-//!     48    4 creator_pid   creator, before READY
-//!     52   12 reserved      zero
+//! offset size field           written by the creator            meaning
+//!      0    8 magic           atomic, before READY              b"SHMKIT\0\x01" (u64 LE)
+//!      8    4 version         before READY                      header layout version: 2
+//!     12    4 state           atomic: 0 -> 1 -> 2               0 fresh, 1 initialising, 2 READY
+//!     16    8 size            before READY                      the whole mapping, bytes
+//!     24    8 value_offset    before READY                      where T starts
+//!     32    8 value_size      before READY                      size_of::<T>()
+//!     40    4 kind            before READY                      shmkit::Kind as u32
+//!     44    4 kit_version     before READY                      shmkit major << 16 | minor
+//!     48    8 type_hash       before READY                      FNV-1a 64 of T's full type name
+//!     56    8 layout_hash     before READY                      T's layout digest (ShmSafe::layout)
+//!     64    4 creator_id      atomic, FIRST (before state = 1)  creator's participant id
+//!     68    4 creator_pid     before READY                      creator's pid, for display only
+//!     72    8 created_ns      before READY                      CLOCK_REALTIME ns since the epoch, display only
+//!     80    2 type_name_len   before READY                      bytes used in type_name (<= 160)
+//!     82    2 flags           before READY                      bit 0: type name truncated; bit 1: sealed memfd
+//!     84   12 reserved        zero
+//!     96  160 type_name       before READY                      UTF-8, the first type_name_len bytes
 //! ```
-//! The value `T` starts at `value_offset` (64, or `T`'s alignment if larger). Openers
-//! read nothing but `state` until it is READY (Acquire, pairing with the creator's
-//! Release store), then validate every field before they hand out a `&T`.
-// Allowed: the header is process-level plumbing validated before use, not an algorithm under loom: it names `core` atomics so its layout is fixed in every build.
+//!
+//! Protocol:
+//!
+//! - The creator owns a fresh, zero-filled object. It stores `creator_id` (Relaxed),
+//!   then `state = 1` (Release), writes every other field and the value, then
+//!   `state = 2` (READY, Release) and wakes futex waiters on `state`.
+//! - Nothing is ever written to the header after READY (by the kit).
+//! - An opener reads nothing but the atomics `state`, `creator_id` and (to tell a
+//!   foreign object from a slow creator) `magic` until it has
+//!   loaded `state == READY` with Acquire. Then it copies the plain fields out with
+//!   volatile reads through raw pointers (never a `&Header`: a hostile peer may still
+//!   write them) and validates every one before it hands out a `&T`.
+//! - `creator_id` is the participant id (see `crate::primitive`): whether the creator
+//!   is alive is `id_liveness(creator_id)`, never a pid check. `creator_pid` and
+//!   `created_ns` are for people reading `shmkit ls`.
+//!
+//! A reader that finds `magic` right but `version` different must not interpret any
+//! other field: the layout of everything past offset 16 belongs to the version.
+// Allowed: the header is process-level plumbing validated before use, not an algorithm
+// under loom: it names `core` atomics so that its layout is fixed in every build.
 #![allow(clippy::disallowed_types)]
 
-use core::sync::atomic::AtomicU32;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use super::identity::{KIT_VERSION, Kind, LayoutHasher, TYPE_NAME_MAX, TypeName};
+use crate::ShmSafe;
 
 /// "SHMKIT\0\x01" little-endian: the first eight bytes of every segment.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMKIT\0\x01");
-/// The segment layout version this build writes and reads.
-pub(crate) const LAYOUT_VERSION: u32 = 1;
+/// The header layout version this build writes and reads.
+pub(crate) const LAYOUT_VERSION: u32 = 2;
 
 /// `state`: the creator is writing the header and the value.
 pub(crate) const STATE_INITIALIZING: u32 = 1;
 /// `state`: the value is ready for use.
 pub(crate) const STATE_READY: u32 = 2;
 
-/// The header; see the module docs for who writes what.
+/// `flags` bit 0: the stored type name was cut at [`TYPE_NAME_MAX`] bytes.
+pub(crate) const FLAG_NAME_TRUNCATED: u16 = 1;
+/// `flags` bit 1: the segment is a memfd sealed against shrinking and growing.
+pub(crate) const FLAG_SEALED: u16 = 2;
+
+/// The header; see the module docs for who writes what, and when.
 #[repr(C)]
 pub(crate) struct Header {
-    pub(crate) magic: u64,
+    /// Atomic (Relaxed), so that an opener that gives up waiting for READY may look
+    /// at it while a slow creator writes it.
+    pub(crate) magic: AtomicU64,
     pub(crate) version: u32,
     pub(crate) state: AtomicU32,
-    pub(crate) fingerprint: u64,
     pub(crate) size: u64,
     pub(crate) value_offset: u64,
     pub(crate) value_size: u64,
+    pub(crate) kind: u32,
+    pub(crate) kit_version: u32,
+    pub(crate) type_hash: u64,
+    pub(crate) layout_hash: u64,
+    pub(crate) creator_id: AtomicU32,
     pub(crate) creator_pid: i32,
+    pub(crate) created_ns: u64,
+    pub(crate) type_name_len: u16,
+    pub(crate) flags: u16,
     pub(crate) reserved: [u32; 3],
+    pub(crate) type_name: [u8; TYPE_NAME_MAX],
 }
 
+/// The header's size: the value never starts before it.
+pub(crate) const HEADER_SIZE: usize = 256;
+
 const _: () = {
-    assert!(core::mem::size_of::<Header>() == 64);
-    assert!(core::mem::align_of::<Header>() == 8);
-    assert!(core::mem::offset_of!(Header, state) == 12);
-    assert!(core::mem::offset_of!(Header, fingerprint) == 16);
-    assert!(core::mem::offset_of!(Header, creator_pid) == 48);
+    use core::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<Header>() == HEADER_SIZE);
+    assert!(align_of::<Header>() == 8);
+    assert!(offset_of!(Header, version) == 8);
+    assert!(offset_of!(Header, state) == 12);
+    assert!(offset_of!(Header, size) == 16);
+    assert!(offset_of!(Header, value_offset) == 24);
+    assert!(offset_of!(Header, value_size) == 32);
+    assert!(offset_of!(Header, kind) == 40);
+    assert!(offset_of!(Header, kit_version) == 44);
+    assert!(offset_of!(Header, type_hash) == 48);
+    assert!(offset_of!(Header, layout_hash) == 56);
+    assert!(offset_of!(Header, creator_id) == 64);
+    assert!(offset_of!(Header, creator_pid) == 68);
+    assert!(offset_of!(Header, created_ns) == 72);
+    assert!(offset_of!(Header, type_name_len) == 80);
+    assert!(offset_of!(Header, flags) == 82);
+    assert!(offset_of!(Header, type_name) == 96);
 };
 
 /// Where `T` sits in a segment, and how large the whole segment is.
@@ -64,7 +128,7 @@ impl Layout {
     /// whole pages.
     pub(crate) fn of<T>(page: usize) -> Layout {
         let align = core::mem::align_of::<T>().max(64);
-        let value_offset = core::mem::size_of::<Header>().next_multiple_of(align);
+        let value_offset = HEADER_SIZE.next_multiple_of(align);
         let end = value_offset + core::mem::size_of::<T>();
         Layout {
             value_offset,
@@ -73,21 +137,171 @@ impl Layout {
     }
 }
 
-/// A 64-bit FNV-1a fingerprint of `T`: its type name, size and alignment. Processes
-/// built from the same source with the same compiler agree on it; a different type,
-/// or the same name with another layout, gives another fingerprint.
-pub(crate) fn fingerprint<T>() -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for b in bytes {
-            hash ^= u64::from(*b);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+/// What a header says about the type it holds: the part `open` compares.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub(crate) kind: u32,
+    pub(crate) kit_version: u32,
+    pub(crate) type_name: TypeName,
+    pub(crate) layout_hash: u64,
+}
+
+impl Identity {
+    /// The identity this build gives `T`.
+    pub(crate) fn of<T: ShmSafe>() -> Identity {
+        Identity {
+            kind: T::KIND as u32,
+            kit_version: KIT_VERSION,
+            type_name: TypeName::of::<T>(),
+            layout_hash: LayoutHasher::of::<T>(),
         }
-    };
-    eat(core::any::type_name::<T>().as_bytes());
-    eat(&(core::mem::size_of::<T>() as u64).to_le_bytes());
-    eat(&(core::mem::align_of::<T>() as u64).to_le_bytes());
-    hash
+    }
+}
+
+/// A copy of a READY header's plain fields, read with volatile loads.
+#[derive(Clone, Copy)]
+pub(crate) struct Snapshot {
+    pub(crate) magic: u64,
+    pub(crate) version: u32,
+    pub(crate) size: u64,
+    pub(crate) value_offset: u64,
+    pub(crate) value_size: u64,
+    pub(crate) identity: Identity,
+    pub(crate) creator_id: u32,
+    pub(crate) creator_pid: i32,
+    pub(crate) created_ns: u64,
+    pub(crate) flags: u16,
+}
+
+impl Snapshot {
+    /// The kind, if this build knows its number.
+    pub(crate) fn kind(&self) -> Option<Kind> {
+        Kind::from_u32(self.identity.kind)
+    }
+}
+
+/// A header in a mapping, touched only through raw pointers.
+#[derive(Clone, Copy)]
+pub(crate) struct HeaderPtr(NonNull<Header>);
+
+impl HeaderPtr {
+    /// # Safety
+    ///
+    /// `base` is the start of a live, page-aligned mapping of at least
+    /// [`HEADER_SIZE`] bytes, which stays mapped while this value is used.
+    pub(crate) unsafe fn new(base: NonNull<u8>) -> HeaderPtr {
+        HeaderPtr(base.cast())
+    }
+
+    /// The `state` word.
+    pub(crate) fn state(&self) -> &AtomicU32 {
+        // SAFETY: in bounds and aligned (the constructor's contract); an atomic may be
+        // shared with other processes' writes, so a reference to it is sound.
+        unsafe { &*ptr::addr_of!((*self.0.as_ptr()).state) }
+    }
+
+    /// The `creator_id` word.
+    pub(crate) fn creator_id(&self) -> &AtomicU32 {
+        // SAFETY: as for `state`.
+        unsafe { &*ptr::addr_of!((*self.0.as_ptr()).creator_id) }
+    }
+
+    /// The first eight bytes, read without any ordering (for a "not ours" diagnosis
+    /// of a header that never became READY).
+    pub(crate) fn magic_relaxed(&self) -> u64 {
+        // SAFETY: as for `state`.
+        let magic = unsafe { &*ptr::addr_of!((*self.0.as_ptr()).magic) };
+        magic.load(Ordering::Relaxed)
+    }
+
+    /// Copies the plain fields out. Call only after an Acquire load of
+    /// `state == READY`; each field can still be anything (a hostile peer), so the
+    /// caller validates.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let h = self.0.as_ptr();
+        // SAFETY: every field is in bounds and aligned (the constructor's contract);
+        // volatile reads through raw pointers, no reference to non-atomic shared data.
+        unsafe {
+            let name_len = ptr::read_volatile(ptr::addr_of!((*h).type_name_len));
+            let flags = ptr::read_volatile(ptr::addr_of!((*h).flags));
+            let mut name = [0u8; TYPE_NAME_MAX];
+            let stored = ptr::addr_of!((*h).type_name).cast::<u8>();
+            for (i, byte) in name.iter_mut().enumerate() {
+                *byte = ptr::read_volatile(stored.add(i));
+            }
+            let name_len = (name_len as usize).min(TYPE_NAME_MAX);
+            Snapshot {
+                magic: self.magic_relaxed(),
+                version: ptr::read_volatile(ptr::addr_of!((*h).version)),
+                size: ptr::read_volatile(ptr::addr_of!((*h).size)),
+                value_offset: ptr::read_volatile(ptr::addr_of!((*h).value_offset)),
+                value_size: ptr::read_volatile(ptr::addr_of!((*h).value_size)),
+                identity: Identity {
+                    kind: ptr::read_volatile(ptr::addr_of!((*h).kind)),
+                    kit_version: ptr::read_volatile(ptr::addr_of!((*h).kit_version)),
+                    type_name: TypeName::from_stored(
+                        &name[..name_len],
+                        flags & FLAG_NAME_TRUNCATED != 0,
+                        ptr::read_volatile(ptr::addr_of!((*h).type_hash)),
+                    ),
+                    layout_hash: ptr::read_volatile(ptr::addr_of!((*h).layout_hash)),
+                },
+                creator_id: self
+                    .creator_id()
+                    .load(core::sync::atomic::Ordering::Relaxed),
+                creator_pid: ptr::read_volatile(ptr::addr_of!((*h).creator_pid)),
+                created_ns: ptr::read_volatile(ptr::addr_of!((*h).created_ns)),
+                flags,
+            }
+        }
+    }
+
+    /// Writes every plain field (the creator, between `state = 1` and READY).
+    ///
+    /// # Safety
+    ///
+    /// Only the creator calls it, on a header nobody else writes yet.
+    pub(crate) unsafe fn write(&self, fields: &Fields) {
+        let h = self.0.as_ptr();
+        let name = fields.identity.type_name.stored();
+        let mut flags = fields.flags;
+        if fields.identity.type_name.is_truncated() {
+            flags |= FLAG_NAME_TRUNCATED;
+        }
+        // SAFETY: as for `state`.
+        unsafe { &*ptr::addr_of!((*h).magic) }.store(MAGIC, Ordering::Relaxed);
+        // SAFETY: per this function's contract, the creator is the only writer, and
+        // openers read nothing but the atomics until READY.
+        unsafe {
+            ptr::addr_of_mut!((*h).version).write(LAYOUT_VERSION);
+            ptr::addr_of_mut!((*h).size).write(fields.size);
+            ptr::addr_of_mut!((*h).value_offset).write(fields.value_offset);
+            ptr::addr_of_mut!((*h).value_size).write(fields.value_size);
+            ptr::addr_of_mut!((*h).kind).write(fields.identity.kind);
+            ptr::addr_of_mut!((*h).kit_version).write(fields.identity.kit_version);
+            ptr::addr_of_mut!((*h).type_hash).write(fields.identity.type_name.digest());
+            ptr::addr_of_mut!((*h).layout_hash).write(fields.identity.layout_hash);
+            ptr::addr_of_mut!((*h).creator_pid).write(fields.creator_pid);
+            ptr::addr_of_mut!((*h).created_ns).write(fields.created_ns);
+            ptr::addr_of_mut!((*h).type_name_len).write(name.len() as u16);
+            ptr::addr_of_mut!((*h).flags).write(flags);
+            ptr::addr_of_mut!((*h).reserved).write([0; 3]);
+            let dst = ptr::addr_of_mut!((*h).type_name).cast::<u8>();
+            ptr::copy_nonoverlapping(name.as_ptr(), dst, name.len());
+            ptr::write_bytes(dst.add(name.len()), 0, TYPE_NAME_MAX - name.len());
+        }
+    }
+}
+
+/// What the creator writes into a header.
+pub(crate) struct Fields {
+    pub(crate) size: u64,
+    pub(crate) value_offset: u64,
+    pub(crate) value_size: u64,
+    pub(crate) identity: Identity,
+    pub(crate) creator_pid: i32,
+    pub(crate) created_ns: u64,
+    pub(crate) flags: u16,
 }
 
 #[cfg(test)]
@@ -100,21 +314,61 @@ mod tests {
         assert_eq!(
             l,
             Layout {
-                value_offset: 64,
+                value_offset: 256,
                 size: 4096
             }
         );
-        #[repr(C, align(256))]
+        #[repr(C, align(512))]
         struct Big([u8; 5000]);
         let l = Layout::of::<Big>(4096);
-        assert_eq!(l.value_offset, 256);
+        assert_eq!(l.value_offset, 512);
         assert_eq!(l.size, 8192);
     }
 
     #[test]
-    fn miri_fingerprints_tell_types_apart() {
-        assert_eq!(fingerprint::<u32>(), fingerprint::<u32>());
-        assert_ne!(fingerprint::<u32>(), fingerprint::<i32>());
-        assert_ne!(fingerprint::<[u8; 4]>(), fingerprint::<[u8; 8]>());
+    fn miri_identities_tell_types_apart() {
+        assert!(Identity::of::<u32>() == Identity::of::<u32>());
+        assert!(Identity::of::<u32>() != Identity::of::<i32>());
+        assert!(Identity::of::<[u8; 4]>() != Identity::of::<[u8; 8]>());
+        assert_eq!(Identity::of::<[u8; 4]>().type_name.as_str(), "[u8; 4]");
+    }
+
+    #[test]
+    fn miri_header_round_trips_through_raw_pointers() {
+        #[repr(C, align(4096))]
+        struct Page([u8; 4096]);
+        let mut page = Page([0; 4096]);
+        let base = NonNull::new(page.0.as_mut_ptr()).unwrap();
+        // SAFETY: a page-aligned, 4096-byte buffer that outlives `h`.
+        let h = unsafe { HeaderPtr::new(base) };
+        let fields = Fields {
+            size: 4096,
+            value_offset: 256,
+            value_size: 8,
+            identity: Identity::of::<u64>(),
+            creator_pid: 77,
+            created_ns: 123,
+            flags: FLAG_SEALED,
+        };
+        // SAFETY: we are the only writer.
+        unsafe { h.write(&fields) };
+        h.creator_id()
+            .store(5, core::sync::atomic::Ordering::Relaxed);
+        let s = h.snapshot();
+        assert_eq!(s.magic, MAGIC);
+        assert_eq!(s.version, LAYOUT_VERSION);
+        assert!(s.identity == Identity::of::<u64>());
+        assert_eq!(s.identity.type_name.as_str(), "u64");
+        assert_eq!((s.creator_id, s.creator_pid, s.created_ns), (5, 77, 123));
+        assert_eq!(s.flags, FLAG_SEALED);
+        assert_eq!(s.kind(), Some(Kind::Plain));
+        // The documented offsets, byte for byte.
+        assert_eq!(&page.0[0..8], b"SHMKIT\0\x01");
+        assert_eq!(page.0[8], 2);
+        assert_eq!(page.0[40], Kind::Plain as u8);
+        assert_eq!(page.0[64], 5);
+        assert_eq!(page.0[68], 77);
+        assert_eq!(page.0[80], 3);
+        assert_eq!(&page.0[96..99], b"u64");
     }
 }

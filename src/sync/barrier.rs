@@ -156,7 +156,9 @@ const _: () = {
 
 // SAFETY: repr(C), integer words (every value decodes: a scribbled count at or past
 // `parties` is treated as a full round), no pointers, no Drop.
-unsafe impl ShmSafe for Barrier {}
+unsafe impl ShmSafe for Barrier {
+    crate::segment::kit_identity!(Barrier, 1, "shmkit::Barrier");
+}
 
 impl Barrier {
     /// The largest number of parties a barrier takes (2^24 - 1).

@@ -6,7 +6,8 @@ use core::time::Duration;
 
 use super::lock_error::LockResult;
 use super::mutex::MutexGuard;
-use super::notifier::{SPIN_HINTS, SPIN_YIELDS, Sleepers};
+use super::notifier::Sleepers;
+use super::strategy::{SPIN_HINTS, SPIN_YIELDS};
 use super::strategy::{WaitStrategy, wait_strategy};
 use crate::primitive::{
     AtomicU32, Deadline, Ordering, futex_wait, futex_wake, loom_const_fn, spin_loop,
@@ -96,7 +97,9 @@ const _: () = {
 };
 
 // SAFETY: repr(C), two u32 words (every value valid), no pointers, no Drop.
-unsafe impl ShmSafe for Condvar {}
+unsafe impl ShmSafe for Condvar {
+    crate::segment::kit_identity!(Condvar, 1, "shmkit::Condvar");
+}
 // SAFETY: all-zero = no notifications, nobody waiting.
 #[cfg(not(shmkit_loom))]
 unsafe impl bytemuck::Zeroable for Condvar {}

@@ -60,7 +60,9 @@ const _: () = {
 };
 
 // SAFETY: repr(C), u32 words (every value decodes), no pointers, no Drop.
-unsafe impl ShmSafe for Event {}
+unsafe impl ShmSafe for Event {
+    crate::segment::kit_identity!(Event, 1, "shmkit::Event");
+}
 // SAFETY: all-zero = clear, generation 0, nobody asleep.
 #[cfg(not(shmkit_loom))]
 unsafe impl bytemuck::Zeroable for Event {}

@@ -20,8 +20,6 @@
 mod barrier;
 mod condvar;
 mod event;
-#[cfg(all(feature = "std", not(shmkit_loom)))]
-pub(crate) mod live_guards;
 mod lock_error;
 mod mutex;
 pub(crate) mod notifier;
@@ -30,18 +28,18 @@ mod reentrant;
 mod semaphore;
 mod strategy;
 
-/// Counts a lock guard made on this thread (see `live_guards`).
+/// Counts a lock guard made on this thread (see `sys::held`).
 #[inline]
 pub(crate) fn count_guard_made() {
-    #[cfg(all(feature = "std", not(shmkit_loom)))]
-    live_guards::made();
+    #[cfg(feature = "std")]
+    crate::sys::held::made();
 }
 
 /// Counts a lock guard dropped on this thread.
 #[inline]
 pub(crate) fn count_guard_dropped() {
-    #[cfg(all(feature = "std", not(shmkit_loom)))]
-    live_guards::dropped();
+    #[cfg(feature = "std")]
+    crate::sys::held::dropped();
 }
 
 pub use barrier::{Barrier, BarrierError, BarrierWaitResult};

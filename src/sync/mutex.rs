@@ -75,7 +75,9 @@ unsafe impl<T: Send> Send for Mutex<T> {}
 
 // SAFETY: repr(C), a u32 lock word (valid in every state a peer can leave, every bit
 // pattern decodes) and a ShmSafe `T`; no pointers, no Drop needed; Sync/Send above.
-unsafe impl<T: ShmSafe> ShmSafe for Mutex<T> {}
+unsafe impl<T: ShmSafe> ShmSafe for Mutex<T> {
+    crate::segment::kit_identity!(Mutex, 1, "shmkit::Mutex", shm T);
+}
 
 // SAFETY: an all-zero word is an unlocked, consistent lock, and `T` is zeroable.
 #[cfg(not(shmkit_loom))]
@@ -184,12 +186,7 @@ impl<T> Mutex<T> {
         got: Acquired,
         busy: LockError<MutexGuard<'a, T>>,
     ) -> LockResult<MutexGuard<'a, T>> {
-        match got {
-            Acquired::Locked => Ok(MutexGuard::new(self)),
-            Acquired::OwnerDead => Err(LockError::OwnerDead(MutexGuard::new(self))),
-            Acquired::NotRecoverable => Err(LockError::NotRecoverable),
-            Acquired::Busy => Err(busy),
-        }
+        got.into_result(|| MutexGuard::new(self), busy)
     }
 
     /// Is it held right now (or not recoverable, so that it can never be taken)?

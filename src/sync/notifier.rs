@@ -54,7 +54,10 @@
 //! its own take-back then saturates at zero, and a wake-up aimed at it costs at most
 //! one `REANNOUNCE` slice. Under loom time stands still and nothing expires.
 
-use super::strategy::{WaitStrategy, set_spin_budget, spin_budget, wait_strategy};
+use super::strategy::{
+    SPIN_HINTS_MAX, SPIN_HINTS_MIN, SPIN_YIELDS, WaitStrategy, set_spin_budget, spin_budget,
+    wait_strategy,
+};
 use crate::primitive::{
     AtomicU32, Deadline, Ordering, Wake, futex_wait, futex_wake, heavy_barrier, light_barrier,
     loom_const_fn, spin_loop,
@@ -65,37 +68,6 @@ use crate::primitive::{
 /// costs at most this long.
 #[cfg(not(shmkit_loom))]
 const UNSYNCED_SLICE: core::time::Duration = core::time::Duration::from_millis(1);
-
-/// Under `Adaptive`, the spin budget (in `spin_loop` hints) adapts between these two:
-/// it doubles after a wait that the spinning satisfied and halves after one that had
-/// to yield or sleep anyway. When the peer answers within microseconds (it runs on
-/// another CPU) the budget stays high; when it cannot run before we stop (it shares
-/// our CPU, or it is busy for long), spinning only delays it, and the budget sinks.
-#[cfg(not(shmkit_loom))]
-pub(crate) const SPIN_HINTS_MAX: u32 = 256;
-/// The fixed spin (in `spin_loop` hints) of the locks that wait on their own futex
-/// word (`Mutex`, `Condvar`) under `Adaptive`: a lock is held for a short, bounded time.
-#[cfg(not(shmkit_loom))]
-pub(crate) const SPIN_HINTS: u32 = 64;
-/// The floor of the adaptive budget: short enough to cost little, long enough to
-/// notice a peer that answers fast again.
-#[cfg(not(shmkit_loom))]
-pub(crate) const SPIN_HINTS_MIN: u32 = 8;
-/// Checks, each after a `sched_yield`, between spinning and sleeping under
-/// `Adaptive`. A yield hands the CPU to a peer that shares it, which then answers at
-/// once; where nobody else is runnable a yield costs one cheap system call.
-#[cfg(not(shmkit_loom))]
-pub(crate) const SPIN_YIELDS: u32 = 4;
-// Under loom every spin is a scheduling point: one of each keeps both phases in the
-// model without multiplying its state space.
-#[cfg(shmkit_loom)]
-pub(crate) const SPIN_HINTS_MAX: u32 = 1;
-#[cfg(shmkit_loom)]
-pub(crate) const SPIN_HINTS: u32 = 1;
-#[cfg(shmkit_loom)]
-pub(crate) const SPIN_HINTS_MIN: u32 = 1;
-#[cfg(shmkit_loom)]
-pub(crate) const SPIN_YIELDS: u32 = 1;
 
 /// Sleepers sleep at most this long at a time, then announce themselves again.
 #[cfg(not(shmkit_loom))]

@@ -48,8 +48,11 @@
 //! `ReentrantMutex` it never took) and means nothing in another PID namespace (a live
 //! holder there would be declared dead: two owners). A participant id is alive exactly
 //! while its thread runs and its process holds the registry slot's lifeline, which the
-//! kernel drops when the process dies, zombie or not, whatever its namespace; a thread
-//! that exits gives its slot back (so a lock it leaked reads `OwnerDead` next). The id
+//! kernel drops when the process dies, zombie or not, whatever its namespace. A thread
+//! that exits holding no guard gives its slot back; one that leaked a guard
+//! (`mem::forget`) keeps its id as long as its process lives, so the leaked lock stays
+//! held, as `std`'s does — taking it over as a dead holder's could race with a
+//! `&'static mut` into the data that the leak left in another thread. The id
 //! is in the word from the very CAS that takes the lock, so no waiter can pair a fresh
 //! holder with a stale record. Ids are below `2^30` (`primitive::ID_MASK`), so they fit
 //! beside the two flags, and `ID_MASK` itself (`NOT_RECOVERABLE`) is never an id.
@@ -62,7 +65,7 @@
 
 use core::time::Duration;
 
-use super::notifier::{SPIN_HINTS, SPIN_YIELDS};
+use super::strategy::{SPIN_HINTS, SPIN_YIELDS};
 use super::strategy::{WaitStrategy, wait_strategy};
 use crate::primitive::{
     AtomicU32, Deadline, Liveness, Ordering, Wake, futex_wait, futex_wake, id_liveness,
@@ -94,6 +97,24 @@ pub(crate) enum Acquired {
     NotRecoverable,
     /// Held by a live thread (try) or the deadline passed (timed).
     Busy,
+}
+
+impl Acquired {
+    /// The caller's result: a guard (made by `guard`) for a taken lock, the guard in
+    /// `OwnerDead` for a dead holder's, `busy` for a held one.
+    #[inline]
+    pub(crate) fn into_result<G>(
+        self,
+        guard: impl FnOnce() -> G,
+        busy: super::LockError<G>,
+    ) -> super::LockResult<G> {
+        match self {
+            Acquired::Locked => Ok(guard()),
+            Acquired::OwnerDead => Err(super::LockError::OwnerDead(guard())),
+            Acquired::NotRecoverable => Err(super::LockError::NotRecoverable),
+            Acquired::Busy => Err(busy),
+        }
+    }
 }
 
 /// The lock word; see the module docs for its state table.

@@ -63,7 +63,9 @@ unsafe impl<T: Send> Sync for ReentrantMutex<T> {}
 // SAFETY: owning the lock owns the `T`.
 unsafe impl<T: Send> Send for ReentrantMutex<T> {}
 // SAFETY: repr(C), two u32 words (any bit pattern decodes) and a ShmSafe `T`.
-unsafe impl<T: ShmSafe> ShmSafe for ReentrantMutex<T> {}
+unsafe impl<T: ShmSafe> ShmSafe for ReentrantMutex<T> {
+    crate::segment::kit_identity!(ReentrantMutex, 1, "shmkit::ReentrantMutex", shm T);
+}
 // SAFETY: all-zero: unlocked, consistent, count 0, zeroed `T`.
 #[cfg(not(shmkit_loom))]
 unsafe impl<T: bytemuck::Zeroable> bytemuck::Zeroable for ReentrantMutex<T> {}
@@ -148,19 +150,14 @@ impl<T> ReentrantMutex<T> {
         got: Acquired,
         busy: LockError<ReentrantMutexGuard<'a, T>>,
     ) -> LockResult<ReentrantMutexGuard<'a, T>> {
-        match got {
-            Acquired::Locked => {
+        got.into_result(
+            || {
+                // The first guard (a dead holder's count means nothing now).
                 self.count.store(1, Ordering::Relaxed);
-                Ok(ReentrantMutexGuard::new(self))
-            }
-            Acquired::OwnerDead => {
-                // The dead holder's count means nothing now.
-                self.count.store(1, Ordering::Relaxed);
-                Err(LockError::OwnerDead(ReentrantMutexGuard::new(self)))
-            }
-            Acquired::NotRecoverable => Err(LockError::NotRecoverable),
-            Acquired::Busy => Err(busy),
-        }
+                ReentrantMutexGuard::new(self)
+            },
+            busy,
+        )
     }
 
     /// Is it held (or not recoverable)? A snapshot.

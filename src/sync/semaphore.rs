@@ -86,7 +86,9 @@ const _: () = {
 };
 
 // SAFETY: repr(C), three u32 words (every value valid), no pointers, no Drop.
-unsafe impl ShmSafe for Semaphore {}
+unsafe impl ShmSafe for Semaphore {
+    crate::segment::kit_identity!(Semaphore, 1, "shmkit::Semaphore");
+}
 // SAFETY: all-zero = no permits, nobody asleep.
 #[cfg(not(shmkit_loom))]
 unsafe impl bytemuck::Zeroable for Semaphore {}
@@ -191,7 +193,9 @@ const _: () = {
 };
 
 // SAFETY: repr(C), u32 words (every value valid), no pointers, no Drop.
-unsafe impl ShmSafe for BoundedSemaphore {}
+unsafe impl ShmSafe for BoundedSemaphore {
+    crate::segment::kit_identity!(BoundedSemaphore, 1, "shmkit::BoundedSemaphore");
+}
 
 impl BoundedSemaphore {
     loom_const_fn! {

@@ -26,6 +26,37 @@ pub enum WaitStrategy {
     Park,
 }
 
+/// Under `Adaptive`, the spin budget (in `spin_loop` hints) adapts between these two:
+/// it doubles after a wait that the spinning satisfied and halves after one that had
+/// to yield or sleep anyway. When the peer answers within microseconds (it runs on
+/// another CPU) the budget stays high; when it cannot run before we stop (it shares
+/// our CPU, or it is busy for long), spinning only delays it, and the budget sinks.
+#[cfg(not(shmkit_loom))]
+pub(crate) const SPIN_HINTS_MAX: u32 = 256;
+/// The fixed spin (in `spin_loop` hints) of the locks that wait on their own futex
+/// word (`Mutex`, `Condvar`) under `Adaptive`: a lock is held for a short, bounded time.
+#[cfg(not(shmkit_loom))]
+pub(crate) const SPIN_HINTS: u32 = 64;
+/// The floor of the adaptive budget: short enough to cost little, long enough to
+/// notice a peer that answers fast again.
+#[cfg(not(shmkit_loom))]
+pub(crate) const SPIN_HINTS_MIN: u32 = 8;
+/// Checks, each after a `sched_yield`, between spinning and sleeping under
+/// `Adaptive`. A yield hands the CPU to a peer that shares it, which then answers at
+/// once; where nobody else is runnable a yield costs one cheap system call.
+#[cfg(not(shmkit_loom))]
+pub(crate) const SPIN_YIELDS: u32 = 4;
+// Under loom every spin is a scheduling point: one of each keeps both phases in the
+// model without multiplying its state space.
+#[cfg(shmkit_loom)]
+pub(crate) const SPIN_HINTS_MAX: u32 = 1;
+#[cfg(shmkit_loom)]
+pub(crate) const SPIN_HINTS: u32 = 1;
+#[cfg(shmkit_loom)]
+pub(crate) const SPIN_HINTS_MIN: u32 = 1;
+#[cfg(shmkit_loom)]
+pub(crate) const SPIN_YIELDS: u32 = 1;
+
 static STRATEGY: AtomicU8 = AtomicU8::new(0);
 
 /// Sets the wait strategy for every blocking call this process makes from now on.
@@ -64,8 +95,8 @@ const PROBE_EVERY: u32 = 32;
 pub(crate) fn spin_budget() -> u32 {
     let n = SLOW_WAITS.fetch_add(1, Ordering::Relaxed);
     match SPIN_BUDGET.load(Ordering::Relaxed) {
-        0 => super::notifier::SPIN_HINTS_MAX,
-        _ if n % PROBE_EVERY == PROBE_EVERY - 1 => super::notifier::SPIN_HINTS_MAX,
+        0 => SPIN_HINTS_MAX,
+        _ if n % PROBE_EVERY == PROBE_EVERY - 1 => SPIN_HINTS_MAX,
         b => b,
     }
 }

@@ -3,18 +3,14 @@
 //! Lock words and pipe ends record who owns them, so the fast paths need the pid and
 //! tid without a system call. `getpid`/`gettid` are real system calls on current
 //! glibc and in rustix, so both are cached: the pid process-wide, the tid per thread
-//! (with `std`; without it every call asks the kernel). A `pthread_atfork` child
-//! handler clears both caches in the child, whose only thread is the one that forked,
-//! so a forked child never acts under its parent's ids. (A raw `clone` system call
-//! that bypasses libc's `fork` also bypasses the handler: don't use one.)
+//! (with `std`; without it every call asks the kernel). A fork hook (`super::fork`)
+//! clears both caches in the child, whose only thread is the one that forked, so a
+//! forked child never acts under its parent's ids.
 
-use core::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicI32, Ordering};
 
 /// The cached pid; 0 = not known yet (no process has pid 0).
 static PID: AtomicI32 = AtomicI32::new(0);
-
-/// `pthread_atfork` registration: 0 = not yet, 1 = in progress, 2 = done.
-static ATFORK: AtomicU8 = AtomicU8::new(0);
 
 #[cfg(feature = "std")]
 std::thread_local! {
@@ -22,13 +18,10 @@ std::thread_local! {
     static TID: core::cell::Cell<i32> = const { core::cell::Cell::new(0) };
 }
 
-/// Runs in the child right after `fork`, on the only thread the child has.
-extern "C" fn clear_caches_in_child() {
+/// Runs in a forked child (see `super::fork`): the caches held the parent's ids.
+fn forget_in_child() {
     // Relaxed: the child is single-threaded at this point.
     PID.store(0, Ordering::Relaxed);
-    super::membarrier::forget_in_child();
-    super::registry::after_fork_in_child();
-    crate::stats::forget_in_child();
     #[cfg(feature = "std")]
     {
         let _ = TID.try_with(|tid| tid.set(0));
@@ -36,27 +29,9 @@ extern "C" fn clear_caches_in_child() {
     }
 }
 
-/// Registers the fork handler once; returns only after it is registered.
+/// Makes sure a forked child clears these caches.
 pub(crate) fn ensure_atfork() {
-    if ATFORK.load(Ordering::Acquire) == 2 {
-        return;
-    }
-    if ATFORK
-        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
-        .is_ok()
-    {
-        // SAFETY: `pthread_atfork` only records the function pointers; the child
-        // handler is an `extern "C" fn` with no arguments that touches only atomics
-        // and this thread's own thread-local.
-        unsafe {
-            libc::pthread_atfork(None, None, Some(clear_caches_in_child));
-        }
-        ATFORK.store(2, Ordering::Release);
-    } else {
-        while ATFORK.load(Ordering::Acquire) != 2 {
-            core::hint::spin_loop();
-        }
-    }
+    super::fork::on_child(forget_in_child);
 }
 
 /// The calling process's pid (`getpid`, cached).
@@ -152,6 +127,11 @@ struct ThreadSlot {
 #[cfg(feature = "std")]
 impl Drop for ThreadSlot {
     fn drop(&mut self) {
+        // A thread that leaked a lock guard keeps its id (and so its locks) for the
+        // life of the process: see `super::held`.
+        if super::held::mine() != 0 {
+            return;
+        }
         let id = self.id.replace(0);
         if id != 0 {
             let _ = THREAD_ID.try_with(|t| t.set(0));
@@ -194,11 +174,12 @@ fn thread_id_slow() -> u32 {
 }
 
 /// Without `std` there are no thread-locals: a small table maps kernel tids to
-/// participant ids. A thread's exit is not seen, so its slot is given back only when
-/// the table is full and its tid is found gone; a new thread that reuses a dead
-/// thread's tid in the same process before that inherits its id (it then waits for
-/// itself on a lock the dead thread left held, or re-enters it: the dead thread runs
-/// no more code, so nothing is shared twice).
+/// participant ids, and a thread's exit is not seen. An entry whose tid is found gone
+/// is given to a new thread with a fresh id, while the old id stays claimed for the
+/// life of the process (so a lock the gone thread left held stays held: it may have
+/// leaked a guard). A new thread that reuses a gone thread's tid before its entry is
+/// recycled inherits its id. (Threads exist in a `no_std` program only through
+/// `unsafe` code of its own, which takes on that caveat.)
 #[cfg(not(feature = "std"))]
 mod no_std_threads {
     use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
@@ -237,10 +218,7 @@ mod no_std_threads {
                     && t.compare_exchange(cur, tid, Ordering::AcqRel, Ordering::Acquire)
                         .is_ok()
                 {
-                    let old = slot.swap(id, Ordering::AcqRel);
-                    if gone && old != 0 {
-                        crate::sys::registry::release_thread(old, epoch);
-                    }
+                    slot.store(id, Ordering::Release);
                     return id;
                 }
             }

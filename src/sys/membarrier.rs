@@ -25,22 +25,21 @@
 //! system call forced on it, and sees the waiter's announcement.
 //!
 //! Registration is per process (the kernel keeps it in the `mm`, which `fork` copies
-//! and `exec` drops). To depend on nothing the kernel does at `fork`, the
-//! `pthread_atfork` child handler in [`super::ids`] calls [`forget_in_child`], and a
-//! child registers again on its first wake-up.
+//! and `exec` drops). To depend on nothing the kernel does at `fork`, a fork hook
+//! (`super::fork`) forgets it in the child, which registers again on its first
+//! wake-up.
 //!
 //! ## Where `membarrier` is missing
 //!
-//! - The kernel lacks the command (`ENOSYS`, `EINVAL`; before Linux 4.16): then no
-//!   process can be registered, every waker uses a real fence, and a waiter's fence is
-//!   enough.
-//! - The call is refused in this process (`EPERM` from a seccomp filter, say) while a
-//!   peer may be registered: then [`heavy`] reports `false`, and the waiter must not
-//!   sleep for long at a time (the notifier caps each sleep at a millisecond and
-//!   re-checks), so a wake-up lost to the missing barrier costs at most that long.
+//! - The kernel lacks the command (before Linux 4.16), as `MEMBARRIER_CMD_QUERY` proves
+//!   by answering without it: then no process can be registered, every waker uses a
+//!   real fence, and a waiter's fence is enough.
+//! - The call fails any other way (`EPERM` or `ENOSYS` from a seccomp filter, say)
+//!   while a peer may be registered: then [`heavy`] reports `false`, and the waiter
+//!   must not sleep for long at a time (the notifier caps each sleep at a millisecond
+//!   and re-checks), so a wake-up lost to the missing barrier costs at most that long.
 use core::sync::atomic::{AtomicU8, Ordering, compiler_fence, fence};
 
-use rustix::io::Errno;
 use rustix::thread::{MembarrierCommand, membarrier};
 
 /// This process is not registered yet (or forked since): the next [`light`] tries.
@@ -79,8 +78,8 @@ pub(crate) fn light() {
 #[cold]
 fn light_slow() {
     if MODE.load(Ordering::Relaxed) == UNKNOWN {
-        // The fork handler that resets MODE must exist before MODE is set.
-        super::ids::ensure_atfork();
+        // The fork hook that resets MODE must exist before MODE is set.
+        super::fork::on_child(forget_in_child);
         let mode = match membarrier(MembarrierCommand::RegisterGlobalExpedited) {
             Ok(()) => REGISTERED,
             Err(_) => FENCE,
@@ -107,18 +106,27 @@ pub(crate) fn heavy() -> bool {
             HEAVY.store(REGISTERED, Ordering::Relaxed);
             true
         }
-        // This kernel has no such command: no process can have registered, so every
-        // waker runs a real fence, which pairs with ours.
-        Err(Errno::NOSYS | Errno::INVAL) => {
-            HEAVY.store(FENCE, Ordering::Relaxed);
-            true
+        // The call failed. Only a kernel that answers the query, and lists no global
+        // expedited barrier, proves that no process can have registered (so every
+        // waker runs a real fence, which pairs with ours). Any other failure — a
+        // seccomp filter may answer ENOSYS or EPERM for a command the kernel has, while
+        // a registered peer skips its fence — means no barrier: short sleeps.
+        Err(_) => {
+            let supported = rustix::thread::membarrier_query();
+            if !supported.is_empty()
+                && !supported.contains_command(MembarrierCommand::GlobalExpedited)
+            {
+                HEAVY.store(FENCE, Ordering::Relaxed);
+                true
+            } else {
+                false
+            }
         }
-        Err(_) => false,
     }
 }
 
-/// Called by the `pthread_atfork` child handler: the child registers afresh.
-pub(crate) fn forget_in_child() {
+/// In a forked child (a `super::fork` hook): the child registers afresh.
+fn forget_in_child() {
     // Relaxed: the child has one thread at this point.
     MODE.store(UNKNOWN, Ordering::Relaxed);
 }
@@ -131,6 +139,76 @@ pub(crate) fn registered() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// In a forked child, installs a seccomp filter that fails `membarrier` with
+    /// `errno`, then reports (exit code) whether `heavy` claimed a barrier.
+    #[cfg(target_arch = "x86_64")]
+    fn heavy_under_seccomp(errno: i32) -> i32 {
+        // SAFETY: the child makes only system calls (prctl, membarrier) and _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let ins = |code: u32, k: u32, jt: u8, jf: u8| libc::sock_filter {
+                code: code as u16,
+                jt,
+                jf,
+                k,
+            };
+            let filter = [
+                // A = seccomp_data.nr
+                ins(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, 0),
+                ins(
+                    libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+                    libc::SYS_membarrier as u32,
+                    0,
+                    1,
+                ),
+                ins(
+                    libc::BPF_RET | libc::BPF_K,
+                    libc::SECCOMP_RET_ERRNO | errno as u32,
+                    0,
+                    0,
+                ),
+                ins(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW, 0, 0),
+            ];
+            let prog = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr().cast_mut(),
+            };
+            // SAFETY: plain prctl calls with a valid filter program that outlives them.
+            let ok = unsafe {
+                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+                    && libc::prctl(
+                        libc::PR_SET_SECCOMP,
+                        libc::SECCOMP_MODE_FILTER,
+                        &prog as *const libc::sock_fprog,
+                    ) == 0
+            };
+            let code = if !ok {
+                2
+            } else if heavy() {
+                1
+            } else {
+                0
+            };
+            // SAFETY: _exit is async-signal-safe.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: reaping our own child with a valid out-pointer.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        libc::WEXITSTATUS(status)
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    #[cfg_attr(miri, ignore = "no system calls under Miri")]
+    fn a_refused_barrier_is_no_barrier() {
+        // A seccomp filter that answers ENOSYS (or EPERM, or EINVAL) for membarrier:
+        // the waiter must not take that for a kernel without the command.
+        for errno in [libc::ENOSYS, libc::EPERM, libc::EINVAL] {
+            assert_eq!(heavy_under_seccomp(errno), 0, "errno {errno}");
+        }
+    }
 
     #[test]
     #[cfg_attr(miri, ignore = "no system calls under Miri")]

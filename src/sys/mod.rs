@@ -11,7 +11,10 @@
 // The std, no_std and loom builds each use a different subset of these wrappers.
 #![allow(dead_code)]
 
+pub(crate) mod fork;
 pub(crate) mod futex;
+#[cfg(feature = "std")]
+pub(crate) mod held;
 pub(crate) mod ids;
 pub(crate) mod mem;
 pub(crate) mod membarrier;

@@ -21,7 +21,7 @@
 //! lock file as reader liveness) with generations added.
 //!
 //! A `fork`ed child shares its parent's open file description, and with it the
-//! parent's locks: the `pthread_atfork` child handler (see `super::ids`) therefore
+//! parent's locks: a fork hook (see `super::fork`) therefore
 //! replaces the child's descriptor with a fresh open of the same file (through
 //! `/proc/self/fd`) at once, so the child never keeps its parent's lifelines alive,
 //! and forgets every slot it inherited. The child claims slots of its own on first use;
@@ -267,6 +267,9 @@ fn reg() -> Option<Reg> {
 
 #[cold]
 fn reg_slow() -> Option<Reg> {
+    // A forked child must drop this process's lifelines at once: the hook exists
+    // before any descriptor or slot does.
+    super::fork::on_child(after_fork_in_child);
     loop {
         match SETUP.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => {
@@ -760,11 +763,10 @@ fn reopen(fd: i32) -> Option<i32> {
     (new >= 0).then_some(new)
 }
 
-/// The `pthread_atfork` child handler's part (async-signal-safe: atomics, `open`,
-/// `close`): the child stops sharing its parent's lifelines at once, forgets the slots
-/// it inherited, and takes the slot pre-claimed for it, if the fork was
-/// `Process::spawn`'s.
-pub(crate) fn after_fork_in_child() {
+/// The fork hook (async-signal-safe: atomics, `open`, `close`): the child stops
+/// sharing its parent's lifelines at once, forgets the slots it inherited, and takes
+/// the slot pre-claimed for it, if the fork was `Process::spawn`'s.
+fn after_fork_in_child() {
     EPOCH.fetch_add(1, Ordering::AcqRel);
     for word in &OWNED {
         word.store(0, Ordering::Relaxed);

@@ -128,7 +128,7 @@ impl EndClaim {
                 // into the child never gets handed over, and must not run here while
                 // its owner may still use it.
                 if handoff_deadline.expired() {
-                    return Err(Error::EndpointInUse);
+                    return Err(Error::EndpointInUse { owner: self.bound });
                 }
                 crate::primitive::yield_now();
                 continue;
@@ -137,7 +137,7 @@ impl EndClaim {
                 let id = (current >> 32) as u32;
                 // Another handle of this process, or a live (or unknown) owner.
                 if id == me || id_liveness(id) != Liveness::Dead {
-                    return Err(Error::EndpointInUse);
+                    return Err(Error::EndpointInUse { owner: id });
                 }
             }
             // SYNC POINT with a previous owner's stores, through its claim (AcqRel):

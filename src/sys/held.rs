@@ -1,5 +1,5 @@
-//! How many lock guards are alive in this process, so that a fork can refuse to copy
-//! one into a child.
+//! How many lock guards each thread of this process holds: so that a fork can refuse
+//! to copy one into a child, and so that a thread that leaked one keeps its identity.
 //!
 //! `Process::spawn` takes `Send` closures and guards are neither `Send` nor `Sync`, so
 //! no guard can be moved or borrowed into a child. But a *reborrow* can: `let r = &mut
@@ -21,8 +21,13 @@
 //!
 //! The counters live in a fixed table (one cache line each), claimed by threads on
 //! their first guard and given back at thread exit unless a guard was leaked
-//! (`mem::forget`): then the count stays, and this process refuses to fork for good —
-//! which is right, since the leaked guard's references may still be used.
+//! (`mem::forget`, `Box::leak`): then the count stays, and this process refuses to fork
+//! for good — which is right, since the leaked guard's references may still be used.
+//!
+//! For the same reason a thread that exits while the count says it holds a guard keeps
+//! its participant id (see `super::ids`): a leaked guard holds its lock for good, as
+//! `std`'s does, instead of the lock being taken over as a dead holder's while a
+//! `&'static mut` to the data may live on in another thread.
 //! Threads beyond the table share one overflow counter (read-modify-write).
 // Process-local bookkeeping, never in shared memory: core atomics are fine here.
 #![allow(clippy::disallowed_types)]
@@ -59,11 +64,12 @@ impl Drop for SlotRelease {
             return;
         }
         let i = slot as usize - 1;
-        let _ = MINE.try_with(|m| m.set(0));
         if COUNTS[i].0.load(Ordering::Relaxed) == 0 {
+            let _ = MINE.try_with(|m| m.set(0));
             TAKEN[i].store(0, Ordering::Release);
         }
-        // Else a guard of this thread was leaked: the slot stays counted for good.
+        // Else a guard of this thread was leaked: the slot stays counted for good (and
+        // `MINE` keeps pointing at it, for `mine` in later thread-local destructors).
     }
 }
 
@@ -117,7 +123,7 @@ pub(crate) fn dropped() {
 }
 
 /// Guards alive on the calling thread (its overflow share not counted).
-fn mine() -> u32 {
+pub(crate) fn mine() -> u32 {
     match MINE.try_with(core::cell::Cell::get) {
         Ok(slot) if slot != 0 => COUNTS[slot as usize - 1].0.load(Ordering::Relaxed),
         _ => 0,
