@@ -15,9 +15,11 @@
 //! paired ratio (`ratio_<num>_over_<den>`, with its `_spread`). `--plot` also draws
 //! every pair's per-repetition ratios to `target/shmkit-compare.svg`.
 //!
-//! `--paths [N]` runs only instruction paths for callgrind, without any waiting: N
-//! in-process round trips of each kind (Pipe, Spsc, the floor's word), and N items
-//! pushed and popped through the Spsc and through rtrb.
+//! `--paths [N [NAME]]` runs only instruction paths (or the one named) for callgrind,
+//! without any waiting: N
+//! in-process round trips of each kind (Pipe, Spsc, the floor's word), N items
+//! pushed and popped through the Spsc and through rtrb, and N 64-byte messages through
+//! a Pipe one call each and 64 per call.
 //!
 //! `SHMKIT_COMPARE_REPS` (default 21) sets the repetitions; `SHMKIT_COMPARE_SCALE`
 //! (default 1.0) scales every iteration count; `SHMKIT_COMPARE_SEED` the shuffle seed;
@@ -125,19 +127,27 @@ impl Compare {
 
 fn main() {
     if let Some(i) = std::env::args().position(|a| a == "--paths") {
-        // For callgrind: the instruction paths, nothing else.
-        let iters = std::env::args()
-            .nth(i + 1)
+        // For callgrind: the instruction paths (or the one named), nothing else.
+        let args: Vec<String> = std::env::args().collect();
+        let iters = args
+            .get(i + 1)
             .and_then(|s| s.parse().ok())
             .unwrap_or(100_000);
-        println!(
-            "{} {} {} {} {}",
-            kit::rtt_pipe_path(iters),
-            kit::rtt_spsc_path(iters),
-            baseline::rtt_floor_path(iters),
-            kit::spsc_path(iters),
-            baseline::rtrb_path(iters)
-        );
+        let only = args.get(i + 2).map(String::as_str);
+        let paths: [(&str, fn(u64) -> u64); 7] = [
+            ("rtt_pipe_path", kit::rtt_pipe_path),
+            ("rtt_spsc_path", kit::rtt_spsc_path),
+            ("rtt_floor_path", baseline::rtt_floor_path),
+            ("spsc_path", kit::spsc_path),
+            ("rtrb_path", baseline::rtrb_path),
+            ("oneway_pipe_single_path", kit::oneway_pipe_single_path),
+            ("oneway_pipe_batched_path", kit::oneway_pipe_batched_path),
+        ];
+        for (name, path) in paths {
+            if only.is_none_or(|o| o == name) {
+                println!("{name}: {}", path(iters));
+            }
+        }
         return;
     }
     let plot = std::env::args().any(|a| a == "--plot");

@@ -92,3 +92,35 @@ fn try_forms_and_errors() {
     drop(a);
     assert_eq!(b.recv_many(8, |_| ()), Err(Error::Disconnected));
 }
+
+#[test]
+fn a_batch_runs_on_past_the_padding_at_the_wrap() {
+    // 256 bytes: records of 8 + 24 bytes, 8 per lap minus slack; batches of 5 wrap
+    // at every position, with padding (a 40-byte message leaves gaps).
+    let pipe = Box::new(Pipe::<256>::new());
+    let (a, b) = pipe.ends();
+    let small = [7u8; 24];
+    let odd = [9u8; 40];
+    for round in 0..200 {
+        let batch: Vec<&[u8]> = (0..5)
+            .map(|i| {
+                if (round + i) % 3 == 0 {
+                    &odd[..]
+                } else {
+                    &small[..]
+                }
+            })
+            .collect();
+        assert_eq!(a.try_send_many(&batch), Ok(5), "round {round}");
+        let mut got = Vec::new();
+        // Everything queued is handed over in one call, padding or not.
+        assert_eq!(
+            b.try_recv_many(64, |m| got.push(m.to_vec())),
+            Ok(5),
+            "round {round}"
+        );
+        for (g, e) in got.iter().zip(&batch) {
+            assert_eq!(&g[..], *e);
+        }
+    }
+}

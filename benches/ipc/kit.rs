@@ -407,3 +407,51 @@ pub fn rtt_spsc(iters: u64, placement: Placement, strategy: WaitStrategy) -> Dur
     set_wait_strategy(before);
     elapsed
 }
+
+/// The one-way instruction path of 64-byte messages for callgrind, on one thread:
+/// 64 messages sent, then 64 received (copied out), `iters / 64` times; one call per
+/// message (`batched` false) or one `send_many` and one `recv_many` per 64.
+#[inline(never)]
+pub fn oneway_pipe_path(iters: u64, batched: bool) -> u64 {
+    let pipe = Box::new(Pipe::<PIPE_CAP>::new());
+    let (a, b) = pipe.ends();
+    let msg = [0xabu8; 64];
+    let refs = [&msg[..]; 64];
+    let mut buf = [0u8; 64];
+    let mut sum = 0u64;
+    for _ in 0..iters / 64 {
+        if batched {
+            a.send_many(&refs).expect("send");
+            let mut got = 0;
+            while got < 64 {
+                got += b
+                    .recv_many(64, |m| {
+                        buf.copy_from_slice(m);
+                        sum = sum.wrapping_add(u64::from(buf[7]));
+                    })
+                    .expect("recv");
+            }
+        } else {
+            for m in refs {
+                a.send_bytes(m).expect("send");
+            }
+            for _ in 0..64 {
+                b.recv_bytes_into(&mut buf).expect("recv");
+                sum = sum.wrapping_add(u64::from(buf[7]));
+            }
+        }
+    }
+    black_box(sum)
+}
+
+/// [`oneway_pipe_path`] one call per message.
+#[inline(never)]
+pub fn oneway_pipe_single_path(iters: u64) -> u64 {
+    oneway_pipe_path(iters, false)
+}
+
+/// [`oneway_pipe_path`] 64 messages per call.
+#[inline(never)]
+pub fn oneway_pipe_batched_path(iters: u64) -> u64 {
+    oneway_pipe_path(iters, true)
+}

@@ -129,9 +129,17 @@ impl<const CAP: usize> Connection<'_, CAP> {
             }
             // The next message, read from our own position: `head` is not published
             // until the batch ends.
-            match rx.peek_at(m.next_head()) {
-                Some(next) => m = next,
-                None => break,
+            if let Some(next) = rx.peek_at(m.next_head()) {
+                m = next;
+                continue;
+            }
+            // Not a plain message next: padding at the end of the array, nothing yet, or
+            // corruption. Publish what was read (one more publication, once a lap), and
+            // let `peek` deal with it; an error shows at the next call.
+            rx.release(m);
+            match rx.peek() {
+                Ok(Some(next)) => m = next,
+                Ok(None) | Err(_) => return Ok(n),
             }
         }
         // One publication of `head` (and one wake-up check) for the whole batch.
