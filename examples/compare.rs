@@ -53,6 +53,9 @@ const SECTIONS: &[(&str, Section)] = &[
     ("value", section_value),
 ];
 
+/// An instruction path for callgrind (`--paths`): runs N iterations, returns a checksum.
+type Path = fn(u64) -> u64;
+
 /// A section of the comparison: measures a group and adds its rows.
 type Section = fn(&mut Compare);
 
@@ -134,7 +137,7 @@ fn main() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(100_000);
         let only = args.get(i + 2).map(String::as_str);
-        let paths: [(&str, fn(u64) -> u64); 7] = [
+        let paths: [(&str, Path); 7] = [
             ("rtt_pipe_path", kit::rtt_pipe_path),
             ("rtt_spsc_path", kit::rtt_spsc_path),
             ("rtt_floor_path", baseline::rtt_floor_path),
