@@ -24,7 +24,8 @@
 //! `SHMKIT_COMPARE_REPS` (default 21) sets the repetitions; `SHMKIT_COMPARE_SCALE`
 //! (default 1.0) scales every iteration count; `SHMKIT_COMPARE_SEED` the shuffle seed;
 //! `SHMKIT_COMPARE_ONLY` (a comma-separated list of section names: `rtt`, `shared-cpu`,
-//! `oneway`, `oneway-4k`, `spsc`, `threads`, `mutex`, `value`) picks sections.
+//! `oneway`, `oneway-4k`, `spsc`, `threads`, `mutex`, `value`, `manager` with the
+//! `manager` feature) picks sections.
 //!
 //! To add a section: write a `fn(&mut Compare)` that builds a [`Group`], runs it with
 //! [`Compare::measure`] and adds its rows with [`Compare::row`], then list it in
@@ -33,6 +34,10 @@
 
 #[path = "../benches/ipc/mod.rs"]
 mod ipc;
+
+#[cfg(feature = "manager")]
+#[path = "../benches/manager_ops/mod.rs"]
+mod manager_ops;
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -51,6 +56,8 @@ const SECTIONS: &[(&str, Section)] = &[
     ("threads", section_threads),
     ("mutex", section_mutex),
     ("value", section_value),
+    #[cfg(feature = "manager")]
+    ("manager", section_manager),
 ];
 
 /// An instruction path for callgrind (`--paths`): runs N iterations, returns a checksum.
@@ -550,6 +557,94 @@ fn section_value(cx: &mut Compare) {
     );
 }
 
+/// The Manager (feature `manager`): one proxy call (a `Value` get) locally and over
+/// TCP against the bare socket round trip, and against CPython's Manager where
+/// `python3` is there.
+#[cfg(feature = "manager")]
+fn section_manager(cx: &mut Compare) {
+    use manager_ops as mo;
+    let (it, py_it) = (cx.n(5_000), cx.n(2_000));
+    let local = shmkit::Manager::start().expect("Manager::start");
+    let tcp = mo::TcpManager::start();
+    let python = mo::cpython("value", 10).is_some();
+    if !python {
+        println!("(python3 not found: CPython's Manager is not measured)");
+    }
+    {
+        let (local, tcp) = (&local, &tcp);
+        let mut g = Group::new();
+        g.add("manager_call_ns", move || {
+            ns_per(mo::value_get(local, it), it)
+        })
+        .add("manager_tcp_call_ns", move || {
+            ns_per(mo::value_get(&tcp.manager, it), it)
+        })
+        .add("tcp_rtt_ns", move || ns_per(mo::tcp_rtt(it), it))
+        .add("manager_uds_rtt_ns", move || ns_per(mo::uds_rtt(it), it))
+        .add("manager_dict_set_get_ns", move || {
+            ns_per(mo::dict_set_get(local, it), it)
+        })
+        .add("manager_queue_put_get_ns", move || {
+            ns_per(mo::queue_put_get(local, it), it)
+        });
+        if python {
+            for (key, op) in [
+                ("cpython_manager_call_ns", "value"),
+                ("cpython_dict_set_get_ns", "dict"),
+                ("cpython_queue_put_get_ns", "queue"),
+            ] {
+                g.add(key, move || mo::cpython(op, py_it).unwrap_or(f64::NAN));
+            }
+        }
+        cx.measure(g);
+    }
+    tcp.stop();
+    let _ = local.shutdown();
+    cx.row(
+        "manager Value get, TCP",
+        "manager_tcp_call_ns",
+        "tcp_rtt_ns",
+        "ns",
+        false,
+        "bare TCP RTT",
+    );
+    cx.row(
+        "manager Value get, local",
+        "manager_call_ns",
+        "manager_uds_rtt_ns",
+        "ns",
+        false,
+        "bare unix socket RTT",
+    );
+    if python {
+        let c = "CPython Manager";
+        cx.row(
+            "manager Value get, local",
+            "manager_call_ns",
+            "cpython_manager_call_ns",
+            "ns",
+            false,
+            c,
+        );
+        cx.row(
+            "manager dict set+get, local",
+            "manager_dict_set_get_ns",
+            "cpython_dict_set_get_ns",
+            "ns",
+            false,
+            c,
+        );
+        cx.row(
+            "manager queue put+get, local",
+            "manager_queue_put_get_ns",
+            "cpython_queue_put_get_ns",
+            "ns",
+            false,
+            c,
+        );
+    }
+}
+
 // ---- targets ---------------------------------------------------------------------
 
 /// Which way a target's ratio must go.
@@ -659,6 +754,18 @@ const TARGETS: &[(&str, &str, &str, Need)] = &[
         "pipe_rtt_unpinned_ns",
         "eventfd_rtt_unpinned_ns",
         Need::AtMost(1.1),
+    ),
+    (
+        "Manager op over TCP / bare TCP RTT",
+        "manager_tcp_call_ns",
+        "tcp_rtt_ns",
+        Need::AtMost(1.5),
+    ),
+    (
+        "local: CPython Manager op / Manager op",
+        "cpython_manager_call_ns",
+        "manager_call_ns",
+        Need::AtLeast(5.0),
     ),
 ];
 

@@ -63,12 +63,17 @@
 //! | [`segment`] | [`ShmSafe`], [`Shared<T>`] |
 //! | [`sync`] | locks, semaphores, condition variables, events, barriers |
 //! | [`process`] (std) | [`Process`]: fork, join, signals |
+//! | [`inspect`] (std) | reading segments from outside, for tools: the `shmkit` command (`shmkit-cli`) |
+//! | [`manager`] (manager) | [`Manager`]: a server process holding objects for other processes and hosts, typed proxies |
+//! | [`connection`] (manager) | authenticated socket connections, wire-compatible with CPython's `multiprocessing.connection` |
 //!
 //! ## Features
 //!
 //! - `std` (default): [`Process`], `From<Error> for std::io::Error`, cached thread ids.
 //!   Without it the core builds `#![no_std]`.
 //! - `serde`: `Connection::send_value` / `recv_value` carry any serde type (postcard).
+//! - `manager` (default, needs `std`): [`Manager`] and [`connection`] (adds `serde`,
+//!   `postcard`, `hmac`, `sha2`, `md-5`, `getrandom`).
 #![no_std]
 #![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -93,11 +98,19 @@ pub mod stats;
 pub mod sync;
 mod sys;
 
+#[cfg(all(feature = "std", not(shmkit_loom)))]
+pub mod inspect;
+
 #[cfg(feature = "std")]
 pub mod pool;
 
 #[cfg(feature = "std")]
 pub mod process;
+
+#[cfg(feature = "manager")]
+pub mod manager;
+#[cfg(feature = "manager")]
+pub use manager::connection;
 
 pub use bytemuck;
 /// The traits only; the derives of the same names are shmkit's own (below), which
@@ -121,12 +134,24 @@ pub use pool::*;
 #[cfg(feature = "std")]
 pub use process::{ExitStatus, Process, ProcessBuilder};
 
+#[cfg(feature = "manager")]
+pub use manager::Manager;
+
+/// Failpoints for crash tests (`tests/pipe_crash.rs`): exists only under
+/// `--cfg shmkit_failpoints`; not part of the API.
+#[cfg(all(shmkit_failpoints, feature = "std"))]
+#[doc(hidden)]
+pub mod __failpoints {
+    pub use crate::channel::ring::failpoint::{POINTS, arm};
+}
+
 /// Internals that the loom model tests in `tests/loom_*.rs` drive directly. Exists
 /// only under `--cfg shmkit_loom`; not part of the API.
 #[cfg(shmkit_loom)]
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::primitive::{Deadline, loom_clock_tick, loom_die};
+    pub use crate::primitive::{loom_die_at, loom_until_death};
     pub use crate::sync::notifier::Notifier;
     pub use crate::sync::raw_mutex::loom_set_slices_expire;
 }

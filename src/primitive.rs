@@ -14,6 +14,12 @@
 //!   thread calls [`loom_clock_tick`] (models that never call it keep time standing
 //!   still). The tick also ends every timed futex sleep, so loom explores each
 //!   timeout racing with each wake-up.
+//! - A death ([`loom_die`], or a die point: [`loom_die_at`]) lets time pass too, but
+//!   only as far as crash detection needs: each finite deadline whose thread has not
+//!   yet seen that death expire one of its deadlines passes, and every timed sleep
+//!   ends. So after each death, every waiting thread's current sleep slice ends once
+//!   and it looks again (at the dead process's claims, say), as the real clock would
+//!   make it, while a thread that sleeps again after that sleeps until woken.
 //!
 //! `clippy.toml` forbids naming `core::sync::atomic` and `core::cell::UnsafeCell`
 //! anywhere else in the crate's algorithms.
@@ -177,9 +183,14 @@ impl Deadline {
         }
         #[cfg(shmkit_loom)]
         {
-            // 0: expired; 1: finite, expires at the model's clock tick.
+            // 0: expired; finite: expires at the model's clock tick, or at a death
+            // that this thread had not seen when it made the deadline.
             Deadline {
-                at_ns: if timeout.is_zero() { 0 } else { 1 },
+                at_ns: if timeout.is_zero() {
+                    0
+                } else {
+                    loom_ids::finite_deadline()
+                },
             }
         }
     }
@@ -201,7 +212,7 @@ impl Deadline {
         }
         #[cfg(shmkit_loom)]
         {
-            self.at_ns == 0 || loom_futex::ticked()
+            self.at_ns == 0 || loom_futex::ticked() || loom_ids::deadline_expired(self.at_ns)
         }
     }
 
@@ -255,7 +266,40 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, deadline: Deadline) ->
             loom::thread::yield_now();
             return Wake::TimedOut;
         }
-        loom_futex::wait(word, expected, deadline.is_finite())
+        loom_futex::wait(word, expected, deadline)
+    }
+}
+
+/// Sleeps while every `(word, expected)` holds, until one of the words is woken or
+/// changes, or `deadline` (`futex_waitv`, Linux 5.16; where the kernel lacks it, on the
+/// first word in 1 ms slices). May return spuriously. At most 128 words.
+pub(crate) fn futex_waitv(words: &[(&AtomicU32, u32)], deadline: Deadline) -> Wake {
+    #[cfg(not(shmkit_loom))]
+    {
+        if deadline.expired() {
+            return Wake::TimedOut;
+        }
+        let Some(&(first, first_expected)) = words.first() else {
+            return Wake::Woken;
+        };
+        // The kernel-visible words behind the facade's atomics.
+        let mut pairs = [(&first.0, 0u32); 128];
+        let n = words.len().min(pairs.len());
+        for (pair, (word, expected)) in pairs.iter_mut().zip(&words[..n]) {
+            *pair = (&word.0, *expected);
+        }
+        match crate::sys::futex::waitv(&pairs[..n], deadline.as_ns()) {
+            Ok(crate::sys::futex::FutexWait::Woken) => Wake::Woken,
+            Ok(crate::sys::futex::FutexWait::TimedOut) => Wake::TimedOut,
+            Err(crate::sys::futex::WaitvUnsupported) => {
+                let short = deadline.earlier(Deadline::after(Duration::from_millis(1)));
+                futex_wait(first, first_expected, short)
+            }
+        }
+    }
+    #[cfg(shmkit_loom)]
+    {
+        loom_futex::waitv(words, deadline)
     }
 }
 
@@ -313,7 +357,7 @@ pub(crate) fn yield_now() {
 /// The futex modelled for loom: a registry of parked threads keyed by word address.
 #[cfg(shmkit_loom)]
 mod loom_futex {
-    use super::{AtomicU32, Ordering, Wake};
+    use super::{AtomicU32, Deadline, Ordering, Wake};
     use loom::sync::Mutex;
     use loom::thread::Thread;
     use std::vec::Vec;
@@ -336,25 +380,37 @@ mod loom_futex {
         core::ptr::from_ref(word) as usize
     }
 
-    pub(super) fn wait(word: &AtomicU32, expected: u32, timed: bool) -> Wake {
+    pub(super) fn wait(word: &AtomicU32, expected: u32, deadline: Deadline) -> Wake {
+        waitv(&[(word, expected)], deadline)
+    }
+
+    /// `futex_waitv`: sleeps on every word at once while each holds its expected value;
+    /// a wake on any of them dequeues the sleeper from all (as the kernel does).
+    pub(super) fn waitv(words: &[(&AtomicU32, u32)], deadline: Deadline) -> Wake {
         let me = loom::thread::current();
+        let timed = deadline.is_finite();
         {
             let mut f = QUEUE.lock().unwrap();
-            // The clock is read under the same lock the tick takes: a timed sleep is
-            // either ended by the tick or sees it here.
-            if timed && TICKED.load(Ordering::Relaxed) {
+            // The clock is read under the same lock the tick (and a death's wake-up)
+            // takes: a timed sleep is either ended by them or sees them here.
+            if timed && deadline.expired() {
                 return Wake::TimedOut;
             }
             // The kernel compares and enqueues atomically with respect to wakers.
-            if word.load(Ordering::SeqCst) != expected {
+            if words
+                .iter()
+                .any(|(word, expected)| word.load(Ordering::SeqCst) != *expected)
+            {
                 return Wake::Woken;
             }
-            f.queue.push((key(word), me.clone(), timed));
+            for (word, _) in words {
+                f.queue.push((key(word), me.clone(), timed));
+            }
         }
         loom::thread::park();
         let mut f = QUEUE.lock().unwrap();
         f.queue.retain(|(_, t, _)| t.id() != me.id());
-        if timed && TICKED.load(Ordering::Relaxed) {
+        if timed && deadline.expired() {
             Wake::TimedOut
         } else {
             Wake::Woken
@@ -370,6 +426,16 @@ mod loom_futex {
     pub(super) fn tick() {
         let mut f = QUEUE.lock().unwrap();
         TICKED.store(true, Ordering::Relaxed);
+        end_timed_sleeps(&mut f);
+    }
+
+    /// A death: every timed sleep ends (its deadline has passed, see `loom_ids`).
+    pub(super) fn death() {
+        let mut f = QUEUE.lock().unwrap();
+        end_timed_sleeps(&mut f);
+    }
+
+    fn end_timed_sleeps(f: &mut Futexes) {
         f.queue.retain(|(_, t, timed)| {
             if *timed {
                 t.unpark();
@@ -387,6 +453,12 @@ mod loom_futex {
         while i < queue.len() && woken < count as usize {
             if queue[i].0 == k {
                 let (_, thread, _) = queue.remove(i);
+                // A multi-word sleeper leaves every queue it was on.
+                queue.retain(|(_, t, _)| t.id() != thread.id());
+                i = queue
+                    .iter()
+                    .position(|(w, _, _)| *w == k)
+                    .unwrap_or(queue.len());
                 thread.unpark();
                 woken += 1;
             } else {
@@ -513,10 +585,39 @@ pub fn loom_die() {
     loom_ids::die();
 }
 
+/// A "die here" point in the real code of a protocol, for loom models of a process
+/// killed at that instruction: the model thread that asked for `name` (with
+/// [`loom_die_at`]) is marked dead here and unwinds out of the kit without running
+/// another line of it (see [`loom_until_death`]). Outside loom it is nothing at all.
+#[inline(always)]
+pub(crate) fn die_point(name: &'static str) {
+    #[cfg(shmkit_loom)]
+    loom_ids::die_point(name);
+    #[cfg(not(shmkit_loom))]
+    let _ = name;
+}
+
+/// Under loom: the calling model thread is to die at the [`die_point`] `name`.
+#[cfg(shmkit_loom)]
+pub fn loom_die_at(name: &'static str) {
+    loom_ids::die_at(name);
+}
+
+/// Under loom: runs `f`, which may die at a [`die_point`]; `None` if it did. The
+/// thread should then return without running any more kit code.
+#[cfg(shmkit_loom)]
+pub fn loom_until_death<R>(f: impl FnOnce() -> R) -> Option<R> {
+    match std::panic::catch_unwind(core::panic::AssertUnwindSafe(f)) {
+        Ok(r) => Some(r),
+        Err(payload) if payload.is::<loom_ids::Died>() => None,
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
 /// Process/thread identities for loom models.
 #[cfg(shmkit_loom)]
 mod loom_ids {
-    use super::Liveness;
+    use super::{Liveness, Ordering};
     use loom::sync::Mutex;
     use std::vec::Vec;
 
@@ -550,5 +651,60 @@ mod loom_ids {
     pub(super) fn die() {
         let me = current();
         IDS.lock().unwrap().1.push(me);
+        DEATHS.fetch_add(1, Ordering::Relaxed);
+        super::loom_futex::death();
+    }
+
+    loom::lazy_static! {
+        /// How many model threads have died. Relaxed, as `TICKED`: looking at a
+        /// deadline adds no happens-before edge (the futex queue's lock orders a death
+        /// against a sleep).
+        static ref DEATHS: loom::sync::atomic::AtomicU64 = loom::sync::atomic::AtomicU64::new(0);
+    }
+
+    /// The mark of a finite deadline (`Deadline::at_ns`), beside the deaths its thread
+    /// had seen when it was made.
+    const FINITE: u64 = 1 << 62;
+
+    loom::thread_local! {
+        /// How many deaths this thread's expired deadlines have accounted for.
+        static SEEN: core::cell::Cell<u64> = core::cell::Cell::new(0);
+    }
+
+    /// A finite deadline made now.
+    pub(super) fn finite_deadline() -> u64 {
+        FINITE | SEEN.with(core::cell::Cell::get)
+    }
+
+    /// Has a finite deadline passed at a death? Once a death happened that its thread
+    /// had not seen when the deadline was made.
+    pub(super) fn deadline_expired(at_ns: u64) -> bool {
+        let deaths = DEATHS.load(Ordering::Relaxed);
+        if deaths > at_ns & !FINITE {
+            SEEN.with(|seen| seen.set(seen.get().max(deaths)));
+            true
+        } else {
+            false
+        }
+    }
+
+    loom::thread_local! {
+        /// The die point this model thread is to die at.
+        static DIE_AT: core::cell::Cell<Option<&'static str>> = core::cell::Cell::new(None);
+    }
+
+    /// The unwinding payload of a death at a die point.
+    pub(super) struct Died;
+
+    pub(super) fn die_at(name: &'static str) {
+        DIE_AT.with(|d| d.set(Some(name)));
+    }
+
+    pub(super) fn die_point(name: &'static str) {
+        if DIE_AT.with(|d| d.get()) == Some(name) {
+            die();
+            // No panic hook, no message: a kill, not a bug.
+            std::panic::resume_unwind(std::boxed::Box::new(Died));
+        }
     }
 }

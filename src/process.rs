@@ -323,6 +323,18 @@ impl ProcessBuilder {
         // once, and the slot's lifeline dies with the child even if it dies before it
         // ever uses the kit.
         let slot = sys::registry::reserve_child();
+        // The child starts `f` only once the parent has handed it what `f` owns (the
+        // parent drops its copy of `f` with the child as handoff target, below): so a
+        // pipe end moved into `f` is already the child's when `f` first uses it.
+        let barrier = match sys::proc::StartBarrier::new() {
+            Ok(barrier) => barrier,
+            Err(e) => {
+                if let Some(slot) = slot {
+                    sys::registry::finish_child(slot, false);
+                }
+                return Err(e);
+            }
+        };
         // SAFETY: the child runs only `f` (the caller's code, documented under "Fork
         // safety") and then leaves through `_exit`, never returning into our caller.
         let forked = unsafe { sys::proc::fork() };
@@ -341,6 +353,7 @@ impl ProcessBuilder {
                 if self.die_with_parent {
                     sys::proc::die_with_parent(parent);
                 }
+                barrier.wait_in_child();
                 let code = match std::panic::catch_unwind(core::panic::AssertUnwindSafe(f)) {
                     Ok(code) => code,
                     Err(_) => PANIC_EXIT_CODE,
@@ -357,6 +370,7 @@ impl ProcessBuilder {
                     id
                 });
                 sys::ids::with_handoff(child, move || drop(f));
+                barrier.release_in_parent();
                 Ok(Process {
                     pid,
                     pidfd: sys::proc::pidfd(pid).ok(),

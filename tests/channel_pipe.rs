@@ -72,10 +72,69 @@ fn message_size_limits_and_exact_fill() {
     assert_eq!(a.try_send_bytes(&[2u8; 56]), Err(Error::WouldBlock));
     let mut buf = [0u8; 64];
     assert_eq!(b.recv_bytes_into(&mut buf).unwrap(), 3);
+    // The padding to the array's end goes out; the message waits until the
+    // receiver has passed it (it needs the ring empty).
+    assert_eq!(a.try_send_bytes(&[2u8; 56]), Err(Error::WouldBlock));
+    assert_eq!(b.try_recv_bytes_into(&mut buf), Err(Error::WouldBlock));
     a.try_send_bytes(&[2u8; 56]).unwrap();
     assert_eq!(a.try_send_bytes(&[]), Err(Error::WouldBlock));
     assert_eq!(b.recv_bytes_into(&mut buf).unwrap(), 56);
     assert_eq!(&buf[..56], &[2u8; 56]);
+}
+
+/// Issue 10, defect 5: a receive frees what it received. A `Pipe<64>` filled with
+/// 8-byte messages (16-byte records; 8 bytes always stay free, so three fit): each
+/// receive makes room for exactly one more, lap after lap, and a sender blocked for
+/// exactly one receive wakes.
+#[test]
+fn one_receive_makes_room_for_one_send_of_its_size() {
+    let pipe = Pipe::<64>::new();
+    let (a, b) = pipe.ends();
+    let mut sent = 0u64;
+    while a.try_send_bytes(&sent.to_le_bytes()).is_ok() {
+        sent += 1;
+    }
+    assert_eq!(sent, 3);
+    let mut received = 0u64;
+    for _ in 0..50 {
+        assert_eq!(b.try_recv_bytes_into(&mut [0u8; 8]), Ok(8));
+        received += 1;
+        assert_eq!(
+            a.try_send_bytes(&sent.to_le_bytes()),
+            Ok(()),
+            "after {received}"
+        );
+        sent += 1;
+        assert_eq!(
+            a.try_send_bytes(&sent.to_le_bytes()),
+            Err(Error::WouldBlock)
+        );
+    }
+    // A blocked sender, woken by one receive.
+    let done = AtomicU64::new(0);
+    let a = std::thread::scope(|s| {
+        let done = &done;
+        let sender = s.spawn(move || {
+            a.send_bytes(&sent.to_le_bytes()).unwrap();
+            done.store(1, Ordering::SeqCst);
+            a
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(done.load(Ordering::SeqCst), 0, "the ring was full");
+        assert_eq!(b.recv::<u64>(), Ok(received));
+        assert!(
+            common::eventually(Duration::from_secs(10), || done.load(Ordering::SeqCst) == 1),
+            "the blocked sender did not wake after one receive"
+        );
+        sender.join().unwrap()
+    });
+    for expect in received + 1..=sent {
+        let mut buf = [0u8; 8];
+        assert_eq!(b.try_recv_bytes_into(&mut buf), Ok(8));
+        assert_eq!(u64::from_le_bytes(buf), expect);
+    }
+    assert_eq!(b.try_recv_bytes_into(&mut [0u8; 8]), Err(Error::WouldBlock));
+    drop(a);
 }
 
 #[test]

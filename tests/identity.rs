@@ -14,7 +14,13 @@ use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use shmkit::{Error, LockError, Mutex, Pipe, Process, ReentrantMutex, Shared, ShmSafe};
+use shmkit::{
+    Error, GetError, LockError, Mutex, Pipe, Process, Queue, ReentrantMutex, Shared, ShmSafe,
+};
+
+mod common;
+#[path = "common/queue_probe.rs"]
+mod queue_probe;
 
 /// What the processes of a scenario share (a named segment).
 #[repr(C)]
@@ -41,6 +47,57 @@ fn arena() -> Arena {
 /// One scenario: `Err` says what went wrong.
 type Scenario = fn() -> Result<(), String>;
 
+/// 128 KiB items: a put copies long enough to be caught holding its claim.
+type Big = [u64; 16384];
+
+/// A queue of big items and a child's progress flags.
+#[repr(C)]
+struct QueueArena {
+    q: Queue<Big, 2>,
+    started: AtomicU32,
+    done: AtomicU32,
+}
+
+// SAFETY: repr(C); a kit queue and atomics; no pointers, no Drop.
+unsafe impl ShmSafe for QueueArena {}
+// SAFETY: all-zero is an empty queue and cleared flags.
+unsafe impl shmkit::Zeroable for QueueArena {}
+
+/// Puts one big item, flagging its start and end (run by a process to be caught
+/// inside the put).
+fn put_one(a: &QueueArena) {
+    a.started.store(1, Ordering::SeqCst);
+    let _ = a.q.put([7u64; 16384]);
+    a.done.store(1, Ordering::SeqCst);
+}
+
+/// Stops `pid` at random moments until it is caught holding a WRITING claim in
+/// `a.q` (it stays stopped: `true`), or its put finished first (`false`).
+fn catch_writing(a: &QueueArena, pid: i32, rng: &mut queue_probe::Rng) -> bool {
+    let start = Instant::now();
+    while a.started.load(Ordering::SeqCst) == 0 {
+        if start.elapsed() > Duration::from_secs(10) {
+            return false;
+        }
+        std::hint::spin_loop();
+    }
+    for _ in 0..100_000 {
+        queue_probe::spin_for(Duration::from_micros(rng.below(30)));
+        if !queue_probe::stop(pid) {
+            return false;
+        }
+        if !queue_probe::slots_of_kind(&a.q, queue_probe::WRITING).is_empty() {
+            return true;
+        }
+        let finished = a.done.load(Ordering::SeqCst) == 1;
+        queue_probe::signal(pid, libc::SIGCONT);
+        if finished {
+            return false;
+        }
+    }
+    false
+}
+
 const ROLE: &str = "SHMKIT_IDENTITY_ROLE";
 const SEGMENT: &str = "SHMKIT_IDENTITY_SEGMENT";
 
@@ -66,6 +123,18 @@ fn main() -> ExitCode {
             pipe_owner_in_another_namespace,
         ),
         ("a_reused_pid_inherits_nothing", reused_pid_inherits_nothing),
+        (
+            "queue_claim_in_another_namespace",
+            queue_claim_in_another_namespace,
+        ),
+        (
+            "a_reused_pid_does_not_keep_a_dead_queue_claim",
+            reused_pid_queue_claim,
+        ),
+        (
+            "a_segment_made_under_another_registry_is_refused",
+            foreign_registry_is_refused,
+        ),
     ];
     let mut failed = 0;
     for (name, test) in tests {
@@ -120,6 +189,18 @@ fn run_role(role: &str) -> u8 {
             sleep_forever()
         }
         "reuse" => reuse_inside_namespace(),
+        "queue-producer" => {
+            let name = std::env::var(SEGMENT).expect("segment name");
+            let a = Shared::<QueueArena>::open(&name).expect("open");
+            put_one(&a);
+            sleep_forever()
+        }
+        "queue-reuse" => queue_reuse_inside_namespace(),
+        "open-foreign" => match Shared::<Arena>::open(&std::env::var(SEGMENT).unwrap()) {
+            Err(e) if e.kind() == shmkit::SegmentErrorKind::ForeignRegistry => 0,
+            Err(_) => 2,
+            Ok(_) => 1,
+        },
         _ => 99,
     }
 }
@@ -468,4 +549,155 @@ fn reuse_inside_namespace() -> u8 {
             31
         }
     }
+}
+
+/// A process whose participant ids live in another registry (here: another
+/// `SHMKIT_REGISTRY`) must not read this segment's owners against its own table.
+fn foreign_registry_is_refused() -> Result<(), String> {
+    let name = unique("f");
+    let _a = Shared::create(&name, arena()).map_err(|e| e.to_string())?;
+    let other = std::env::temp_dir().join(format!("shmkit-test-registry-{}", std::process::id()));
+    let status = Command::new(std::env::current_exe().expect("current_exe"))
+        .env(ROLE, "open-foreign")
+        .env(SEGMENT, &name)
+        .env("SHMKIT_REGISTRY", &other)
+        .status()
+        .map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_file(&other);
+    match status.code() {
+        Some(0) => Ok(()),
+        Some(1) => Err("a process under another registry opened the segment".into()),
+        code => Err(format!("the opener ended with {code:?}")),
+    }
+}
+
+/// A producer in another PID namespace, caught (SIGSTOP) holding its claim: its slot is
+/// not reclaimed while it lives (a stalled `try_get`, `lost() == 0`); once it is
+/// killed, the claim is reclaimed (`lost() == 1`) within 50 ms.
+fn queue_claim_in_another_namespace() -> Result<(), String> {
+    if let Err(why) = namespaces_work() {
+        println!("SKIPPED: {why}");
+        return Ok(());
+    }
+    let mut rng = queue_probe::Rng(queue_probe::seed("SHMKIT_IDENTITY_SEED"));
+    for attempt in 0..200 {
+        let name = unique(&format!("q{attempt}"));
+        let a = Shared::<QueueArena>::create_zeroed(&name).map_err(|e| e.to_string())?;
+        let producer = InNamespace::start("queue-producer", &name, false);
+        let pid = producer
+            .inner_pid(Duration::from_secs(5))
+            .ok_or("no producer pid")?;
+        if !catch_writing(&a, pid, &mut rng) {
+            continue; // its put finished first: try again
+        }
+        println!(
+            "caught the producer (another namespace) holding its claim after {attempt} misses"
+        );
+        // Alive (stopped) in another namespace: its claim stands.
+        match a.q.try_get() {
+            Err(GetError::Stalled | GetError::Empty) => {}
+            other => {
+                return Err(format!(
+                    "try_get past a live claim: {:?}",
+                    other.map(|_| ())
+                ));
+            }
+        }
+        if a.q.lost() != 0 {
+            return Err("a live producer's claim (another namespace) was reclaimed".into());
+        }
+        kill(pid);
+        let killed = Instant::now();
+        while a.q.lost() != 1 {
+            if killed.elapsed() > Duration::from_secs(10) {
+                return Err("the dead producer's claim was never reclaimed".into());
+            }
+            std::hint::spin_loop();
+        }
+        let latency = killed.elapsed();
+        println!("claim reclaimed {latency:?} after the kill");
+        if latency > Duration::from_millis(50) {
+            return Err(format!("reclaimed after {latency:?} > 50 ms"));
+        }
+        producer
+            .wait(Duration::from_secs(10))
+            .ok_or("unshare did not end")?;
+        return Ok(());
+    }
+    Err("never caught the producer holding its claim".into())
+}
+
+/// In a fresh PID namespace: a producer caught holding its claim is killed, and a new
+/// process gets exactly its pid: that process reclaims the dead claim (with pid
+/// identities it would take the claim for its own, alive).
+fn reused_pid_queue_claim() -> Result<(), String> {
+    if let Err(why) = namespaces_work() {
+        println!("SKIPPED: {why}");
+        return Ok(());
+    }
+    let ns = InNamespace::start("queue-reuse", "-", true);
+    match ns.wait(Duration::from_secs(120)) {
+        Some(0) => Ok(()),
+        Some(77) => {
+            println!("SKIPPED: cannot write /proc/sys/kernel/ns_last_pid in a new namespace");
+            Ok(())
+        }
+        Some(code) => Err(format!("the scenario in the namespace failed with {code}")),
+        None => Err("the scenario in the namespace did not end".into()),
+    }
+}
+
+/// Runs inside the fresh namespace (this process is its pid 1).
+fn queue_reuse_inside_namespace() -> u8 {
+    let mut rng = queue_probe::Rng(queue_probe::seed("SHMKIT_IDENTITY_SEED"));
+    for _ in 0..200 {
+        let a = Shared::<QueueArena>::new_zeroed().expect("segment");
+        let a_ = &a;
+        let mut holder = Process::spawn(move || {
+            put_one(a_);
+            0
+        })
+        .expect("fork the producer");
+        let dead_pid = holder.pid();
+        if !catch_writing(&a, dead_pid, &mut rng) {
+            let _ = holder.kill();
+            let _ = holder.join();
+            continue;
+        }
+        holder.kill().expect("kill");
+        holder.join().expect("reap");
+        if std::fs::write("/proc/sys/kernel/ns_last_pid", (dead_pid - 1).to_string()).is_err() {
+            return 77;
+        }
+        let reuser = Process::spawn(move || {
+            // SAFETY: getpid has no preconditions.
+            if unsafe { libc::getpid() } != dead_pid {
+                return 20;
+            }
+            // The dead producer's claim is reclaimed, not taken for ours.
+            if a_.q.lost() != 1 {
+                return 21;
+            }
+            match a_.q.try_get() {
+                Err(GetError::Empty) => 0,
+                _ => 22,
+            }
+        })
+        .expect("fork the reuser");
+        let mut reuser = reuser;
+        if reuser.pid() != dead_pid {
+            let _ = reuser.kill();
+            let _ = reuser.join();
+            return 77;
+        }
+        return match reuser.join_timeout(Duration::from_secs(30)) {
+            Ok(Some(status)) => status.code().map_or(30, |c| c as u8),
+            _ => {
+                let _ = reuser.kill();
+                let _ = reuser.join();
+                31
+            }
+        };
+    }
+    32
 }

@@ -1,7 +1,11 @@
 //! Loom models of `Queue`: 2 producers with 1 and 2 consumers, blocking on full and
-//! empty (no lost wake-up), close racing with get, a producer killed between its
-//! claim and its publish (the slot is reclaimed, not wedged), `JoinableQueue::join`,
-//! and `wait` on a queue.
+//! empty (no lost wake-up), close racing with get, `JoinableQueue::join`, `wait` on a
+//! queue; and the crash paths, each driven through the real `put`/`get` code with a
+//! "die here" point (`shmkit::__loom::loom_die_at`): a producer killed at each step
+//! of its put, a consumer killed at each step of its get (its READING claim is
+//! reclaimed one lap on and counted), a reclaim racing the next lap and a live
+//! publish, and `try_get`/`try_put` never answering `Empty`/`Full` behind another
+//! process's operation in progress.
 //!
 //! Run with `RUSTFLAGS="--cfg shmkit_loom" CARGO_TARGET_DIR=target/loom
 //! LOOM_MAX_PREEMPTIONS=3 cargo test --release --test loom_queue`.
@@ -9,14 +13,28 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use shmkit::{GetError, JoinableQueue, Queue};
+use shmkit::__loom::{loom_die_at, loom_until_death};
+use shmkit::{GetError, JoinableQueue, PutError, Queue};
 
-/// Four threads: explored with at most 2 preemptions (3 takes many minutes here;
-/// CI's budget is about two per file).
-fn model_4_threads(f: impl Fn() + Sync + Send + 'static) {
+/// Four threads, or three with a death and the sleeps it ends: explored with at most
+/// 2 preemptions (3 takes many minutes each here; CI's budget is a few minutes per
+/// file).
+fn model_bounded(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(builder.preemption_bound.map_or(2, |b| b.min(2)));
     builder.check(f);
+}
+
+/// Drains with `try_get` until `Empty`; any other error fails the model.
+fn drain<const N: usize>(q: &Queue<u32, N>) -> Vec<u32> {
+    let mut got = Vec::new();
+    loop {
+        match q.try_get() {
+            Ok(v) => got.push(v),
+            Err(GetError::Empty) => return got,
+            Err(e) => panic!("{e}"),
+        }
+    }
 }
 
 #[test]
@@ -44,7 +62,7 @@ fn two_producers_one_consumer() {
 /// same slots with `try_get`; then the rest is drained: each item exactly once.
 #[test]
 fn two_producers_two_consumers() {
-    model_4_threads(|| {
+    model_bounded(|| {
         let q = Arc::new(Queue::<u32, 2>::new());
         let mut producers = Vec::new();
         for v in [1u32, 2] {
@@ -60,9 +78,7 @@ fn two_producers_two_consumers() {
         for p in producers {
             p.join().unwrap();
         }
-        while let Ok(v) = q.try_get() {
-            got.push(v);
-        }
+        got.extend(drain(&q));
         got.sort_unstable();
         assert_eq!(got, [1, 2]);
         assert_eq!(q.lost(), 0);
@@ -106,12 +122,18 @@ fn close_races_with_get() {
     });
 }
 
-fn dead_producer(advance_tail: bool) {
-    loom::model(move || {
+/// A producer killed at `point` of the real `put`, beside a live producer and a
+/// consumer: the dead claim is reclaimed (never delivered, counted once), the live
+/// item arrives exactly once, and the queue keeps its full capacity.
+fn producer_killed_at(point: &'static str) {
+    model_bounded(move || {
         let q = Arc::new(Queue::<u32, 2>::new());
         let dying = {
             let q = q.clone();
-            thread::spawn(move || q.__loom_claim_then_die(7, advance_tail))
+            thread::spawn(move || {
+                loom_die_at(point);
+                assert!(loom_until_death(|| q.put(7)).is_none(), "did not die");
+            })
         };
         let live = {
             let q = q.clone();
@@ -122,20 +144,9 @@ fn dead_producer(advance_tail: bool) {
         assert!(matches!(early, Ok(8) | Err(GetError::Empty)), "{early:?}");
         dying.join().unwrap();
         live.join().unwrap();
-        // The dead producer's slot is reclaimed; 8 arrives exactly once.
-        let mut got = Vec::new();
-        if early == Ok(8) {
-            got.push(8);
-        }
-        loop {
-            match q.try_get() {
-                Ok(v) => got.push(v),
-                Err(GetError::Empty) => break,
-                Err(e) => panic!("{e}"),
-            }
-        }
+        let mut got: Vec<u32> = early.ok().into_iter().collect();
+        got.extend(drain(&q));
         assert_eq!(got, [8]);
-        // The dying producer always finds a slot (capacity 2): it is reclaimed.
         assert_eq!(q.lost(), 1);
         // And the queue still works at full capacity.
         q.try_put(1).unwrap();
@@ -145,13 +156,191 @@ fn dead_producer(advance_tail: bool) {
 }
 
 #[test]
-fn producer_killed_after_claim_is_skipped() {
-    dead_producer(true);
+fn producer_killed_after_its_claim() {
+    producer_killed_at("queue.put.claimed");
 }
 
 #[test]
-fn producer_killed_before_moving_the_tail_is_skipped() {
-    dead_producer(false);
+fn producer_killed_after_moving_the_tail() {
+    producer_killed_at("queue.put.advanced");
+}
+
+#[test]
+fn producer_killed_after_writing_the_item() {
+    producer_killed_at("queue.put.written");
+}
+
+/// A consumer killed at `point` of the real `get` (holding its READING claim) on a
+/// capacity-1 queue, while the main thread laps onto that slot with a put (which
+/// reclaims it) and then gets: it gets the new item, not `Corrupted` (issue 10,
+/// defect 6), even when the dead consumer left the head at its position. The dead
+/// consumer's item is never delivered and is counted in `lost` exactly once
+/// (defect 8).
+fn consumer_killed_at(point: &'static str) {
+    loom::model(move || {
+        let q = Arc::new(Queue::<u32, 1>::new());
+        q.put(1).unwrap();
+        let dying = {
+            let q = q.clone();
+            thread::spawn(move || {
+                loom_die_at(point);
+                assert!(loom_until_death(|| q.get()).is_none(), "did not die");
+            })
+        };
+        // Item 1 is the dying consumer's (this put waits until its slot is reclaimed).
+        q.put(2).unwrap();
+        assert_eq!(q.get(), Ok(2));
+        dying.join().unwrap();
+        assert_eq!(q.lost(), 1);
+        assert_eq!(q.try_get(), Err(GetError::Empty));
+        q.try_put(3).unwrap();
+        assert_eq!(q.try_get(), Ok(3));
+    });
+}
+
+#[test]
+fn consumer_killed_after_its_claim() {
+    consumer_killed_at("queue.get.claimed");
+}
+
+#[test]
+fn consumer_killed_after_moving_the_head() {
+    consumer_killed_at("queue.get.advanced");
+}
+
+#[test]
+fn consumer_killed_after_reading_the_item() {
+    consumer_killed_at("queue.get.read");
+}
+
+/// Issue 10, defect 8: a consumer killed holding its item, and no producer comes
+/// round to that slot: `lost` still counts the item, exactly once, as soon as it is
+/// asked (it reclaims dead claims first), and the other item is delivered.
+#[test]
+fn dead_reader_is_counted_at_once() {
+    loom::model(|| {
+        let q = Arc::new(Queue::<u32, 4>::new());
+        q.put(1).unwrap();
+        q.put(2).unwrap();
+        let dying = {
+            let q = q.clone();
+            thread::spawn(move || {
+                loom_die_at("queue.get.read");
+                assert!(loom_until_death(|| q.get()).is_none());
+            })
+        };
+        let lost = q.lost();
+        let got = q.try_get();
+        dying.join().unwrap();
+        // Whichever item the dying consumer took is lost; the other arrives.
+        let mut delivered: Vec<u32> = got.ok().into_iter().collect();
+        delivered.extend(drain(&q));
+        assert_eq!(delivered.len(), 1, "{delivered:?}");
+        assert!(lost <= 1);
+        assert_eq!(q.lost(), 1);
+        assert_eq!(q.lost(), 1);
+    });
+}
+
+/// Issue 10, defect 1: a producer dies holding position 0 of a capacity-1 queue; a
+/// second producer laps onto the slot (reclaims it and reuses it for position 1)
+/// while the consumer may still be at position 0. The consumer passes position 0
+/// and gets the second item; the first is counted lost.
+#[test]
+fn reclaim_races_the_next_lap() {
+    model_bounded(|| {
+        let q = Arc::new(Queue::<u32, 1>::new());
+        let dying = {
+            let q = q.clone();
+            thread::spawn(move || {
+                loom_die_at("queue.put.claimed");
+                assert!(loom_until_death(|| q.put(1)).is_none());
+            })
+        };
+        let next = {
+            let q = q.clone();
+            thread::spawn(move || q.put(2).unwrap())
+        };
+        assert_eq!(q.get(), Ok(2));
+        dying.join().unwrap();
+        next.join().unwrap();
+        assert_eq!(q.lost(), 1);
+        assert_eq!(q.try_get(), Err(GetError::Empty));
+    });
+}
+
+/// A reclaim racing a live publish: the consumer finds a producer's claim of item 1
+/// (WRITING, the producer alive) and looks at its liveness while the producer
+/// publishes item 1 and dies in its next put (position 1 of a capacity-2 queue). A
+/// reclaim may only take the exact claim it saw, and the claim it saw was
+/// published, not abandoned: item 1 is delivered; the dead claim of position 1 is
+/// reclaimed, once, when an item behind it (the consumer's own put) needs it passed.
+#[test]
+fn reclaim_races_a_live_publish() {
+    loom::model(|| {
+        let q = Arc::new(Queue::<u32, 2>::new());
+        let dying = {
+            let q = q.clone();
+            thread::spawn(move || {
+                q.put(1).unwrap();
+                loom_die_at("queue.put.claimed");
+                assert!(loom_until_death(|| q.put(3)).is_none());
+            })
+        };
+        assert_eq!(q.get(), Ok(1));
+        dying.join().unwrap();
+        q.put(2).unwrap();
+        assert_eq!(q.get(), Ok(2));
+        assert_eq!(q.lost(), 1);
+        assert_eq!(q.try_get(), Err(GetError::Empty));
+    });
+}
+
+/// Issue 10, defect 2: once a put has returned, `try_get` never says `Empty`, even
+/// while another producer's earlier-claimed put is still in progress (it waits for
+/// it).
+#[test]
+fn try_get_never_empty_after_a_put_returned() {
+    loom::model(|| {
+        let q = Arc::new(Queue::<u32, 2>::new());
+        let first = {
+            let q = q.clone();
+            thread::spawn(move || q.put(1).unwrap())
+        };
+        let second = {
+            let q = q.clone();
+            thread::spawn(move || q.put(2).unwrap())
+        };
+        second.join().unwrap();
+        let got = q.try_get();
+        assert!(matches!(got, Ok(1 | 2)), "{got:?}");
+        first.join().unwrap();
+    });
+}
+
+/// The mirror: once a get has returned (and the queue holds at most `N - 1` items),
+/// `try_put` never says `Full`, even while another consumer's earlier-claimed get is
+/// still reading the slot the put needs (it waits for it).
+#[test]
+fn try_put_never_full_after_a_get_returned() {
+    loom::model(|| {
+        let q = Arc::new(Queue::<u32, 2>::new());
+        q.put(1).unwrap();
+        q.put(2).unwrap();
+        let first = {
+            let q = q.clone();
+            thread::spawn(move || q.get().unwrap())
+        };
+        let second = {
+            let q = q.clone();
+            thread::spawn(move || q.get().unwrap())
+        };
+        let _ = second.join().unwrap();
+        assert!(matches!(q.try_put(3), Ok(())), "Full with room");
+        let _ = first.join().unwrap();
+        assert_eq!(q.try_put(4), Ok(()));
+        assert_eq!(q.try_put(5), Err(PutError::Full(5)));
+    });
 }
 
 /// `join` sleeps until the consumer's `task_done`: no lost wake-up.

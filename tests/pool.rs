@@ -8,10 +8,10 @@
 mod common;
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use shmkit::{Error, Pool, PoolError, Shared};
+use shmkit::{Error, PanicMessage, Pool, PoolError, Shared};
 
 fn mix(x: u64) -> u64 {
     let mut h = x ^ 0x9e37_79b9_7f4a_7c15;
@@ -31,16 +31,20 @@ fn sleep_ms(ms: u64) -> u64 {
     ms
 }
 
-/// Is `pid` still a process of ours (running or a zombie)? `false` if it is gone, or
-/// the pid now belongs to a process that is not our child (reused).
-fn is_our_child(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
+/// Does process `pid` still exist (running, or a zombie not reaped yet)? Workers are
+/// children of the pool's zygote, which reaps them as they die: once the pool has
+/// reported a worker's death, or the pool is dropped, its pid must be gone. (A pid can
+/// be reused; in these short tests, with pid_max far above what they fork, it is not.)
+fn exists(pid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The pid of `pid`'s parent (`None` if it is gone).
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // "pid (comm) state ppid ...": comm may hold spaces; split after the last ')'.
-    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
-    let ppid: i32 = rest.split(' ').nth(1).unwrap().parse().unwrap();
-    ppid == std::process::id() as i32
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(1)?.parse().ok()
 }
 
 fn crash_iters() -> usize {
@@ -135,27 +139,86 @@ fn starmap_apply_and_apply_async() {
     assert_eq!(slow.get().unwrap(), 300);
 }
 
-#[test]
-fn a_panicking_task_fails_alone_and_its_worker_lives_on() {
-    fn picky(x: u32) -> u32 {
-        assert!(x != 3, "three is refused");
-        x * 10
+fn picky(x: u32) -> u32 {
+    assert!(x != 3, "three is refused (got {x})");
+    x * 10
+}
+
+fn refused(text: &str) -> PoolError {
+    PoolError::TaskPanicked {
+        message: PanicMessage::new(text),
     }
+}
+
+#[test]
+fn a_panicking_task_fails_alone_with_its_message_and_its_worker_lives_on() {
     let pool = Pool::new(2).unwrap();
     let before = pool.worker_pids();
     let items: Vec<u32> = (0..8).collect();
-    assert_eq!(pool.map(picky, &items), Err(PoolError::TaskPanicked));
+    let three = refused("three is refused (got 3)");
+    assert_eq!(pool.map(picky, &items), Err(three));
     let got: Vec<_> = pool.imap(picky, &items).collect();
     for (i, r) in got.iter().enumerate() {
         if i == 3 {
-            assert_eq!(*r, Err(PoolError::TaskPanicked));
+            assert_eq!(*r, Err(three));
         } else {
             assert_eq!(*r, Ok(i as u32 * 10));
         }
     }
-    assert_eq!(pool.apply(picky, 3), Err(PoolError::TaskPanicked));
+    assert_eq!(pool.apply(picky, 3), Err(three));
     assert_eq!(pool.apply(picky, 4), Ok(40));
     assert_eq!(pool.worker_pids(), before, "no worker was replaced");
+    let e = pool.apply(picky, 3).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "the pool task panicked: three is refused (got 3)"
+    );
+}
+
+/// Panics on every item divisible by 3, each with its own text; the long ones are cut.
+fn thirds(x: u32) -> u32 {
+    if x % 3 == 0 {
+        if x == 9 {
+            panic!("{}", "é".repeat(200));
+        }
+        panic!("no multiples of three: {x}");
+    }
+    x
+}
+
+#[test]
+fn every_panicking_item_of_a_chunk_keeps_its_own_message() {
+    // One worker, one chunk of 12 items with four panics in it.
+    let pool = Pool::new(1).unwrap();
+    let items: Vec<u32> = (0..12).collect();
+    let check = |i: usize, r: &Result<u32, PoolError>| match i % 3 {
+        0 if i == 9 => match r {
+            Err(PoolError::TaskPanicked { message }) => {
+                assert!(message.is_truncated());
+                assert_eq!(message.as_str(), "é".repeat(PanicMessage::CAPACITY / 2));
+            }
+            other => panic!("item 9: {other:?}"),
+        },
+        0 => assert_eq!(*r, Err(refused(&format!("no multiples of three: {i}")))),
+        _ => assert_eq!(*r, Ok(i as u32)),
+    };
+    for (i, r) in pool.imap(thirds, &items).enumerate() {
+        check(i, &r);
+    }
+    let mut seen = 0;
+    for (i, r) in pool.imap_unordered(thirds, &items) {
+        check(i, &r);
+        seen += 1;
+    }
+    assert_eq!(seen, 12);
+    assert_eq!(
+        pool.map(thirds, &items[1..]),
+        Err(refused("no multiples of three: 3"))
+    );
+    let pending: Vec<_> = items.iter().map(|&x| pool.apply_async(thirds, x)).collect();
+    for (i, p) in pending.iter().enumerate() {
+        check(i, &p.get());
+    }
 }
 
 static RUNNING: OnceLock<Shared<AtomicI32>> = OnceLock::new();
@@ -201,7 +264,7 @@ fn kill_9_of_a_worker_during_map_fails_that_map_and_the_pool_goes_on() {
     let pids = pool.worker_pids();
     assert_eq!(pids.len(), 2);
     assert!(!pids.contains(&victim), "the dead worker was replaced");
-    assert!(!is_our_child(victim), "the dead worker was reaped");
+    assert!(!exists(victim), "the dead worker was reaped");
     let items: Vec<u64> = (1..1000).collect();
     assert_eq!(
         pool.map(stuck_on_zero, &items).unwrap(),
@@ -307,10 +370,14 @@ fn max_tasks_per_child_replaces_workers() {
     );
     assert!(counts.values().all(|&n| n <= 3), "{counts:?}");
     assert!(counts.len() >= 7, "{counts:?}");
+    // Once the workers that are leaving have been reaped and replaced, every process
+    // that ran tasks is either gone or one of the current workers.
+    let current = pool.worker_pids();
     assert!(
         counts
             .keys()
-            .all(|pid| !is_our_child(*pid) || pool.worker_pids().contains(pid))
+            .all(|pid| !exists(*pid) || current.contains(pid)),
+        "{counts:?} {current:?}"
     );
     assert_ne!(pool.worker_pids(), first);
     assert_eq!(pool.worker_pids().len(), 2);
@@ -391,7 +458,7 @@ fn terminate_during_a_long_task_returns_promptly() {
         assert_eq!(q.get(), Err(PoolError::Closed));
     }
     assert!(pool.worker_pids().is_empty());
-    assert!(pids.iter().all(|&p| !is_our_child(p)));
+    assert!(pids.iter().all(|&p| !exists(p)));
     assert_eq!(pool.map(mix, &[1]), Err(PoolError::Closed));
 }
 
@@ -412,13 +479,14 @@ fn close_then_join_runs_what_was_queued_and_reaps_the_workers() {
         assert_eq!(p.get(), Ok(10 + i as u64));
     }
     assert!(pool.worker_pids().is_empty());
-    assert!(pids.iter().all(|&p| !is_our_child(p)));
+    assert!(pids.iter().all(|&p| !exists(p)));
     pool.join(); // again: nothing to do
 }
 
 #[test]
 fn after_drop_no_worker_process_or_zombie_is_left() {
     let mut all = Vec::new();
+    let zygote;
     {
         let pool = Pool::builder()
             .workers(3)
@@ -426,19 +494,26 @@ fn after_drop_no_worker_process_or_zombie_is_left() {
             .build()
             .unwrap();
         all.extend(pool.map(my_pid, &[0; 12]).unwrap());
-        all.extend(pool.worker_pids());
+        let live = pool.worker_pids();
+        zygote = parent_of(live[0]).expect("a live worker");
+        all.extend(live);
+        assert_eq!(parent_of(zygote), Some(std::process::id() as i32));
         let _busy = pool.apply_async(sleep_ms, 600_000);
         let _never = pool.apply_async(sleep_ms, 600_000);
     }
     all.sort_unstable();
     all.dedup();
-    println!("{} worker pids seen; checking /proc for each", all.len());
+    println!(
+        "{} worker pids seen, zygote {zygote}; checking /proc for each",
+        all.len()
+    );
     for pid in all {
         assert!(
-            !is_our_child(pid),
-            "worker {pid} is still our child (running or zombie)"
+            !exists(pid),
+            "worker {pid} still exists (running or zombie)"
         );
     }
+    assert!(!exists(zygote), "the zygote was reaped");
 }
 
 #[test]
@@ -464,4 +539,299 @@ fn one_pool_serves_several_threads_at_once() {
             h.join().unwrap();
         }
     });
+}
+
+/// Per-test run counters (one `Shared` array each, made before that test's pool is
+/// built, so that its workers, forked later, see it).
+type Counts = [AtomicU32; 512];
+static RUNS: [OnceLock<Shared<Counts>>; 4] = [const { OnceLock::new() }; 4];
+
+fn runs(t: usize) -> &'static Shared<Counts> {
+    RUNS[t].get_or_init(|| Shared::new([const { AtomicU32::new(0) }; 512]).unwrap())
+}
+
+/// Counts its runs in `RUNS[T]`; item `K` SIGKILLs its own worker (every time).
+fn killer<const T: usize, const K: u32>(x: u32) -> u32 {
+    runs(T)[x as usize].fetch_add(1, Ordering::SeqCst);
+    if x == K {
+        // SAFETY: raise(3) on our own process; SIGKILL ends it here.
+        unsafe { libc::raise(libc::SIGKILL) };
+    }
+    x * 10
+}
+
+fn run_counts(t: usize, n: usize) -> Vec<u32> {
+    runs(t)[..n]
+        .iter()
+        .map(|c| c.swap(0, Ordering::SeqCst))
+        .collect()
+}
+
+fn died(pid: i32) -> PoolError {
+    PoolError::WorkerDied {
+        pid,
+        signal: Some(libc::SIGKILL),
+    }
+}
+
+#[test]
+fn a_dead_worker_fails_only_the_item_it_was_running_one_worker() {
+    let _ = runs(0);
+    let pool = Pool::new(1).unwrap();
+    let items: Vec<u32> = (0..8).collect();
+
+    // imap: item 1 kills its worker; 0 keeps its result, 2..8 run on the replacement.
+    let victim = pool.worker_pids()[0];
+    let got: Vec<_> = pool.imap(killer::<0, 1>, &items).collect();
+    for (i, r) in got.iter().enumerate() {
+        match i {
+            1 => assert_eq!(*r, Err(died(victim)), "item 1"),
+            _ => assert_eq!(*r, Ok(i as u32 * 10), "item {i}"),
+        }
+    }
+    assert_eq!(run_counts(0, 8), [1; 8], "every item ran exactly once");
+    assert_ne!(pool.worker_pids(), [victim], "replaced");
+
+    // imap_unordered: the same, by index.
+    let victim = pool.worker_pids()[0];
+    let mut seen = 0;
+    for (i, r) in pool.imap_unordered(killer::<0, 1>, &items) {
+        seen += 1;
+        match i {
+            1 => assert_eq!(r, Err(died(victim)), "item 1"),
+            _ => assert_eq!(r, Ok(i as u32 * 10), "item {i}"),
+        }
+    }
+    assert_eq!(seen, 8);
+    assert_eq!(run_counts(0, 8), [1; 8]);
+
+    // map: fails with that death; item 0, which had finished, is not run again.
+    let victim = pool.worker_pids()[0];
+    assert_eq!(pool.map(killer::<0, 1>, &items), Err(died(victim)));
+    // Chunks posted before the map returned finish in the background: a task queued
+    // behind them on the only worker waits them out.
+    assert_eq!(pool.apply(mix, 1), Ok(mix(1)));
+    let counts = run_counts(0, 8);
+    assert_eq!(counts[..2], [1, 1], "{counts:?}");
+    assert!(counts.iter().all(|&c| c <= 1), "{counts:?}");
+
+    // apply_async: one item per task; only the killer's fails.
+    let victim = pool.worker_pids()[0];
+    let pending: Vec<_> = items
+        .iter()
+        .map(|&x| pool.apply_async(killer::<0, 1>, x))
+        .collect();
+    for (i, p) in pending.iter().enumerate() {
+        match i {
+            1 => assert_eq!(p.get(), Err(died(victim)), "item 1"),
+            _ => assert_eq!(p.get(), Ok(i as u32 * 10), "item {i}"),
+        }
+    }
+    assert_eq!(run_counts(0, 8), [1; 8]);
+}
+
+#[test]
+fn a_dead_worker_fails_one_item_of_a_chunk_of_63() {
+    let _ = runs(1);
+    let pool = Pool::new(2).unwrap();
+    // 504 items on 2 workers: chunks of 504 / (4 * 2) = 63; item 100 is in the
+    // second chunk, with 37 items before it and 26 after it.
+    let items: Vec<u32> = (0..504).collect();
+    let pids = pool.worker_pids();
+    let got: Vec<_> = pool.imap(killer::<1, 100>, &items).collect();
+    let failed: Vec<usize> = (0..504).filter(|&i| got[i].is_err()).collect();
+    assert_eq!(failed, [100], "exactly the killer failed");
+    match got[100] {
+        Err(PoolError::WorkerDied { pid, signal }) => {
+            assert!(pids.contains(&pid), "{pid} was one of {pids:?}");
+            assert_eq!(signal, Some(libc::SIGKILL));
+        }
+        other => panic!("{other:?}"),
+    }
+    for (i, r) in got.iter().enumerate().filter(|(i, _)| *i != 100) {
+        assert_eq!(*r, Ok(i as u32 * 10));
+    }
+    assert_eq!(run_counts(1, 504), [1; 504], "every item ran exactly once");
+
+    let mut failures = 0;
+    for (i, r) in pool.imap_unordered(killer::<1, 100>, &items) {
+        match r {
+            Ok(v) => assert_eq!(v, i as u32 * 10),
+            Err(e) => {
+                assert_eq!(i, 100, "{e}");
+                failures += 1;
+            }
+        }
+    }
+    assert_eq!(failures, 1);
+    assert_eq!(run_counts(1, 504), [1; 504]);
+}
+
+static STALL: OnceLock<Shared<AtomicU32>> = OnceLock::new();
+
+fn stall(ms: u64) -> u64 {
+    STALL.get().unwrap().fetch_add(1, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+#[test]
+fn map_timeout_gives_up_in_time_and_the_pool_goes_on() {
+    let stalls = STALL.get_or_init(|| Shared::new(AtomicU32::new(0)).unwrap());
+    let pool = Pool::new(2).unwrap();
+    assert_eq!(
+        pool.map_timeout(stall, &[1, 2, 3], Duration::from_secs(60)),
+        Ok(vec![1, 2, 3])
+    );
+    // One item sleeps for a minute: the map gives up after 200 ms, not before.
+    let start = Instant::now();
+    let r = pool.map_timeout(stall, &[5, 60_000, 5, 5], Duration::from_millis(200));
+    let took = start.elapsed();
+    println!("map_timeout(200 ms) with a 60 s item returned {r:?} after {took:?}");
+    assert_eq!(r, Err(PoolError::Timeout));
+    assert!(took >= Duration::from_millis(200), "{took:?}");
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    // The other worker still serves (the stuck one is busy for a minute).
+    assert_eq!(pool.map(stall, &[1, 1]), Ok(vec![1, 1]));
+    assert_eq!(pool.apply(stall, 2), Ok(2));
+    assert!(stalls.load(Ordering::SeqCst) >= 8);
+    pool.terminate();
+}
+
+static TALLY: OnceLock<Shared<shmkit::Mutex<u64>>> = OnceLock::new();
+
+/// Adds `x` to the shared tally under the kit's (robust, participant-id) lock.
+fn add_locked(x: u64) -> u64 {
+    let mut g = TALLY.get().unwrap().lock().unwrap();
+    *g += x;
+    *g
+}
+
+/// Takes the tally's lock and dies holding it.
+fn die_holding(_: u8) -> u8 {
+    core::mem::forget(TALLY.get().unwrap().lock().unwrap());
+    // SAFETY: raise(3) on our own process; SIGKILL ends it here.
+    unsafe { libc::raise(libc::SIGKILL) };
+    0
+}
+
+#[test]
+fn tasks_use_the_kits_locks_and_a_worker_dying_inside_one_is_seen_dead() {
+    let tally = TALLY.get_or_init(|| Shared::new(shmkit::Mutex::new(0)).unwrap());
+    // The parent takes part first (its registry descriptor is open when the pool forks:
+    // the zygote and the workers must keep the kit's own descriptor).
+    *tally.lock().unwrap() += 1;
+    let pool = Pool::new(2).unwrap();
+    let items = vec![1u64; 500];
+    assert!(pool.map(add_locked, &items).is_ok());
+    assert_eq!(*tally.lock().unwrap(), 501);
+    assert!(matches!(
+        pool.apply(die_holding, 0),
+        Err(PoolError::WorkerDied { .. })
+    ));
+    match tally.lock_timeout(Duration::from_secs(30)) {
+        Err(shmkit::LockError::OwnerDead(g)) => {
+            assert_eq!(*g, 501);
+            g.make_consistent();
+        }
+        Err(e) => panic!("{e:?}"),
+        Ok(_) => panic!("the dead worker's lock was taken as free"),
+    }
+    assert_eq!(pool.apply(add_locked, 9), Ok(510));
+}
+
+static CRASH_RUNS: OnceLock<Shared<[AtomicU32; 2048]>> = OnceLock::new();
+
+/// About 20 µs of work, counted in `CRASH_RUNS`.
+fn counted_work(x: u32) -> u32 {
+    CRASH_RUNS.get().unwrap()[x as usize].fetch_add(1, Ordering::SeqCst);
+    let mut h = u64::from(x);
+    for _ in 0..10_000 {
+        h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17) ^ 0xbf58_476d_1ce4_e5b9;
+    }
+    std::hint::black_box(h);
+    x ^ 0x5a5a
+}
+
+#[test]
+fn random_kills_and_pauses_during_imap_fail_only_items_in_progress_and_run_none_twice() {
+    let runs = CRASH_RUNS.get_or_init(|| Shared::new([const { AtomicU32::new(0) }; 2048]).unwrap());
+    let items: Vec<u32> = (0..2000).collect();
+    let (mut total_kills, mut total_pauses, mut total_failed) = (0, 0, 0);
+    for round in 0..crash_iters() {
+        let pool = Pool::new(2).unwrap();
+        let zygote = parent_of(pool.worker_pids()[0]).unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let (results, (kills, pauses)) = std::thread::scope(|s| {
+            let killer = s.spawn(|| {
+                let mut seed = 0x2545_f491_4f6c_dd1d_u64 ^ round as u64;
+                let (mut kills, mut pauses) = (0, 0);
+                while !stop.load(Ordering::SeqCst) {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    std::thread::sleep(Duration::from_micros(seed % 3000));
+                    let pids = pool.worker_pids();
+                    let Some(&victim) = pids.get((seed >> 32) as usize % pids.len().max(1)) else {
+                        continue;
+                    };
+                    // Every fourth time, pause the worker or the zygote a moment
+                    // instead (a stopped process is slow, never dead).
+                    if seed % 4 == 0 {
+                        let paused = if seed % 8 == 0 { zygote } else { victim };
+                        if paused == zygote || parent_of(victim) == Some(zygote) {
+                            // SAFETY: kill(2) of our own zygote (our child) or of one of
+                            // its unreaped workers.
+                            unsafe { libc::kill(paused, libc::SIGSTOP) };
+                            std::thread::sleep(Duration::from_micros(seed % 2000));
+                            // SAFETY: as above.
+                            unsafe { libc::kill(paused, libc::SIGCONT) };
+                            pauses += 1;
+                        }
+                        continue;
+                    }
+                    // Still the zygote's child (alive or not yet reaped, so the pid is
+                    // still the worker's): kill it.
+                    if parent_of(victim) == Some(zygote) {
+                        // SAFETY: kill(2) of one of our pool's unreaped workers.
+                        unsafe { libc::kill(victim, libc::SIGKILL) };
+                        kills += 1;
+                    }
+                }
+                (kills, pauses)
+            });
+            let results: Vec<_> = pool.imap(counted_work, &items).collect();
+            stop.store(true, Ordering::SeqCst);
+            (results, killer.join().unwrap())
+        });
+        let mut failed = 0;
+        for (i, r) in results.iter().enumerate() {
+            let ran = runs[i].swap(0, Ordering::SeqCst);
+            match r {
+                Ok(v) => {
+                    assert_eq!(*v, i as u32 ^ 0x5a5a, "round {round}: item {i}");
+                    assert_eq!(ran, 1, "round {round}: item {i} ran {ran} times");
+                }
+                Err(PoolError::WorkerDied { signal, .. }) => {
+                    assert_eq!(*signal, Some(libc::SIGKILL));
+                    assert!(ran <= 1, "round {round}: failed item {i} ran {ran} times");
+                    failed += 1;
+                }
+                Err(e) => panic!("round {round}: item {i}: {e}"),
+            }
+        }
+        assert!(
+            failed <= kills,
+            "round {round}: {failed} items failed for {kills} kills"
+        );
+        total_kills += kills;
+        total_pauses += pauses;
+        total_failed += failed;
+    }
+    println!(
+        "{} rounds of 2000 items (SHMKIT_CRASH_ITERS): {total_kills} workers killed and \
+         {total_pauses} workers or zygote paused (SIGSTOP) at random, {total_failed} items \
+         failed with WorkerDied, none ran twice",
+        crash_iters()
+    );
 }

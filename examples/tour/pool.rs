@@ -22,6 +22,11 @@ fn fragile(x: u32) -> u32 {
     x * 2
 }
 
+fn picky(x: u32) -> u32 {
+    assert!(x != 3, "three is refused");
+    x
+}
+
 fn whoami(_: u8) -> i32 {
     std::process::id() as i32
 }
@@ -62,6 +67,20 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
         pool.worker_pids()
     );
     assert_eq!(pool.map(fragile, &[1, 2, 3])?, [2, 4, 6]);
+    // Only the item that was running fails; the rest of its chunk is kept or rerun.
+    let each: Vec<_> = pool.imap(fragile, &(0..10).collect::<Vec<_>>()).collect();
+    let failed: Vec<usize> = (0..10).filter(|&i| each[i].is_err()).collect();
+    println!("imap over 0..10, item 7 killing its worker: only {failed:?} failed");
+    assert_eq!(failed, [7]);
+
+    // A task that panics fails alone, and its message comes back.
+    match pool.apply(picky, 3) {
+        Err(PoolError::TaskPanicked { message }) => {
+            println!("a panicking task: TaskPanicked {{ message: {message:?} }}");
+            assert_eq!(message.as_str(), "three is refused");
+        }
+        other => panic!("{other:?}"),
+    }
     let pending = pool.apply_async(work, 42);
     assert_eq!(pending.get()?, work(42));
     println!(

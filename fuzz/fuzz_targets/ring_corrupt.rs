@@ -1,6 +1,7 @@
 //! Fuzzer bytes written over a live ring's shared state (indices, notifier words,
-//! record headers and payloads), interleaved with operations on both ends. Every
-//! operation is non-blocking, and must return — a value, `WouldBlock`, or
+//! record headers and payloads, the ends' owner words), interleaved with operations
+//! on both ends. Every operation is non-blocking, and must return — a value,
+//! `WouldBlock`, `Disconnected` (an owner word now names a dead process) or
 //! `Corrupted` — never panic, read out of bounds or hang (libFuzzer's `-timeout`
 //! catches a hang; the validation bounds every loop).
 #![no_main]
@@ -25,7 +26,12 @@ fuzz_target!(|data: &[u8]| {
     }
     let ok_or_expected = |r: Result<usize, Error>| match r {
         Ok(n) => assert!(n <= CAP),
-        Err(Error::WouldBlock | Error::Corrupted | Error::BufferTooSmall { .. }) => {}
+        Err(
+            Error::WouldBlock
+            | Error::Corrupted
+            | Error::Disconnected
+            | Error::BufferTooSmall { .. },
+        ) => {}
         Err(e) => panic!("unexpected error {e:?}"),
     };
     let mut i = 0;
@@ -42,14 +48,25 @@ fuzz_target!(|data: &[u8]| {
                 let len = (len % 16) as usize;
                 let bytes = data.get(i..(i + len).min(data.len())).unwrap_or(&[]);
                 i += bytes.len();
+                if ring & 0x80 != 0 {
+                    // An end's owner word: any id, any token.
+                    let mut word = [0u8; 8];
+                    word[..bytes.len().min(8)].copy_from_slice(&bytes[..bytes.len().min(8)]);
+                    // SAFETY: no handle binds anew after this (`a` and `b` keep the
+                    // claims they made), so no two handles share an end.
+                    unsafe { pipe.__scribble_owner(ring as usize, u64::from_le_bytes(word)) };
+                    continue;
+                }
                 let offset = u16::from_be_bytes([off_hi, off_lo]) as usize % (384 + CAP);
-                pipe.__scribble(ring as usize, offset, bytes);
+                // SAFETY: this thread alone touches the pipe, and no operation on it
+                // is running: the plain writes race with nothing.
+                unsafe { pipe.__scribble(ring as usize, offset, bytes) };
             }
             3 | 4 => {
                 let len = data.get(i).copied().unwrap_or(0) as usize % (CAP - 7);
                 i += 1;
                 match a.try_send_bytes(&vec![op; len]) {
-                    Ok(()) | Err(Error::WouldBlock | Error::Corrupted) => {}
+                    Ok(()) | Err(Error::WouldBlock | Error::Corrupted | Error::Disconnected) => {}
                     Err(e) => panic!("unexpected error {e:?}"),
                 }
             }
@@ -62,7 +79,7 @@ fuzz_target!(|data: &[u8]| {
                 if let Ok(true) = b.poll(Some(Duration::ZERO)) {
                     match b.recv_with(|m| m.len()) {
                         Ok(n) => assert!(n <= CAP - 8),
-                        Err(Error::Corrupted) => {}
+                        Err(Error::Corrupted | Error::Disconnected) => {}
                         Err(e) => panic!("unexpected error {e:?}"),
                     }
                 }

@@ -1,6 +1,6 @@
 //! Random operation sequences on a `Pipe` ring, checked against a model that tracks
 //! the ring's exact byte accounting (headers, 8-byte padding, the padding record at
-//! the wrap, 8 bytes of slack after a record that ends before the array end): every
+//! the wrap, 8 bytes of slack after every record but one that fills the ring): every
 //! send must succeed exactly when the model has room, every receive must return the
 //! model's next message.
 #![no_main]
@@ -24,12 +24,12 @@ struct Model {
 
 impl Model {
     fn try_send(&mut self, msg: &[u8]) -> bool {
-        // A record needs 8 bytes of slack after it unless it ends at the array's end
-        // (padding always does).
+        // A record (or padding) needs its size plus 8 bytes of slack free, except a
+        // record that fills the whole array, which needs the ring empty.
         let rec = 8 + ((msg.len() as u64 + 7) & !7);
         let to_end = self.cap - self.tail % self.cap;
         if rec > to_end {
-            if self.cap - (self.tail - self.head) < to_end {
+            if self.cap - (self.tail - self.head) < to_end + 8 {
                 return false;
             }
             self.recs.push_back(Rec {
@@ -38,8 +38,8 @@ impl Model {
             });
             self.tail += to_end;
         }
-        let slack = if (self.tail + rec) % self.cap == 0 { 0 } else { 8 };
-        if self.cap - (self.tail - self.head) < rec + slack {
+        let needed = if rec == self.cap { rec } else { rec + 8 };
+        if self.cap - (self.tail - self.head) < needed {
             return false;
         }
         self.recs.push_back(Rec {

@@ -5,68 +5,12 @@ use core::time::Duration;
 
 use bytemuck::Pod;
 
-use super::queue::{GetError, PutError, Queue};
+use super::queue::{GetError, JoinCtl, PutError, Queue};
 use super::ring::Line;
 use super::wait::{Waitable, sealed};
 use crate::error::Error;
-use crate::primitive::{AtomicU64, Deadline, Ordering};
+use crate::primitive::Deadline;
 use crate::segment::ShmSafe;
-use crate::sync::notifier::Notifier;
-
-/// The unfinished-task count and the notifier `join` sleeps on.
-///
-/// ```text
-/// offset size field       written by
-///      0    8 unfinished  put (+1 before its claim, -1 if it fails), task_done (-1),
-///                         a reclaimer of a dead producer's slot (-1)
-///      8    8 done        Notifier: whoever brings `unfinished` to 0 wakes, join sleeps
-/// ```
-#[repr(C)]
-pub(crate) struct JoinCtl {
-    unfinished: AtomicU64,
-    done: Notifier,
-}
-
-impl JoinCtl {
-    /// A put is starting.
-    pub(crate) fn item_added(&self) {
-        self.unfinished.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// A put failed, or its item was lost with its producer.
-    pub(crate) fn item_gone(&self) {
-        let _ = self.decrement();
-    }
-
-    /// Takes one off the count; `Err(Overflow)` if it is zero.
-    fn decrement(&self) -> Result<(), Error> {
-        let mut now = self.unfinished.load(Ordering::Acquire);
-        loop {
-            if now == 0 {
-                return Err(Error::Overflow);
-            }
-            // SYNC POINT with the Acquire load in `join`: the work a consumer did
-            // before `task_done` is visible to the joiner.
-            match self.unfinished.compare_exchange_weak(
-                now,
-                now - 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
-                Err(actual) => now = actual,
-            }
-        }
-        if now == 1 {
-            self.done.notify_all();
-        }
-        Ok(())
-    }
-
-    fn all_done(&self) -> Option<()> {
-        (self.unfinished.load(Ordering::Acquire) == 0).then_some(())
-    }
-}
 
 /// A [`Queue`] that also counts unfinished tasks (Python's
 /// `multiprocessing.JoinableQueue`): every put adds one, every
@@ -111,7 +55,7 @@ impl<T: Pod, const N: usize> JoinableQueue<T, N> {
         /// An empty, open queue with no unfinished tasks (all zero).
         pub const fn new() -> Self {
             JoinableQueue {
-                join: Line(JoinCtl { unfinished: AtomicU64::new(0), done: Notifier::new() }),
+                join: Line(JoinCtl::new()),
                 queue: Queue::new(),
             }
         }
@@ -205,9 +149,10 @@ impl<T: Pod, const N: usize> JoinableQueue<T, N> {
         self.queue.is_closed()
     }
 
-    /// As [`Queue::lost`].
+    /// As [`Queue::lost`] (a producer's item reclaimed there no longer counts as
+    /// unfinished).
     pub fn lost(&self) -> u64 {
-        self.queue.lost()
+        self.queue.lost_impl(Some(&self.join.0))
     }
 
     /// Marks one task (an item got from the queue) as finished.
@@ -222,25 +167,17 @@ impl<T: Pod, const N: usize> JoinableQueue<T, N> {
 
     /// How many tasks are unfinished: put (or being put), and not yet marked done.
     pub fn unfinished(&self) -> u64 {
-        self.join.0.unfinished.load(Ordering::Acquire)
+        self.join.0.unfinished()
     }
 
     /// Waits until every task put so far is marked done.
     pub fn join(&self) {
-        let _ = self
-            .join
-            .0
-            .done
-            .wait_until(Deadline::NEVER, || self.join.0.all_done());
+        self.join.0.wait_all_done(Deadline::NEVER);
     }
 
     /// Waits at most `timeout` for every task to be done; returns whether they are.
     pub fn join_timeout(&self, timeout: Duration) -> bool {
-        self.join
-            .0
-            .done
-            .wait_until(Deadline::after(timeout), || self.join.0.all_done())
-            .is_some()
+        self.join.0.wait_all_done(Deadline::after(timeout))
     }
 }
 
@@ -275,8 +212,21 @@ impl<T: Pod, const N: usize> Waitable for JoinableQueue<T, N> {
 unsafe impl<T: Pod + Send, const N: usize> Sync for JoinableQueue<T, N> {}
 // SAFETY: repr(C) of a ShmSafe Queue and a line of fixed-width atomics; no Drop.
 unsafe impl<T: Pod + Send, const N: usize> ShmSafe for JoinableQueue<T, N> {
-    crate::segment::kit_identity!(JoinableQueue, 1, "shmkit::JoinableQueue", pod T, const N);
+    // Layout 2: the queue inside it (see `Queue`).
+    crate::segment::kit_identity!(JoinableQueue, 2, "shmkit::JoinableQueue", pod T, const N);
+    const ITEM_STRIDE: u32 = Queue::<T, N>::ITEM_STRIDE;
 }
+
+/// Where the queue sits inside a `JoinableQueue` (for `crate::inspect`).
+#[cfg(all(feature = "std", not(shmkit_loom)))]
+pub(crate) const QUEUE_OFFSET: usize = core::mem::offset_of!(JoinableQueue<u64, 1>, queue);
+/// Where the unfinished-task count and the joiners' notifier sit (for `crate::inspect`).
+#[cfg(all(feature = "std", not(shmkit_loom)))]
+pub(crate) const UNFINISHED_OFFSET: usize =
+    core::mem::offset_of!(JoinableQueue<u64, 1>, join) + super::queue::JoinCtl::UNFINISHED;
+#[cfg(all(feature = "std", not(shmkit_loom)))]
+pub(crate) const DONE_OFFSET: usize =
+    core::mem::offset_of!(JoinableQueue<u64, 1>, join) + super::queue::JoinCtl::DONE;
 // SAFETY: all-zero is an empty open queue with no unfinished tasks.
 #[cfg(not(shmkit_loom))]
 unsafe impl<T: Pod, const N: usize> bytemuck::Zeroable for JoinableQueue<T, N> {}

@@ -48,9 +48,9 @@ use crate::primitive::Deadline;
 use crate::sync::notifier::Notifier;
 
 mod connection;
-mod joinable;
-mod pipe;
-mod queue;
+pub(crate) mod joinable;
+pub(crate) mod pipe;
+pub(crate) mod queue;
 pub(crate) mod ring;
 pub mod spsc;
 mod wait;

@@ -1,8 +1,10 @@
 //! `Pipe<CAP>`: two byte rings and the ownership records of their two ends.
+//!
+//! The handles on the ends (`Connection`, in `connection/`) build on this file; this
+//! file does not know them.
 
-use super::connection::Connection;
 use super::ring::{Line, Ring};
-use crate::primitive::{AtomicU32, AtomicU64, Ordering};
+use crate::primitive::{AtomicU32, AtomicU64, ID_MASK, Ordering};
 use crate::segment::ShmSafe;
 
 /// `EndState::flags` bit: the end's owner closed it (final).
@@ -12,10 +14,16 @@ pub(crate) const END_CLOSED: u32 = 1;
 ///
 /// ```text
 /// offset size field   written by
-///      0    8 owner   0 = nobody yet; else (pid << 32) | handle token. CAS by the
-///                     first user, or by a process that finds the owner dead (adoption)
+///      0    8 owner   0 = nobody yet; else (participant id << 32) | handle token.
+///                     CAS by the first user; by a process that finds the owner dead
+///                     (adoption); by a forking parent handing an end to its child
 ///      8    4 flags   END_CLOSED, set (Release) by the owner after its last publish
 /// ```
+///
+/// The owner's id is the participant id of its process (`primitive::my_process_id`,
+/// non-zero and below `ID_MASK`), asked about only through `primitive::id_liveness`;
+/// the token tells apart the handles of one process (and a handle's copies in forked
+/// children: they keep its token). A word whose id is out of range was scribbled.
 #[repr(C)]
 #[derive(Default)]
 pub(crate) struct EndState {
@@ -23,17 +31,44 @@ pub(crate) struct EndState {
     pub(crate) flags: AtomicU32,
 }
 
+/// The owner word of handle `token` in the process with participant id `id`.
+#[inline]
+pub(crate) const fn owner_word(id: u32, token: u32) -> u64 {
+    ((id as u64) << 32) | token as u64
+}
+
+/// The participant id in an owner word: `None` for "nobody" (0) and for ids out of
+/// range (a scribbled word).
+#[inline]
+pub(crate) const fn owner_id(word: u64) -> Option<u32> {
+    let id = (word >> 32) as u32;
+    if id == 0 || id >= ID_MASK {
+        None
+    } else {
+        Some(id)
+    }
+}
+
 /// A duplex channel of variable-length byte messages: two SPSC byte rings of `CAP`
 /// bytes each, in one block of shared memory (Python's `multiprocessing.Pipe()`).
 ///
 /// `CAP` is a power of two, at least 64 (checked at compile time). A message takes
 /// 8 bytes of header plus its length rounded up to 8, so the largest message is
-/// `CAP - 8` bytes ([`Connection::max_message_len`]).
+/// `CAP - 8` bytes ([`Connection::max_message_len`](crate::Connection::max_message_len)).
 ///
 /// Put it in a [`Shared`](crate::Shared) and call [`ends`](Pipe::ends): the first
-/// [`Connection`] sends to the second and the second to the first. Each end belongs to
-/// the first process (and handle) that uses it; see [`Connection`] for the rules and
+/// [`Connection`](crate::Connection) sends to the second and the second to the first.
+/// Each end belongs to the first process (and handle) that uses it, or to the child
+/// its handle is moved into; see [`Connection`](crate::Connection) for the rules and
 /// for what the peer sees when the owner closes its end or dies.
+///
+/// A send needs room for its record (8 bytes of header plus the message rounded up
+/// to 8) plus 8 bytes: the ring always keeps one header word free, except for one
+/// message of the largest size, which needs the ring empty. So a receive frees what
+/// it received: after receiving a message of `n` bytes, a send of `n` bytes finds
+/// room, unless it must first skip the rest of the ring's array (a record never
+/// wraps). Messages whose records tile the ring (8-byte messages: 16-byte records)
+/// never skip.
 ///
 /// # Layout
 ///
@@ -93,23 +128,35 @@ impl<const CAP: usize> Pipe<CAP> {
         }
     }
 
-    /// The two ends: the first sends to the second, and the second to the first.
-    ///
-    /// Handles are cheap and process-local; each end is *claimed* by the first
-    /// process (and handle) that sends or receives on it. Calling `ends` again gives
-    /// fresh handles, which the same rules govern (a second handle in the owner's
-    /// process gets [`Error::EndpointInUse`](crate::Error::EndpointInUse)).
-    pub fn ends(&self) -> (Connection<'_, CAP>, Connection<'_, CAP>) {
-        (Connection::new(self, 0), Connection::new(self, 1))
-    }
-
     /// Overwrites bytes of ring `ring` (0 or 1) from `offset` (its indices at 0 and
     /// 128, its notifiers at 256, its data at 384), as a scribbling peer would: for
     /// the `ring_corrupt` fuzz target and tests of validation. Not part of the API.
+    ///
+    /// # Safety
+    ///
+    /// No other thread or process may access the pipe while this runs: the writes are
+    /// plain (non-atomic) ones, so any racing access is a data race (undefined
+    /// behaviour). Between operations of a single thread it is sound, and the pipe
+    /// then reports what it finds as [`Error::Corrupted`](crate::Error::Corrupted).
     #[doc(hidden)]
     #[cfg(not(shmkit_loom))]
-    pub fn __scribble(&self, ring: usize, offset: usize, bytes: &[u8]) {
-        self.rings[ring & 1].scribble(offset, bytes);
+    pub unsafe fn __scribble(&self, ring: usize, offset: usize, bytes: &[u8]) {
+        // SAFETY: the caller's contract is the ring's.
+        unsafe { self.rings[ring & 1].scribble(offset, bytes) };
+    }
+
+    /// Overwrites the owner word of end `side` (0 or 1), as a scribbling peer would:
+    /// for tests of validation. Not part of the API. (Atomic, so safe to race; still
+    /// it breaks the ownership rules, so it is `unsafe`.)
+    ///
+    /// # Safety
+    ///
+    /// The end's owner must not send or receive on it again: two handles on one end
+    /// would race on its ring.
+    #[doc(hidden)]
+    #[cfg(not(shmkit_loom))]
+    pub unsafe fn __scribble_owner(&self, side: usize, word: u64) {
+        self.ends[side & 1].0.owner.store(word, Ordering::SeqCst);
     }
 
     /// Is end `side` closed by its owner?
@@ -130,12 +177,12 @@ impl<const CAP: usize> core::fmt::Debug for Pipe<CAP> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let end = |i: usize| {
             let owner = self.ends[i].0.owner.load(Ordering::Relaxed);
-            ((owner >> 32) as i32, self.end_closed(i))
+            (owner_id(owner), self.end_closed(i))
         };
         f.debug_struct("Pipe")
             .field("capacity", &CAP)
-            .field("end0 (pid, closed)", &end(0))
-            .field("end1 (pid, closed)", &end(1))
+            .field("end0 (owner id, closed)", &end(0))
+            .field("end1 (owner id, closed)", &end(1))
             .field("ring0", &self.rings[0])
             .field("ring1", &self.rings[1])
             .finish()
@@ -143,8 +190,8 @@ impl<const CAP: usize> core::fmt::Debug for Pipe<CAP> {
 }
 
 // SAFETY: repr(C); atomics and `UnsafeCell<u8>` bytes of fixed width, no pointers;
-// every bit pattern is handled (the rings validate indices and headers, an unknown
-// owner is just a pid to check); no Drop; mutation only through atomics and the ring
+// every bit pattern is handled (the rings validate indices and headers, an owner id
+// out of range is reported as corruption, any other is just an id to check); no Drop; mutation only through atomics and the ring
 // protocol.
 unsafe impl<const CAP: usize> ShmSafe for Pipe<CAP> {
     crate::segment::kit_identity!(Pipe, 1, "shmkit::Pipe", const CAP);

@@ -219,33 +219,11 @@ pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Result<Read
 /// Sleeps until one of the objects' futex words moves off its expected value, or
 /// `until`.
 fn sleep_on(objects: &[&dyn Waitable], expected: &[u32], until: Deadline) {
-    let word = |i: usize| objects[i].ready_notifier().0.word();
-    if objects.len() == 1 {
-        crate::primitive::futex_wait(word(0), expected[0], until);
-        return;
+    let mut words = [(objects[0].ready_notifier().0.word(), 0u32); Ready::MAX];
+    for (i, pair) in words.iter_mut().enumerate().take(objects.len()) {
+        *pair = (objects[i].ready_notifier().0.word(), expected[i]);
     }
-    #[cfg(not(shmkit_loom))]
-    {
-        // The kernel-visible words behind the facade's atomics.
-        let mut pairs = [(&**word(0), 0u32); Ready::MAX];
-        for (i, pair) in pairs.iter_mut().enumerate().take(objects.len()) {
-            *pair = (&**word(i), expected[i]);
-        }
-        match crate::sys::futex::waitv(&pairs[..objects.len()], until.as_ns()) {
-            Ok(_) => {}
-            Err(crate::sys::futex::WaitvUnsupported) => {
-                // No futex_waitv: sleep on the first word in short slices.
-                let short = earlier(until, Deadline::after(Duration::from_millis(1)));
-                crate::primitive::futex_wait(word(0), expected[0], short);
-            }
-        }
-    }
-    #[cfg(shmkit_loom)]
-    {
-        // loom has no multi-word futex: poll (the callers re-check).
-        let _ = (expected, until);
-        crate::primitive::yield_now();
-    }
+    crate::primitive::futex_waitv(&words[..objects.len()], until);
 }
 
 impl<W: Waitable + crate::segment::ShmSafe> sealed::Sealed for crate::segment::Shared<W> {

@@ -1,7 +1,5 @@
-//! The pool's transport: one [`Mailbox`] per worker and one pool-wide [`Hub`], each in
-//! an anonymous shared mapping made before the workers are forked.
-//!
-//! A mailbox holds at most one chunk of tasks. Ownership passes with its `state` word:
+//! One worker's [`Mailbox`]: the chunk of tasks it holds, handed back and forth between
+//! the parent and the worker through a state word.
 //!
 //! ```text
 //! state    value  owner   meaning                              next
@@ -18,15 +16,20 @@
 //! bumped (worker -> parent; the parent sleeps on one notifier for all its workers).
 //!
 //! Because the parent knows which chunk each mailbox holds and in which state it was
-//! left, a worker that dies is exact to account for: died in `READY`, its chunk never
-//! started and is posted again; in `RUNNING`, exactly that chunk's items fail with
-//! `WorkerDied`; in `DONE`, its results are collected as usual. The replacement
+//! left, a worker that dies is exact to account for. Died in `READY`: its chunk never
+//! started and is posted again. In `RUNNING`: the per-item outcome bytes, which the
+//! parent zeroes when it posts and the worker marks as it goes (`ITEM_STARTED` before
+//! an item, `ITEM_OK` after it), tell which items finished (they keep their results),
+//! which one was in progress (it fails with `WorkerDied`) and which were never started
+//! (posted again). In `DONE`: its results are collected as usual. The replacement
 //! worker takes over the dead one's mailbox (reset to `IDLE` once the dead one has been
 //! reaped, so nobody else can write it).
+//!
+//! Nothing the parent reads here is trusted: states, counts, outcome bytes and message
+//! lengths are validated, and what fails validation is reported as corrupted.
 
-use core::time::Duration;
-
-use super::task::{self, Trampoline};
+use super::error::PanicMessage;
+use super::task::{self, ChunkIo, ITEM_NOT_RUN, Ran, Trampoline};
 use crate::primitive::{AtomicU32, AtomicU64, Deadline, Ordering, UnsafeCell};
 use crate::segment::ShmSafe;
 use crate::sync::notifier::Notifier;
@@ -48,6 +51,8 @@ pub(crate) const MAX_CHUNK: usize = 8;
 pub(crate) const IN_BYTES: usize = 64;
 #[cfg(shmkit_loom)]
 pub(crate) const OUT_BYTES: usize = 64;
+/// Bytes of a panic's text one chunk carries back.
+pub(crate) const MESSAGE_BYTES: usize = PanicMessage::CAPACITY;
 
 /// See the module docs' state table.
 pub(crate) const IDLE: u32 = 0;
@@ -61,44 +66,47 @@ pub(crate) const DONE: u32 = 3;
 pub(crate) const EXIT: u32 = 4;
 
 /// `outcome`: the chunk ran; per-item bytes say how each item went.
-pub(crate) const OUTCOME_RAN: u32 = 0;
+const OUTCOME_RAN: u32 = 0;
 /// `outcome`: the descriptor failed validation (tag, signature, sizes); nothing ran.
-pub(crate) const OUTCOME_CORRUPT: u32 = 1;
+const OUTCOME_REFUSED: u32 = 1;
+/// `outcome`: an item panicked; the items after it were not started; `message` holds
+/// the panic's text.
+const OUTCOME_PANICKED: u32 = 2;
 
-/// Exit code of a worker whose initializer panicked.
-pub(crate) const EXIT_INIT_PANICKED: i32 = 102;
-/// Exit code of a worker that found its parent gone.
-pub(crate) const EXIT_ORPHANED: i32 = 103;
-
-/// How often an idle worker checks that its parent still lives.
-const PARENT_CHECK: Duration = Duration::from_millis(500);
+/// `message_len`: set if the text was cut to fit.
+const MESSAGE_TRUNCATED: u32 = 1 << 16;
 
 /// One worker's mailbox. All-zero bytes are a valid, `IDLE` mailbox.
 ///
 /// ```text
-/// offset  size   field       written by
-///      0     4   state       both, per the state table (the hand-over word)
-///      4     4   started     worker: 1 once its initializer has returned
-///      8     8   wake        parent -> worker Notifier
+/// offset  size   field        written by
+///      0     4   state        both, per the state table (the hand-over word)
+///      4     4   started      worker: 1 once its initializer has returned
+///      8     8   wake         parent -> worker Notifier
 ///     16    48   (padding: the handshake line is only the handshake)
-///     64     8   trampoline  parent, while IDLE: address of a task::Trampoline
-///     72     8   func        parent, while IDLE: address of the user's fn
-///     80     8   sig         parent, while IDLE: task::signature of the fn type
-///     88     8   tag         parent, while IDLE: task::tag over the three above
-///     96     4   count       parent, while IDLE: items in the chunk (<= MAX_CHUNK)
-///    100     4   in_size     parent, while IDLE: bytes per argument
-///    104     4   out_size    parent, while IDLE: bytes per result
-///    108     4   retire      parent, while IDLE: 1 = exit after this chunk
-///    112     4   outcome     worker, while RUNNING: OUTCOME_RAN / OUTCOME_CORRUPT
-///    116    12   (padding)
-///    128  4096   status      worker, while RUNNING: task::ITEM_* per item
-///   4224 32768   input       parent, while IDLE: count * in_size argument bytes
-///  36992 32768   output      worker, while RUNNING: count * out_size result bytes
+///     64     8   trampoline   parent, while IDLE: address of a task::Trampoline
+///     72     8   func         parent, while IDLE: address of the user's fn
+///     80     8   sig          parent, while IDLE: task::signature of the fn type
+///     88     8   tag          parent, while IDLE: task::tag over the three above
+///     96     4   count        parent, while IDLE: items in the chunk (<= MAX_CHUNK)
+///    100     4   in_size      parent, while IDLE: bytes per argument
+///    104     4   out_size     parent, while IDLE: bytes per result
+///    108     4   retire       parent, while IDLE: 1 = exit after this chunk
+///    112     4   outcome      worker, while RUNNING: OUTCOME_*
+///    116     4   message_len  worker, while RUNNING: text bytes | MESSAGE_TRUNCATED
+///    120     8   (padding)
+///    128   112   message      worker, while RUNNING: a panic's text (UTF-8)
+///    240    16   (padding)
+///    256  4096   status       parent zeroes while IDLE; worker marks while RUNNING:
+///                             task::ITEM_* per item
+///   4352 32768   input        parent, while IDLE: count * in_size argument bytes
+///  37120 32768   output       worker, while RUNNING: count * out_size result bytes
 /// ```
 ///
 /// The descriptor words are atomics (Relaxed, published by the `state` hand-over) so
 /// that even a misbehaving peer cannot make them a data race; the byte areas are
-/// accessed only by the side that owns the mailbox in the current state.
+/// accessed only by the side that owns the mailbox in the current state (or, for the
+/// parent, once the worker is dead).
 #[repr(C)]
 pub struct Mailbox {
     state: AtomicU32,
@@ -114,7 +122,10 @@ pub struct Mailbox {
     out_size: AtomicU32,
     retire: AtomicU32,
     outcome: AtomicU32,
-    _pad1: [u8; 12],
+    message_len: AtomicU32,
+    _pad1: [u8; 8],
+    message: UnsafeCell<[u8; MESSAGE_BYTES]>,
+    _pad2: [u8; 256 - 128 - MESSAGE_BYTES],
     status: UnsafeCell<[u8; MAX_CHUNK]>,
     input: UnsafeCell<[u8; IN_BYTES]>,
     output: UnsafeCell<[u8; OUT_BYTES]>,
@@ -127,11 +138,14 @@ const _: () = {
     assert!(offset_of!(Mailbox, trampoline) == 64);
     assert!(offset_of!(Mailbox, retire) == 108);
     assert!(offset_of!(Mailbox, outcome) == 112);
-    assert!(offset_of!(Mailbox, status) == 128);
-    assert!(offset_of!(Mailbox, input) == 128 + MAX_CHUNK);
-    assert!(offset_of!(Mailbox, output) == 128 + MAX_CHUNK + IN_BYTES);
-    assert!(size_of::<Mailbox>() == 128 + MAX_CHUNK + IN_BYTES + OUT_BYTES);
+    assert!(offset_of!(Mailbox, message_len) == 116);
+    assert!(offset_of!(Mailbox, message) == 128);
+    assert!(offset_of!(Mailbox, status) == 256);
+    assert!(offset_of!(Mailbox, input) == 256 + MAX_CHUNK);
+    assert!(offset_of!(Mailbox, output) == 256 + MAX_CHUNK + IN_BYTES);
+    assert!(size_of::<Mailbox>() == 256 + MAX_CHUNK + IN_BYTES + OUT_BYTES);
     assert!(super::Pool::MAX_ITEM_SIZE <= IN_BYTES && super::Pool::MAX_ITEM_SIZE <= OUT_BYTES);
+    assert!(MESSAGE_BYTES < MESSAGE_TRUNCATED as usize);
 };
 
 // SAFETY: repr(C), fixed-width atomics and byte arrays, no pointers (the fn addresses
@@ -139,7 +153,8 @@ const _: () = {
 // use), every bit pattern of every field is handled (states and outcomes are decoded,
 // lengths bounds-checked), no Drop, no process-local state.
 unsafe impl ShmSafe for Mailbox {
-    crate::segment::kit_identity!(Internal, 1, "shmkit::pool::Mailbox");
+    // Layout 2: the panic message; the per-item outcome bytes moved to offset 256.
+    crate::segment::kit_identity!(Internal, 2, "shmkit::pool::Mailbox");
 }
 // SAFETY: the byte areas behind `UnsafeCell` are only touched by the side that owns the
 // mailbox in the current `state` (module docs); everything else is atomic.
@@ -160,11 +175,16 @@ pub(crate) struct Post<'a> {
 }
 
 /// What the parent found in a `DONE` mailbox.
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum Collected {
     /// The chunk ran; `status[i]` is item i's `task::ITEM_*` byte.
     Ran,
-    /// The worker refused the descriptor; nothing ran.
-    Corrupt,
+    /// The chunk ran up to a panic, whose text this is; the outcome bytes say which
+    /// item panicked and which were not started.
+    Panicked(PanicMessage),
+    /// The worker refused the descriptor (or wrote an outcome that means nothing):
+    /// nothing ran.
+    Refused,
 }
 
 impl Mailbox {
@@ -186,18 +206,21 @@ impl Mailbox {
             out_size: AtomicU32::new(0),
             retire: AtomicU32::new(0),
             outcome: AtomicU32::new(0),
-            _pad1: [0; 12],
+            message_len: AtomicU32::new(0),
+            _pad1: [0; 8],
+            message: UnsafeCell::new([0; MESSAGE_BYTES]),
+            _pad2: [0; 256 - 128 - MESSAGE_BYTES],
             status: UnsafeCell::new([0; MAX_CHUNK]),
             input: UnsafeCell::new([0; IN_BYTES]),
             output: UnsafeCell::new([0; OUT_BYTES]),
         }
     }
 
-    /// The state word's current value (Acquire).
+    /// The state word's current value (Acquire). Any `u32`: the caller decodes it.
     #[inline]
     pub(crate) fn state(&self) -> u32 {
-        // SYNC POINT with the Release stores of DONE in `finish` (the parent then
-        // reads the results) and of READY/EXIT in `post`/`request_exit` (the worker).
+        // SYNC POINT with the Release stores of DONE in `run` (the parent then reads
+        // the results) and of READY/EXIT in `post`/`request_exit` (the worker).
         self.state.load(Ordering::Acquire)
     }
 
@@ -207,10 +230,13 @@ impl Mailbox {
     }
 
     /// Parent: resets a mailbox whose worker is dead and reaped, for its replacement.
+    /// (The replacement is forked after this, and the fork orders these stores before
+    /// anything it does.)
     pub(crate) fn reset(&self) {
         self.started.store(0, Ordering::Relaxed);
         self.retire.store(0, Ordering::Relaxed);
         self.outcome.store(OUTCOME_RAN, Ordering::Relaxed);
+        self.message_len.store(0, Ordering::Relaxed);
         self.state.store(IDLE, Ordering::Relaxed);
     }
 
@@ -218,20 +244,26 @@ impl Mailbox {
     pub(crate) fn post(&self, p: &Post<'_>) {
         debug_assert!(p.count <= MAX_CHUNK && p.input.len() == p.count * p.in_size);
         debug_assert!(p.input.len() <= IN_BYTES && p.count * p.out_size <= OUT_BYTES);
+        let count = p.count.min(MAX_CHUNK);
+        let in_len = p.input.len().min(IN_BYTES);
         self.trampoline.store(p.trampoline, Ordering::Relaxed);
         self.func.store(p.func, Ordering::Relaxed);
         self.sig.store(p.sig, Ordering::Relaxed);
         self.tag.store(p.tag, Ordering::Relaxed);
-        self.count.store(p.count as u32, Ordering::Relaxed);
+        self.count.store(count as u32, Ordering::Relaxed);
         self.in_size.store(p.in_size as u32, Ordering::Relaxed);
         self.out_size.store(p.out_size as u32, Ordering::Relaxed);
         self.retire.store(u32::from(p.retire), Ordering::Relaxed);
+        self.outcome.store(OUTCOME_RAN, Ordering::Relaxed);
+        self.message_len.store(0, Ordering::Relaxed);
+        self.status.with_mut(|area| {
+            // SAFETY: the mailbox is IDLE, so the parent owns `status`; count <=
+            // MAX_CHUNK. Every item starts "not run", whatever an earlier chunk left.
+            unsafe { core::ptr::write_bytes(area.cast::<u8>(), ITEM_NOT_RUN, count) }
+        });
         self.input.with_mut(|area| {
-            // SAFETY: the mailbox is IDLE, so the parent owns `input`; the length was
-            // checked against IN_BYTES by the caller (and debug-asserted above).
-            unsafe {
-                core::ptr::copy_nonoverlapping(p.input.as_ptr(), area.cast::<u8>(), p.input.len())
-            }
+            // SAFETY: the mailbox is IDLE, so the parent owns `input`; in_len <= IN_BYTES.
+            unsafe { core::ptr::copy_nonoverlapping(p.input.as_ptr(), area.cast::<u8>(), in_len) }
         });
         // SYNC POINT with the Acquire load in the worker's wait (`state`).
         self.state.store(READY, Ordering::Release);
@@ -249,25 +281,56 @@ impl Mailbox {
     /// outcome bytes into `status` and its result bytes into `output`, and sets the
     /// mailbox `IDLE`. The lengths are the parent's own record of what it posted.
     pub(crate) fn collect(&self, status: &mut [u8], output: &mut [u8]) -> Collected {
-        let n = status.len().min(MAX_CHUNK);
-        let bytes = output.len().min(OUT_BYTES);
-        let collected = if self.outcome.load(Ordering::Relaxed) == OUTCOME_RAN {
-            self.status.with(|area| {
-                // SAFETY: DONE: the parent owns the mailbox; n <= MAX_CHUNK.
-                let area = unsafe { &(&*area)[..n] };
-                status[..n].copy_from_slice(area);
-            });
-            self.output.with(|area| {
-                // SAFETY: DONE: the parent owns the mailbox; bytes <= OUT_BYTES.
-                let area = unsafe { &(&*area)[..bytes] };
-                output[..bytes].copy_from_slice(area);
-            });
-            Collected::Ran
-        } else {
-            Collected::Corrupt
+        let collected = match self.outcome.load(Ordering::Relaxed) {
+            OUTCOME_RAN => {
+                self.copy_out(status, output);
+                Collected::Ran
+            }
+            OUTCOME_PANICKED => {
+                self.copy_out(status, output);
+                Collected::Panicked(self.message())
+            }
+            _ => Collected::Refused,
         };
         self.state.store(IDLE, Ordering::Relaxed);
         collected
+    }
+
+    /// Parent, once the worker is dead and reaped (whatever state it left): copies the
+    /// outcome bytes and results as [`Mailbox::collect`] does, without a state change;
+    /// the text of a panic, if the worker had recorded one.
+    pub(crate) fn salvage(&self, status: &mut [u8], output: &mut [u8]) -> Option<PanicMessage> {
+        self.copy_out(status, output);
+        (self.outcome.load(Ordering::Relaxed) == OUTCOME_PANICKED).then(|| self.message())
+    }
+
+    /// Copies outcome bytes and results (clamped to the areas' sizes).
+    fn copy_out(&self, status: &mut [u8], output: &mut [u8]) {
+        let n = status.len().min(MAX_CHUNK);
+        let bytes = output.len().min(OUT_BYTES);
+        self.status.with(|area| {
+            // SAFETY: the parent owns the mailbox (DONE, or its worker is dead); n <=
+            // MAX_CHUNK.
+            let area = unsafe { &(&*area)[..n] };
+            status[..n].copy_from_slice(area);
+        });
+        self.output.with(|area| {
+            // SAFETY: as above; bytes <= OUT_BYTES.
+            let area = unsafe { &(&*area)[..bytes] };
+            output[..bytes].copy_from_slice(area);
+        });
+    }
+
+    /// The panic text the worker recorded, validated (length clamped, invalid UTF-8 cut).
+    fn message(&self) -> PanicMessage {
+        let word = self.message_len.load(Ordering::Relaxed);
+        let len = ((word & !MESSAGE_TRUNCATED) as usize).min(MESSAGE_BYTES);
+        self.message.with(|area| {
+            // SAFETY: the parent owns the mailbox (DONE, or its worker is dead); len <=
+            // MESSAGE_BYTES.
+            let raw = unsafe { &(&*area)[..len] };
+            PanicMessage::from_worker(raw, word & MESSAGE_TRUNCATED != 0)
+        })
     }
 
     /// Worker: waits (up to `deadline`) for a posted chunk or an exit request; returns
@@ -283,8 +346,10 @@ impl Mailbox {
     /// Worker, mailbox `READY`: marks it `RUNNING`, validates the descriptor, runs the
     /// chunk, publishes `DONE`. Returns whether the parent asked it to exit afterwards.
     pub(crate) fn run(&self, key: u64) -> bool {
-        // Relaxed: only the worker writes RUNNING; the parent reads it only after
-        // reaping a dead worker (waitpid orders everything the worker did before).
+        // Relaxed: only the worker writes RUNNING. The parent reads it (with the
+        // outcome bytes) either after DONE, or after the worker died: the zygote's
+        // waitpid, then its Release store of DEAD in the worker's `Life`, order
+        // everything the worker did before.
         self.state.store(RUNNING, Ordering::Relaxed);
         let trampoline = self.trampoline.load(Ordering::Relaxed);
         let func = self.func.load(Ordering::Relaxed);
@@ -297,7 +362,7 @@ impl Mailbox {
         let fits = count <= MAX_CHUNK
             && count.checked_mul(in_size).is_some_and(|n| n <= IN_BYTES)
             && count.checked_mul(out_size).is_some_and(|n| n <= OUT_BYTES);
-        let mut ran = false;
+        let mut ran = Ran::Refused;
         if fits && tag == task::tag(key, trampoline, func, sig) {
             // SAFETY: the tag, keyed by a value only this pool's processes hold, proves
             // the parent wrote `trampoline` as the address of a `Trampoline` of this
@@ -306,24 +371,37 @@ impl Mailbox {
             ran = self.input.with(|input| {
                 self.output.with_mut(|output| {
                     self.status.with_mut(|status| {
-                        // SAFETY: RUNNING: the worker owns the three areas; the lengths
-                        // were checked against their capacities just above.
-                        let (input, output, status) = unsafe {
-                            (
-                                &(&*input)[..count * in_size],
-                                &mut (&mut *output)[..count * out_size],
-                                &mut (&mut *status)[..count],
-                            )
-                        };
-                        // SAFETY: `func` came with the same tagged descriptor, written
-                        // by the parent from the monomorphisation the trampoline is;
-                        // the trampoline re-checks the signature and lengths itself.
-                        unsafe { trampoline(func as usize, sig, input, output, status) }
+                        self.message.with_mut(|message| {
+                            // SAFETY: RUNNING: the worker owns the four areas; the
+                            // lengths were checked against their capacities above.
+                            let io = unsafe {
+                                ChunkIo {
+                                    input: &(&*input)[..count * in_size],
+                                    output: &mut (&mut *output)[..count * out_size],
+                                    status: &mut (&mut *status)[..count],
+                                    message: &mut *message,
+                                }
+                            };
+                            // SAFETY: `func` came with the same tagged descriptor,
+                            // written by the parent from the monomorphisation the
+                            // trampoline is; the trampoline re-checks the signature and
+                            // lengths itself.
+                            unsafe { trampoline(func as usize, sig, io) }
+                        })
                     })
                 })
             });
         }
-        let outcome = if ran { OUTCOME_RAN } else { OUTCOME_CORRUPT };
+        let outcome = match ran {
+            Ran::Refused => OUTCOME_REFUSED,
+            Ran::Finished => OUTCOME_RAN,
+            Ran::Panicked { len, truncated } => {
+                let flag = if truncated { MESSAGE_TRUNCATED } else { 0 };
+                let len = len.min(MESSAGE_BYTES) as u32;
+                self.message_len.store(len | flag, Ordering::Relaxed);
+                OUTCOME_PANICKED
+            }
+        };
         self.outcome.store(outcome, Ordering::Relaxed);
         // SYNC POINT with the parent's Acquire load in `state` before `collect`.
         self.state.store(DONE, Ordering::Release);
@@ -336,112 +414,14 @@ impl Mailbox {
     }
 }
 
-/// The pool-wide wake-up the parent sleeps on: a counter of finished chunks and its
-/// notifier.
-///
-/// ```text
-/// offset size field        written by
-///      0    8 completions  workers: +1 (Release) after each DONE; the parent bumps it
-///                          too, to wake its own waiting threads (terminate)
-///      8    8 done         Notifier: workers -> parent threads
-///     16   48 (padding to one line)
-/// ```
-#[repr(C)]
-pub struct Hub {
-    completions: AtomicU64,
-    done: Notifier,
-    _pad: [u8; 48],
-}
-
-#[cfg(not(shmkit_loom))]
-const _: () = assert!(core::mem::size_of::<Hub>() == 64);
-
-// SAFETY: repr(C), an atomic counter and a Notifier (two atomics), no pointers, every
-// bit pattern valid, no Drop.
-unsafe impl ShmSafe for Hub {
-    crate::segment::kit_identity!(Internal, 1, "shmkit::pool::Hub");
-}
-
-impl Hub {
-    /// A fresh hub (zero bytes are the same value).
-    #[cfg(any(test, shmkit_loom))]
-    pub(crate) fn new() -> Self {
-        Hub {
-            completions: AtomicU64::new(0),
-            done: Notifier::new(),
-            _pad: [0; 48],
-        }
-    }
-
-    /// The completion count, to compare against in [`Hub::wait_change`].
-    pub(crate) fn completions(&self) -> u64 {
-        // SYNC POINT with the Release increment in `bump`.
-        self.completions.load(Ordering::Acquire)
-    }
-
-    /// Something finished (a chunk, or the pool's state changed): wake every sleeper.
-    pub(crate) fn bump(&self) {
-        // SYNC POINT with the Acquire load in `completions`.
-        self.completions.fetch_add(1, Ordering::Release);
-        self.done.notify_all();
-    }
-
-    /// Sleeps until the completion count differs from `seen`, or `deadline`.
-    pub(crate) fn wait_change(&self, seen: u64, deadline: Deadline) {
-        let _ = self
-            .done
-            // Parked: the parent waits for CPU-bound work that needs every core.
-            .wait_parked(deadline, || (self.completions() != seen).then_some(()));
-    }
-}
-
-/// A worker's whole life: run the initializer, then take chunks from `mailbox` until
-/// told to exit, told to retire, or orphaned. Returns the exit code.
-///
-/// Fork safety: it touches only the two shared structures, the futex, the user's
-/// initializer and tasks, and `getppid` — no lock another thread of the parent could
-/// have held at the fork (a panicking task's message goes through the panic hook,
-/// which is the one exception the pool docs name).
-pub(crate) fn worker_main(
-    mailbox: &Mailbox,
-    hub: &Hub,
-    initializer: Option<fn()>,
-    parent: i32,
-    key: u64,
-) -> i32 {
-    if let Some(init) = initializer {
-        if std::panic::catch_unwind(init).is_err() {
-            return EXIT_INIT_PANICKED;
-        }
-    }
-    mailbox.mark_started();
-    loop {
-        match mailbox.wait_for_work(Deadline::after(PARENT_CHECK)) {
-            Some(EXIT) => return 0,
-            Some(_) => {
-                let retire = mailbox.run(key);
-                hub.bump();
-                if retire {
-                    return 0;
-                }
-            }
-            None => {
-                let ppid = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get());
-                if ppid != parent {
-                    return EXIT_ORPHANED;
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pool::task::{ITEM_OK, map_signature, run_map};
+    use crate::pool::task::{ITEM_OK, ITEM_PANICKED, map_signature, run_map};
     use std::boxed::Box;
 
     fn triple(x: u32) -> u64 {
+        assert!(x != 5, "five: {x}");
         u64::from(x) * 3
     }
 
@@ -463,21 +443,22 @@ mod tests {
         });
     }
 
+    fn bytes_of(items: &[u32]) -> std::vec::Vec<u8> {
+        items.iter().flat_map(|x| x.to_ne_bytes()).collect()
+    }
+
     // The whole hand-over on one thread, over ordinary memory: post, run, collect.
     // No system call happens (nobody sleeps on the notifiers), so Miri runs it.
     #[test]
     fn miri_mailbox_round_trip_and_tampered_descriptor() {
         let mb = Box::new(Mailbox::new());
-        let hub = Box::new(Hub::new());
         let key = 0x1234_5678;
         // One address, taken once: a function's address may differ between casts.
         let f = task::fn_addr(triple as fn(u32) -> u64 as *const ());
-        let input: std::vec::Vec<u8> = [1u32, 2, 7].iter().flat_map(|x| x.to_ne_bytes()).collect();
+        let input = bytes_of(&[1, 2, 7]);
         post_triples(&mb, key, f, f, &input);
         assert_eq!(mb.state(), READY);
         assert!(!mb.run(key));
-        hub.bump();
-        assert_eq!(hub.completions(), 1);
         assert_eq!(mb.state(), DONE);
         let mut status = [0u8; 3];
         let mut output = [0u8; 24];
@@ -495,16 +476,50 @@ mod tests {
         assert!(!mb.run(key));
         assert!(matches!(
             mb.collect(&mut status, &mut output),
-            Collected::Corrupt
+            Collected::Refused
         ));
         // So is a descriptor tagged under another key.
         post_triples(&mb, key ^ 1, f, f, &input);
         assert!(!mb.run(key));
         assert!(matches!(
             mb.collect(&mut status, &mut output),
-            Collected::Corrupt
+            Collected::Refused
         ));
         mb.request_exit();
         assert_eq!(mb.state(), EXIT);
+    }
+
+    #[test]
+    fn miri_a_panic_stops_the_chunk_and_its_text_comes_back() {
+        let mb = Box::new(Mailbox::new());
+        let key = 99;
+        let f = task::fn_addr(triple as fn(u32) -> u64 as *const ());
+        // The previous chunk leaves its outcome bytes behind: the next post clears them.
+        post_triples(&mb, key, f, f, &bytes_of(&[1, 1, 1, 1]));
+        mb.run(key);
+        let (mut status, mut output) = ([0u8; 4], [0u8; 32]);
+        mb.collect(&mut status, &mut output);
+        post_triples(&mb, key, f, f, &bytes_of(&[4, 5, 6, 7]));
+        mb.run(key);
+        match mb.collect(&mut status, &mut output) {
+            Collected::Panicked(m) => assert_eq!(m.as_str(), "five: 5"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(status, [ITEM_OK, ITEM_PANICKED, ITEM_NOT_RUN, ITEM_NOT_RUN]);
+
+        // A scribbled message length is clamped; a scribbled outcome is "refused".
+        post_triples(&mb, key, f, f, &bytes_of(&[5]));
+        mb.run(key);
+        mb.message_len.store(u32::MAX, Ordering::Relaxed);
+        let (mut status, mut output) = ([0u8; 1], [0u8; 8]);
+        match mb.salvage(&mut status, &mut output) {
+            Some(m) => assert!(m.as_str().starts_with("five: 5") && m.is_truncated()),
+            None => panic!("no message"),
+        }
+        mb.outcome.store(77, Ordering::Relaxed);
+        assert!(matches!(
+            mb.collect(&mut status, &mut output),
+            Collected::Refused
+        ));
     }
 }

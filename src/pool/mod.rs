@@ -2,9 +2,9 @@
 //!
 //! Python's `multiprocessing.Pool` for CPU-bound work, without pickling: a task is a
 //! plain `fn` pointer with a [`Pod`] argument and a [`Pod`] result, each at most
-//! [`Pool::MAX_ITEM_SIZE`] bytes (a larger type does not compile). Workers are forked
-//! once, when the pool starts; a fork runs the same executable at the same addresses,
-//! so a `fn` pointer taken in the parent is valid in every worker.
+//! [`Pool::MAX_ITEM_SIZE`] bytes (a larger type does not compile). Workers are forks of
+//! this process: a fork runs the same executable at the same addresses, so a `fn`
+//! pointer taken here is valid in every worker.
 //!
 //! ```
 //! use shmkit::Pool;
@@ -34,211 +34,120 @@
 //! # Crashes
 //!
 //! A worker killed in the middle of a task (`kill -9`, a segfault, `exit` inside a
-//! task) fails exactly the items it was running with [`PoolError::WorkerDied`] — a
-//! `map` returns that error, it never hangs — and a replacement worker is forked into
-//! its place; later tasks succeed. A task that panics fails with
-//! [`PoolError::TaskPanicked`], for that item alone; the worker lives on.
+//! task) fails exactly the item it was running with [`PoolError::WorkerDied`] — a `map`
+//! returns that error, it never hangs. The items of its chunk that had finished keep
+//! their results, those it had not started run on another worker, and a replacement
+//! worker takes its place; later tasks succeed. A task that panics fails with
+//! [`PoolError::TaskPanicked`], which carries the panic's text; for that item alone,
+//! and the worker lives on.
 //!
 //! # How it works
 //!
-//! Each worker has a mailbox in an anonymous shared mapping (made before the fork)
-//! holding one chunk of tasks: a small state word, the task's addresses and type
-//! signature, and up to 32 KiB of arguments and of results. The parent posts a chunk,
-//! wakes the worker through a futex, and sleeps on one pool-wide futex that every
-//! worker bumps when it finishes. Long `map`s are cut into chunks of several items,
-//! about four per worker (Python's default `chunksize`), so tiny tasks pay one round
-//! trip per chunk.
+//! Each worker has a slot in an anonymous shared mapping (made before any fork)
+//! holding its life record and its mailbox: one chunk of tasks, with a small state
+//! word, the task's addresses and type signature, and up to 32 KiB of arguments and of
+//! results. The parent posts a chunk, wakes the worker through a futex, and sleeps on
+//! one pool-wide futex that every worker bumps when it finishes. Long `map`s are cut
+//! into chunks of several items, about four per worker (Python's default `chunksize`),
+//! so tiny tasks pay one round trip per chunk.
 //!
 //! Per-worker mailboxes rather than one shared queue let the parent know exactly which
-//! items each worker holds, and whether it had started them: a dead worker's unstarted
-//! chunk is posted again, a started one fails with the dead worker's pid and signal,
-//! and the replacement takes over the mailbox.
+//! items each worker holds and how far it got: the worker marks each item as it starts
+//! and finishes it, so a dead worker's finished items are kept, its unstarted ones are
+//! posted again, and the one in progress fails with the dead worker's pid and signal.
 //!
 //! The parent has no helper thread: whichever of its threads waits on the pool (in
 //! `map`, an iterator's `next`, [`AsyncResult::get`], [`Pool::join`], ...) collects
-//! finished chunks, replaces dead workers and posts queued chunks for every caller.
-//! While no thread waits, chunks already posted keep running, and the rest wait.
+//! finished chunks, accounts for dead workers and posts queued chunks for every
+//! caller. While no thread waits, chunks already posted keep running, and the rest wait.
 //!
-//! # Fork safety
+//! # Fork safety: the zygote
 //!
-//! Workers are forked from whichever thread creates the pool or replaces a worker.
-//! A worker runs only the initializer, the tasks, and the pool's own shared-memory
-//! code. Keep tasks free of locks other threads of the parent may have held at the
-//! fork (stdout, a `std::sync::Mutex`); glibc's allocator is safe. A panicking task
-//! runs the panic hook in the worker, which writes to stderr.
+//! A process forked from a multi-threaded one inherits every lock another thread held
+//! at that instant, held forever. So the parent forks exactly once, when the pool is
+//! built: a single-threaded *zygote*, which then forks every worker — the first ones
+//! and every replacement — on request, reaps them, and reports their pids and deaths
+//! through shared memory (see `zygote`). Workers start from that one quiet image, not
+//! from whichever thread of the parent happens to be waiting on the pool. Consequences:
 //!
-//! Workers leave through `_exit`. An idle worker checks twice a second that its parent
-//! lives and exits if it does not; dropping the pool kills and reaps every worker.
+//! - Build the pool while no other thread holds a lock its tasks need (early in
+//!   `main` is best): a lock held at that moment stays held in every worker. Memory
+//!   the parent changes after `build` (a static set later, a mapping made later) is
+//!   not seen by any worker, first or replacement.
+//! - Workers keep only stdin, stdout and stderr of the parent's file descriptors.
+//! - A worker's panic hook is the pool's: it writes one line with raw `write(2)`, and
+//!   the text also comes back in [`PoolError::TaskPanicked`].
+//! - The zygote is a copy-on-write snapshot of the parent: it costs little unless the
+//!   parent is large and keeps writing to memory it had at `build`.
+//!
+//! Workers leave through `_exit`. The zygote exits when the pool ends, and when its
+//! parent dies (it watches a pidfd of it); workers die with the zygote
+//! (`PR_SET_PDEATHSIG`). Dropping the pool kills every worker, and reaps the zygote,
+//! which reaps the workers.
 
+mod builder;
+mod calls;
+mod error;
+mod hub;
+mod job;
+#[cfg(shmkit_loom)]
+mod loom_api;
 mod mailbox;
+mod results;
 mod sched;
+mod slot;
 mod task;
+mod worker;
+mod zygote;
 
 use core::fmt;
-use core::marker::PhantomData;
-use core::mem::size_of;
 use core::time::Duration;
 use std::sync::{Mutex, MutexGuard};
 use std::vec::Vec;
 
 use bytemuck::Pod;
 
-use self::mailbox::Hub;
-use self::sched::{Buf, Config, HEALTH_INTERVAL_NS, Inner, Phase, Spec};
+pub use self::builder::PoolBuilder;
+pub use self::error::{PanicMessage, PoolError};
+use self::hub::Hub;
+pub use self::results::{AsyncResult, Imap, ImapUnordered};
+use self::sched::{HEALTH_INTERVAL_NS, Inner, Phase};
 use crate::error::Error;
 use crate::primitive::Deadline;
+use crate::process::Process;
 use crate::segment::Shared;
 
-/// The mailbox hand-over, for the loom model in `tests/loom_pool.rs`. Exists only
-/// under `--cfg shmkit_loom`; not part of the API.
 #[cfg(shmkit_loom)]
 #[doc(hidden)]
-pub mod __loom_pool {
-    pub use super::mailbox::{Hub, Mailbox};
-    use std::vec::Vec;
-
-    /// The key the model's parent and worker share.
-    pub const KEY: u64 = 0x5eed;
-
-    fn double(x: u32) -> u64 {
-        u64::from(x) * 2
-    }
-
-    pub fn new_mailbox() -> Mailbox {
-        Mailbox::new()
-    }
-
-    pub fn new_hub() -> Hub {
-        Hub::new()
-    }
-
-    /// The worker's whole loop (no initializer; the parent-death check never fires
-    /// under loom, where non-zero timeouts never expire).
-    pub fn worker(mb: &Mailbox, hub: &Hub) -> i32 {
-        super::mailbox::worker_main(mb, hub, None, 0, KEY)
-    }
-
-    /// The parent posts `items` as one chunk of `double`.
-    pub fn post_doubles(mb: &Mailbox, items: &[u32]) {
-        let spec = super::map_spec::<u32, u64>(double);
-        let input: Vec<u8> = items.iter().flat_map(|x| x.to_ne_bytes()).collect();
-        mb.post(&super::mailbox::Post {
-            trampoline: spec.trampoline,
-            func: spec.func,
-            sig: spec.sig,
-            tag: super::task::tag(KEY, spec.trampoline, spec.func, spec.sig),
-            in_size: 4,
-            out_size: 8,
-            input: &input,
-            count: items.len(),
-            retire: false,
-        });
-    }
-
-    /// The parent's wait, as `Pool::drive` does it: read the completion count, look
-    /// at the mailbox, sleep on the hub until the count moves. Then collects.
-    pub fn wait_and_collect(mb: &Mailbox, hub: &Hub, n: usize) -> Vec<u64> {
-        loop {
-            let seen = hub.completions();
-            if mb.state() == super::mailbox::DONE {
-                break;
-            }
-            hub.wait_change(seen, crate::primitive::Deadline::NEVER);
-        }
-        let mut status = std::vec![0u8; n];
-        let mut out = std::vec![0u8; n * 8];
-        assert!(matches!(
-            mb.collect(&mut status, &mut out),
-            super::mailbox::Collected::Ran
-        ));
-        assert!(status.iter().all(|&s| s == super::task::ITEM_OK));
-        out.chunks(8)
-            .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
-            .collect()
-    }
-
-    pub fn request_exit(mb: &Mailbox) {
-        mb.request_exit();
-    }
-}
-
-/// What a pool task can fail with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum PoolError {
-    /// The worker running the task died (it has been replaced).
-    WorkerDied {
-        /// The dead worker's pid.
-        pid: i32,
-        /// The signal that killed it; `None` if it exited.
-        signal: Option<i32>,
-    },
-    /// The task panicked (only that task fails; the worker lives on).
-    TaskPanicked,
-    /// The pool was closed or terminated before the task ran.
-    Closed,
-    /// [`AsyncResult::get_timeout`]: the result was not ready in time.
-    Timeout,
-    /// Another error from the kit (a corrupted mailbox, a failed fork).
-    Other(Error),
-}
-
-impl From<Error> for PoolError {
-    fn from(e: Error) -> Self {
-        PoolError::Other(e)
-    }
-}
-
-impl fmt::Display for PoolError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PoolError::WorkerDied {
-                pid,
-                signal: Some(sig),
-            } => write!(f, "pool worker {pid} was killed by signal {sig}"),
-            PoolError::WorkerDied { pid, signal: None } => {
-                write!(f, "pool worker {pid} exited during the task")
-            }
-            PoolError::TaskPanicked => f.write_str("the pool task panicked"),
-            PoolError::Closed => f.write_str("the pool is closed"),
-            PoolError::Timeout => f.write_str("the pool task did not finish in time"),
-            PoolError::Other(e) => write!(f, "pool: {e}"),
-        }
-    }
-}
-
-impl core::error::Error for PoolError {
-    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
-        match self {
-            PoolError::Other(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+pub use self::loom_api::__loom_pool;
 
 /// A pool of forked worker processes; see the [module docs](self).
 ///
 /// `Send + Sync`: several threads may use one pool at once; their tasks share the
-/// workers first come, first served. Dropping the pool kills and reaps every worker.
+/// workers first come, first served. Dropping the pool kills every worker and reaps
+/// its zygote.
 pub struct Pool {
     hub: Shared<Hub>,
     inner: Mutex<Inner>,
 }
 
-/// The longest `sleep` between two looks at the workers' health while waiting.
+/// The longest `sleep` between two looks at the zygote's health while waiting.
 const SLICE: Duration = Duration::from_nanos(HEALTH_INTERVAL_NS);
+/// How long the zygote gets to kill its workers and exit before it is killed.
+const KILL_GRACE: Duration = Duration::from_secs(2);
+/// How long [`Pool::worker_pids`] waits for workers being forked.
+const PIDS_PATIENCE: Duration = Duration::from_secs(10);
 
 impl Pool {
     /// The largest argument or result type, in bytes (for `starmap`, the two
     /// arguments together). A larger one is refused at compile time.
     pub const MAX_ITEM_SIZE: usize = 1024;
 
-    /// A pool of `workers` processes, forked now.
+    /// A pool of `workers` processes, forked now (see [`PoolBuilder::build`]).
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] if `workers` is 0; [`Error::Os`] if a mapping or a
-    /// fork fails (the workers already forked are killed and reaped).
+    /// As [`PoolBuilder::build`].
     pub fn new(workers: usize) -> Result<Pool, Error> {
         PoolBuilder::new().workers(workers).build()
     }
@@ -246,170 +155,6 @@ impl Pool {
     /// A builder for the worker count, an initializer and `max_tasks_per_child`.
     pub fn builder() -> PoolBuilder {
         PoolBuilder::new()
-    }
-
-    /// Applies `f` to every item on the workers; the results in input order.
-    ///
-    /// # Errors
-    ///
-    /// The first failure seen: [`PoolError::WorkerDied`] (a worker died while running
-    /// some of the items), [`PoolError::TaskPanicked`], [`PoolError::Closed`] (the
-    /// pool was closed, or terminated meanwhile). Items still running then finish in
-    /// the background and their results are dropped.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use shmkit::Pool;
-    /// let pool = Pool::new(2)?;
-    /// let items: Vec<u32> = (0..1000).collect();
-    /// let doubled = pool.map(|x: u32| u64::from(x) * 2, &items)?;
-    /// assert_eq!(doubled[999], 1998);
-    /// # Ok::<(), shmkit::PoolError>(())
-    /// ```
-    pub fn map<T: Pod, U: Pod>(&self, f: fn(T) -> U, items: &[T]) -> Result<Vec<U>, PoolError> {
-        const { assert_item::<T>() };
-        const { assert_item::<U>() };
-        let mut out: Vec<U> = std::vec![U::zeroed(); items.len()];
-        // SAFETY: `collect_into` removes the job before it returns or unwinds, and
-        // neither `items` nor `out` is touched until then.
-        let (input, output) = unsafe {
-            (
-                Buf::lend(pod_slice_bytes(items)),
-                Buf::lend_mut(pod_slice_bytes_mut(&mut out)),
-            )
-        };
-        let id = self.submit(map_spec(f), input, output, items.len(), false)?;
-        self.collect_into(id)?;
-        Ok(out)
-    }
-
-    /// Like [`Pool::map`], but yields the results one by one, in input order, as they
-    /// come; an item that failed yields its error and the rest go on.
-    ///
-    /// All items are queued at once; dropping the iterator early drops the rest.
-    pub fn imap<'a, T: Pod, U: Pod>(&'a self, f: fn(T) -> U, items: &'a [T]) -> Imap<'a, T, U> {
-        const { assert_item::<T>() };
-        const { assert_item::<U>() };
-        let job = self.submit(
-            map_spec(f),
-            owned(items),
-            out_buf::<U>(items.len()),
-            items.len(),
-            false,
-        );
-        Imap {
-            run: Run::new(self, job),
-            next: 0,
-            len: items.len(),
-            _items: PhantomData,
-        }
-    }
-
-    /// Like [`Pool::imap`], but yields `(index, result)` in completion order (the
-    /// index is into `items`).
-    pub fn imap_unordered<'a, T: Pod, U: Pod>(
-        &'a self,
-        f: fn(T) -> U,
-        items: &'a [T],
-    ) -> ImapUnordered<'a, T, U> {
-        const { assert_item::<T>() };
-        const { assert_item::<U>() };
-        let job = self.submit(
-            map_spec(f),
-            owned(items),
-            out_buf::<U>(items.len()),
-            items.len(),
-            true,
-        );
-        ImapUnordered {
-            run: Run::new(self, job),
-            yielded: 0,
-            len: items.len(),
-            _items: PhantomData,
-        }
-    }
-
-    /// Applies the two-argument `f` to every pair; the results in input order.
-    ///
-    /// # Errors
-    ///
-    /// As [`Pool::map`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use shmkit::Pool;
-    /// let pool = Pool::new(2)?;
-    /// let powers = pool.starmap(|b: u64, e: u32| b.pow(e), &[(2, 10), (3, 3)])?;
-    /// assert_eq!(powers, [1024, 27]);
-    /// # Ok::<(), shmkit::PoolError>(())
-    /// ```
-    pub fn starmap<A: Pod, B: Pod, U: Pod>(
-        &self,
-        f: fn(A, B) -> U,
-        items: &[(A, B)],
-    ) -> Result<Vec<U>, PoolError> {
-        const {
-            assert!(
-                size_of::<A>() + size_of::<B>() <= Pool::MAX_ITEM_SIZE,
-                "pool task arguments are at most Pool::MAX_ITEM_SIZE (1024) bytes together"
-            )
-        };
-        const { assert_item::<U>() };
-        let (asz, bsz) = (size_of::<A>(), size_of::<B>());
-        let mut input = Vec::with_capacity(items.len() * (asz + bsz));
-        for (a, b) in items {
-            input.extend_from_slice(pod_slice_bytes(core::slice::from_ref(a)));
-            input.extend_from_slice(pod_slice_bytes(core::slice::from_ref(b)));
-        }
-        let spec = Spec {
-            trampoline: task::fn_addr(task::run_pair::<A, B, U> as task::Trampoline as *const ()),
-            func: task::fn_addr(f as *const ()),
-            sig: task::pair_signature::<A, B, U>(),
-            in_size: asz + bsz,
-            out_size: size_of::<U>(),
-        };
-        let mut out: Vec<U> = std::vec![U::zeroed(); items.len()];
-        // SAFETY: as in `map`: the job is gone before `out` is touched again.
-        let output = unsafe { Buf::lend_mut(pod_slice_bytes_mut(&mut out)) };
-        let id = self.submit(spec, Buf::Owned(input), output, items.len(), false)?;
-        self.collect_into(id)?;
-        Ok(out)
-    }
-
-    /// Runs `f(arg)` on a worker and waits for its result.
-    ///
-    /// # Errors
-    ///
-    /// As [`AsyncResult::get`].
-    pub fn apply<T: Pod, U: Pod>(&self, f: fn(T) -> U, arg: T) -> Result<U, PoolError> {
-        self.apply_async(f, arg).get()
-    }
-
-    /// Starts `f(arg)` on a worker (as soon as one is free) and returns at once.
-    ///
-    /// If the pool is closed, the returned handle yields [`PoolError::Closed`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use shmkit::Pool;
-    /// let pool = Pool::new(2)?;
-    /// let a = pool.apply_async(|x: u32| x + 1, 41);
-    /// let b = pool.apply_async(|x: u32| x * 2, 21);
-    /// assert_eq!((a.get()?, b.get()?), (42, 42));
-    /// # Ok::<(), shmkit::PoolError>(())
-    /// ```
-    pub fn apply_async<T: Pod, U: Pod>(&self, f: fn(T) -> U, arg: T) -> AsyncResult<'_, U> {
-        const { assert_item::<T>() };
-        const { assert_item::<U>() };
-        let input = owned(core::slice::from_ref(&arg));
-        let job = self.submit(map_spec(f), input, out_buf::<U>(1), 1, false);
-        AsyncResult {
-            run: Run::new(self, job),
-            _result: PhantomData,
-        }
     }
 
     /// No new tasks from now on (they fail with [`PoolError::Closed`]); tasks already
@@ -422,47 +167,49 @@ impl Pool {
     }
 
     /// Closes the pool, waits until every submitted task has finished, then lets the
-    /// workers exit and reaps them.
+    /// workers exit and reaps the zygote (which reaps them).
     pub fn join(&self) {
         self.close();
         self.drive(Deadline::NEVER, |inner| inner.drained().then_some(()));
-        let mut inner = self.lock();
-        if inner.phase != Phase::Finished {
-            inner.exit_workers(&self.hub);
-        }
+        let zygote = {
+            let mut inner = self.lock();
+            if inner.phase != Phase::Finished {
+                inner.exit_workers(&self.hub);
+            }
+            inner.zygote.take()
+        };
+        // Outside the lock: the zygote gives slow workers a grace period.
+        reap_zygote(zygote, zygote::EXIT_GRACE + KILL_GRACE);
     }
 
-    /// Kills (`SIGKILL`) and reaps every worker now. Tasks not finished fail with
-    /// [`PoolError::Closed`].
+    /// Kills (`SIGKILL`) every worker now, and reaps the zygote. Tasks not finished
+    /// fail with [`PoolError::Closed`].
     pub fn terminate(&self) {
-        let mut inner = self.lock();
-        if inner.phase != Phase::Finished {
-            inner.finish(PoolError::Closed, &self.hub);
-        }
+        let zygote = {
+            let mut inner = self.lock();
+            if inner.phase != Phase::Finished {
+                inner.finish(PoolError::Closed, &self.hub);
+            }
+            inner.zygote.take()
+        };
+        reap_zygote(zygote, KILL_GRACE);
     }
 
-    /// The pids of the current workers (none after `join` or `terminate`).
+    /// The pids of the current workers (none after `join` or `terminate`). Waits (a
+    /// few seconds at most) for workers that are leaving (`max_tasks_per_child`) or
+    /// being forked to replace others.
     pub fn worker_pids(&self) -> Vec<i32> {
+        let deadline = Deadline::after(PIDS_PATIENCE);
+        self.drive(deadline, |inner| (!inner.changing_workers()).then_some(()));
         self.lock().worker_pids()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while the lock was held leaves the bookkeeping consistent enough
-        // to kill and reap the workers: keep going rather than leak processes.
+        // to end the pool: keep going rather than leak processes.
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn submit(
-        &self,
-        spec: Spec,
-        input: Buf,
-        output: Buf,
-        len: usize,
-        track_order: bool,
-    ) -> Result<u64, PoolError> {
-        self.lock().submit(spec, input, output, len, track_order)
     }
 
     /// Waits (running the pump) until `check` says done, or `deadline`.
@@ -496,21 +243,15 @@ impl Pool {
             self.hub.wait_change(seen, until);
         }
     }
+}
 
-    /// Waits for every item of job `id`, or its first failure; forgets the job (also
-    /// when unwinding), so a buffer lent to it is free again when this returns.
-    fn collect_into(&self, id: u64) -> Result<(), PoolError> {
-        let _forget = Forget { pool: self, id };
-        self.drive(Deadline::NEVER, |inner| {
-            let Some(job) = inner.job(id) else {
-                return Some(Err(PoolError::Closed));
-            };
-            if let Some(e) = job.first_error {
-                return Some(Err(e));
-            }
-            (job.remaining == 0).then_some(Ok(()))
-        })
-        .unwrap_or(Err(PoolError::Closed))
+/// Waits up to `grace` for the zygote (told to leave) to exit, kills it past that (its
+/// workers die with it), and reaps it.
+fn reap_zygote(zygote: Option<Process>, grace: Duration) {
+    let Some(mut zygote) = zygote else { return };
+    if !matches!(zygote.join_timeout(grace), Ok(Some(_))) {
+        let _ = zygote.kill();
+        let _ = zygote.join();
     }
 }
 
@@ -530,326 +271,20 @@ impl fmt::Debug for Pool {
     }
 }
 
-/// Options for a [`Pool`].
-#[derive(Debug, Clone, Default)]
-pub struct PoolBuilder {
-    workers: Option<usize>,
-    initializer: Option<fn()>,
-    max_tasks_per_child: Option<usize>,
-}
-
-impl PoolBuilder {
-    /// Default options: one worker per available CPU, no initializer, workers live
-    /// as long as the pool.
-    pub fn new() -> Self {
-        PoolBuilder::default()
-    }
-
-    /// How many worker processes (default: `std::thread::available_parallelism`).
-    pub fn workers(mut self, n: usize) -> Self {
-        self.workers = Some(n);
-        self
-    }
-
-    /// Runs `f` in each worker right after it is forked, replacements included. A
-    /// worker whose initializer panics exits; if three in a row do, the pool gives up
-    /// and its pending tasks fail with [`PoolError::WorkerDied`].
-    pub fn initializer(mut self, f: fn()) -> Self {
-        self.initializer = Some(f);
-        self
-    }
-
-    /// A worker exits after running `k` tasks (items) and a fresh one is forked in its
-    /// place (Python's `maxtasksperchild`; chunks are cut to fit).
-    pub fn max_tasks_per_child(mut self, k: usize) -> Self {
-        self.max_tasks_per_child = Some(k);
-        self
-    }
-
-    /// Forks the workers.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidArgument`] for 0 workers or `max_tasks_per_child(0)`;
-    /// [`Error::Os`] if a mapping or a fork fails (the workers already forked are
-    /// killed and reaped).
-    pub fn build(self) -> Result<Pool, Error> {
-        let workers = match self.workers {
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
-        if workers == 0 || self.max_tasks_per_child == Some(0) {
-            return Err(Error::InvalidArgument);
-        }
-        let cfg = Config {
-            initializer: self.initializer,
-            max_tasks_per_child: self.max_tasks_per_child,
-            key: fresh_key(),
-            parent: crate::sys::ids::pid(),
-        };
-        // SAFETY: an all-zero Hub is a valid one (a zero counter, an idle Notifier).
-        let hub = unsafe { Shared::<Hub>::new_with(|_| {}) }?;
-        let pool = Pool {
-            hub,
-            inner: Mutex::new(Inner::new(cfg)),
-        };
-        {
-            let mut inner = pool.lock();
-            for _ in 0..workers {
-                inner.add_worker(&pool.hub)?; // on error, dropping `pool` reaps the rest
-            }
-        }
-        Ok(pool)
-    }
-}
-
-/// The result of [`Pool::apply_async`], to wait for. Borrows the pool.
-pub struct AsyncResult<'a, U: Pod> {
-    run: Run<'a>,
-    _result: PhantomData<fn() -> U>,
-}
-
-impl<U: Pod> AsyncResult<'_, U> {
-    /// Waits for the result. Can be called again (it returns the same result).
-    ///
-    /// # Errors
-    ///
-    /// [`PoolError::WorkerDied`], [`PoolError::TaskPanicked`], [`PoolError::Closed`]
-    /// (the pool was closed before the task was submitted, or terminated before it
-    /// finished).
-    pub fn get(&self) -> Result<U, PoolError> {
-        self.wait(Deadline::NEVER)
-    }
-
-    /// Waits at most `timeout` for the result.
-    ///
-    /// # Errors
-    ///
-    /// [`PoolError::Timeout`] if it is not ready by then (it keeps running; ask
-    /// again), or as [`AsyncResult::get`].
-    pub fn get_timeout(&self, timeout: Duration) -> Result<U, PoolError> {
-        self.wait(Deadline::after(timeout))
-    }
-
-    /// Has the task finished (successfully or not)?
-    pub fn ready(&self) -> bool {
-        self.run.item_ready(0)
-    }
-
-    fn wait(&self, deadline: Deadline) -> Result<U, PoolError> {
-        self.run.wait_item(0, deadline).map(|b| pod_from::<U>(&b))
-    }
-}
-
-impl<U: Pod> fmt::Debug for AsyncResult<'_, U> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncResult")
-            .field("ready", &self.ready())
-            .finish()
-    }
-}
-
-/// The iterator of [`Pool::imap`]: results in input order.
-pub struct Imap<'a, T: Pod, U: Pod> {
-    run: Run<'a>,
-    next: usize,
-    len: usize,
-    _items: Marker<'a, T, U>,
-}
-
-impl<T: Pod, U: Pod> Iterator for Imap<'_, T, U> {
-    type Item = Result<U, PoolError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.next == self.len {
-            return None;
-        }
-        let i = self.next;
-        self.next += 1;
-        Some(
-            self.run
-                .wait_item(i, Deadline::NEVER)
-                .map(|b| pod_from::<U>(&b)),
-        )
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.len - self.next, Some(self.len - self.next))
-    }
-}
-
-impl<T: Pod, U: Pod> ExactSizeIterator for Imap<'_, T, U> {}
-
-impl<T: Pod, U: Pod> fmt::Debug for Imap<'_, T, U> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Imap")
-            .field("next", &self.next)
-            .field("len", &self.len)
-            .finish()
-    }
-}
-
-/// The iterator of [`Pool::imap_unordered`]: `(index, result)` in completion order.
-pub struct ImapUnordered<'a, T: Pod, U: Pod> {
-    run: Run<'a>,
-    yielded: usize,
-    len: usize,
-    _items: Marker<'a, T, U>,
-}
-
-impl<T: Pod, U: Pod> Iterator for ImapUnordered<'_, T, U> {
-    type Item = (usize, Result<U, PoolError>);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.yielded == self.len {
-            return None;
-        }
-        let k = self.yielded;
-        self.yielded += 1;
-        let id = match self.run.job {
-            Ok(id) => id,
-            // Never submitted: every item fails with the same error, in input order.
-            Err(e) => return Some((k, Err(e))),
-        };
-        let got = self.run.pool.drive(Deadline::NEVER, |inner| {
-            let job = inner.job_mut(id)?;
-            let i = job.order.as_mut()?.pop_front()?;
-            Some((i, job.result(i).map(|b| pod_from::<U>(b))))
-        });
-        Some(got.unwrap_or((k, Err(PoolError::Closed))))
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.len - self.yielded, Some(self.len - self.yielded))
-    }
-}
-
-impl<T: Pod, U: Pod> ExactSizeIterator for ImapUnordered<'_, T, U> {}
-
-impl<T: Pod, U: Pod> fmt::Debug for ImapUnordered<'_, T, U> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ImapUnordered")
-            .field("yielded", &self.yielded)
-            .field("len", &self.len)
-            .finish()
-    }
-}
-
-/// What the iterators borrow (the items) and yield (`U`s).
-type Marker<'a, T, U> = PhantomData<(&'a [T], fn() -> U)>;
-
-/// A submitted job seen from its handle: forgets the job when dropped.
-struct Run<'a> {
-    pool: &'a Pool,
-    job: Result<u64, PoolError>,
-}
-
-impl<'a> Run<'a> {
-    fn new(pool: &'a Pool, job: Result<u64, PoolError>) -> Self {
-        Run { pool, job }
-    }
-
-    fn item_ready(&self, i: usize) -> bool {
-        let Ok(id) = self.job else { return true };
-        let mut inner = self.pool.lock();
-        inner.pump(&self.pool.hub, false);
-        inner.job(id).is_none_or(|job| job.is_final(i))
-    }
-
-    /// Waits until item `i` is final; its result bytes (copied) or its error.
-    fn wait_item(&self, i: usize, deadline: Deadline) -> Result<Vec<u8>, PoolError> {
-        let id = self.job?;
-        self.pool
-            .drive(deadline, |inner| {
-                let Some(job) = inner.job(id) else {
-                    return Some(Err(PoolError::Closed));
-                };
-                job.is_final(i).then(|| job.result(i).map(<[u8]>::to_vec))
-            })
-            .unwrap_or(Err(PoolError::Timeout))
-    }
-}
-
-impl Drop for Run<'_> {
-    fn drop(&mut self) {
-        if let Ok(id) = self.job {
-            self.pool.lock().remove_job(id);
-        }
-    }
-}
-
-/// Forgets a job when a blocking call returns (or unwinds).
-struct Forget<'a> {
-    pool: &'a Pool,
-    id: u64,
-}
-
-impl Drop for Forget<'_> {
-    fn drop(&mut self) {
-        self.pool.lock().remove_job(self.id);
-    }
-}
-
 /// Refuses (at compile time, when the generic call is instantiated) a type larger than
 /// a mailbox slot.
 const fn assert_item<T>() {
     assert!(
-        size_of::<T>() <= Pool::MAX_ITEM_SIZE,
+        core::mem::size_of::<T>() <= Pool::MAX_ITEM_SIZE,
         "pool task arguments and results are at most Pool::MAX_ITEM_SIZE (1024) bytes"
     );
 }
 
-fn map_spec<T: Pod, U: Pod>(f: fn(T) -> U) -> Spec {
-    Spec {
-        // Both addresses are of functions of this executable; see `task`.
-        trampoline: task::fn_addr(task::run_map::<T, U> as task::Trampoline as *const ()),
-        func: task::fn_addr(f as *const ()),
-        sig: task::map_signature::<T, U>(),
-        in_size: size_of::<T>(),
-        out_size: size_of::<U>(),
-    }
-}
-
 /// The bytes of a slice of `Pod`s (empty for a zero-sized `T`).
 fn pod_slice_bytes<T: Pod>(items: &[T]) -> &[u8] {
-    if size_of::<T>() == 0 {
+    if core::mem::size_of::<T>() == 0 {
         &[]
     } else {
         bytemuck::cast_slice(items)
     }
-}
-
-/// The mutable bytes of a slice of `Pod`s (empty for a zero-sized `T`).
-fn pod_slice_bytes_mut<T: Pod>(items: &mut [T]) -> &mut [u8] {
-    if size_of::<T>() == 0 {
-        &mut []
-    } else {
-        bytemuck::cast_slice_mut(items)
-    }
-}
-
-/// A copy of the items' bytes, owned by the job.
-fn owned<T: Pod>(items: &[T]) -> Buf {
-    Buf::Owned(pod_slice_bytes(items).to_vec())
-}
-
-/// A zeroed result buffer for `len` results of `U`, owned by the job.
-fn out_buf<U: Pod>(len: usize) -> Buf {
-    Buf::Owned(std::vec![0u8; len * size_of::<U>()])
-}
-
-/// One `U` read from its unaligned bytes.
-fn pod_from<U: Pod>(bytes: &[u8]) -> U {
-    if size_of::<U>() == 0 {
-        return U::zeroed();
-    }
-    bytemuck::pod_read_unaligned(bytes)
-}
-
-/// A fresh key for `task::tag`, from the standard library's per-process random seed,
-/// the pid and the clock.
-fn fresh_key() -> u64 {
-    use core::hash::BuildHasher;
-    std::hash::RandomState::new()
-        .hash_one((crate::sys::ids::pid(), crate::sys::time::monotonic_ns()))
 }

@@ -1,37 +1,33 @@
-//! The parent's side of the pool: process-local bookkeeping of jobs and workers, and
-//! the `pump` that collects finished chunks, replaces dead workers and posts new chunks.
+//! The parent's side of the pool: process-local bookkeeping of jobs and worker slots,
+//! and the `pump` that collects finished chunks, accounts for dead workers, asks the
+//! zygote for replacements and posts new chunks.
 //!
 //! Nothing here lives in shared memory. It sits behind the pool's `std::sync::Mutex`;
 //! whichever thread of the parent is waiting for a result runs the pump, so every
-//! thread's jobs progress while any thread waits. `pump` never blocks for long: it
-//! reads mailbox states, copies bytes, and forks a replacement when one is due.
+//! thread's jobs progress while any thread waits. `pump` never blocks: it reads
+//! mailbox and life states, copies bytes, and rings the zygote's doorbell. It never
+//! forks, waits for a worker or signals one: the zygote does all of that.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::vec;
 use std::vec::Vec;
 
-use core::time::Duration;
+use rustix::fd::{AsFd, OwnedFd};
 
-use super::PoolError;
-use super::mailbox::{self, Collected, Hub, Mailbox, Post};
-use super::task::{self, ITEM_OK, ITEM_PANICKED};
+use super::error::PoolError;
+use super::hub::{self, Hub};
+use super::job::{Buf, ChunkEnd, Job, Spec};
+use super::mailbox::{self, Collected, Post};
+use super::slot::{Seen, Slot};
+use super::task;
+use super::zygote::EXIT_GRACE;
 use crate::error::Error;
 use crate::process::{ExitStatus, Process};
 use crate::segment::Shared;
 
-/// How often the parent checks its workers for death while it waits.
+/// How often the parent checks that its zygote lives while it waits.
 pub(crate) const HEALTH_INTERVAL_NS: u64 = 10_000_000;
 /// A pool whose workers die in their initializer this many times in a row gives up.
 const INIT_FAILURE_LIMIT: u32 = 3;
-/// How long a retiring or exiting worker gets to leave before it is killed.
-const EXIT_GRACE: Duration = Duration::from_secs(5);
-
-/// Item state, parent side: not final yet.
-const PENDING: u8 = 0;
-/// Item state, parent side: failed; the error is in `Job::failures`.
-const FAILED: u8 = 3;
-const _: () = assert!(ITEM_OK != PENDING && ITEM_PANICKED != PENDING);
-const _: () = assert!(ITEM_OK != FAILED && ITEM_PANICKED != FAILED);
 
 /// Fixed settings of a pool.
 #[derive(Debug, Clone, Copy)]
@@ -40,151 +36,6 @@ pub(crate) struct Config {
     pub(crate) max_tasks_per_child: Option<usize>,
     /// The process-private key of `task::tag`.
     pub(crate) key: u64,
-    /// The parent's pid (workers exit when their parent is no longer this).
-    pub(crate) parent: i32,
-}
-
-/// What one job runs: the type-erased form of `fn(T) -> U` (or `fn(A, B) -> U`).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Spec {
-    pub(crate) trampoline: u64,
-    pub(crate) func: u64,
-    pub(crate) sig: u64,
-    pub(crate) in_size: usize,
-    pub(crate) out_size: usize,
-}
-
-/// A submitted batch of items (one `map` call, one `apply_async`, ...).
-pub(crate) struct Job {
-    spec: Spec,
-    tag: u64,
-    len: usize,
-    chunk: usize,
-    /// `len * in_size` argument bytes.
-    input: Buf,
-    /// First item never posted.
-    next: usize,
-    /// Chunks to post again (their worker died before it started them).
-    retry: Vec<(usize, usize)>,
-    /// `len * out_size` result bytes.
-    output: Buf,
-    /// Per item: `PENDING`, `ITEM_OK`, `ITEM_PANICKED` or `FAILED`.
-    status: Vec<u8>,
-    /// Failed ranges, in the order they failed: the first range holding an item is
-    /// the one that failed it.
-    failures: Vec<(usize, usize, PoolError)>,
-    /// Items not final yet.
-    pub(crate) remaining: usize,
-    /// The first failure seen.
-    pub(crate) first_error: Option<PoolError>,
-    /// Indices in the order they became final (`imap_unordered` only).
-    pub(crate) order: Option<VecDeque<usize>>,
-}
-
-impl Job {
-    fn has_work(&self) -> bool {
-        !self.retry.is_empty() || self.next < self.len
-    }
-
-    /// Is item `i` final?
-    pub(crate) fn is_final(&self, i: usize) -> bool {
-        self.status[i] != PENDING
-    }
-
-    /// Item `i`'s result bytes, or its error. Only for a final item.
-    pub(crate) fn result(&self, i: usize) -> Result<&[u8], PoolError> {
-        let size = self.spec.out_size;
-        match self.status[i] {
-            ITEM_OK => Ok(&self.output.bytes()[i * size..(i + 1) * size]),
-            ITEM_PANICKED => Err(PoolError::TaskPanicked),
-            _ => Err(self
-                .failures
-                .iter()
-                .find(|(start, len, _)| (*start..start + len).contains(&i))
-                .map_or(PoolError::Other(Error::Corrupted), |f| f.2)),
-        }
-    }
-
-    fn settle(&mut self, i: usize) {
-        self.remaining -= 1;
-        if let Some(order) = &mut self.order {
-            order.push_back(i);
-        }
-    }
-
-    /// Fails every still-pending item of `start..start + len` with `err`.
-    fn fail(&mut self, start: usize, len: usize, err: PoolError) {
-        let mut any = false;
-        for i in start..start + len {
-            if self.status[i] == PENDING {
-                self.status[i] = FAILED;
-                self.settle(i);
-                any = true;
-            }
-        }
-        if any {
-            self.failures.push((start, len, err));
-            self.first_error.get_or_insert(err);
-        }
-    }
-}
-
-/// A job's argument or result bytes: its own, or a caller's buffer that outlives the
-/// job (a blocking `map` lends its argument slice and its result vector, saving two
-/// copies and two allocations of the whole data).
-pub(crate) enum Buf {
-    /// Bytes the job owns.
-    Owned(Vec<u8>),
-    /// A caller's buffer; see [`Buf::lend`].
-    Lent { ptr: *mut u8, len: usize },
-}
-
-// SAFETY: a `Lent` buffer is only touched through the pool's mutex (the job is in
-// `Inner`), and its lender, on whichever thread, does not touch it until it has
-// removed the job under that mutex (see `Buf::lend`).
-unsafe impl Send for Buf {}
-
-impl Buf {
-    /// Lends `bytes` to a job.
-    ///
-    /// # Safety
-    ///
-    /// Until the job holding the `Buf` is removed from `Inner` (under the pool's
-    /// mutex), the buffer must stay allocated and the caller must not access it. The
-    /// job may write to it (for a result buffer) only if it came from a `&mut`; an
-    /// argument buffer from a `&[u8]` is only ever read.
-    pub(crate) unsafe fn lend(bytes: &[u8]) -> Buf {
-        Buf::Lent {
-            ptr: bytes.as_ptr().cast_mut(),
-            len: bytes.len(),
-        }
-    }
-
-    /// Lends a result buffer. Safety: as [`Buf::lend`].
-    pub(crate) unsafe fn lend_mut(bytes: &mut [u8]) -> Buf {
-        Buf::Lent {
-            ptr: bytes.as_mut_ptr(),
-            len: bytes.len(),
-        }
-    }
-
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Buf::Owned(v) => v,
-            // SAFETY: the lender keeps the buffer alive and untouched while the job
-            // exists (`lend`'s contract); `ptr` and `len` describe it.
-            Buf::Lent { ptr, len } => unsafe { core::slice::from_raw_parts(*ptr, *len) },
-        }
-    }
-
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        match self {
-            Buf::Owned(v) => v,
-            // SAFETY: as in `bytes`; only result buffers, which were lent from a
-            // `&mut [u8]` (`lend_mut`), are written.
-            Buf::Lent { ptr, len } => unsafe { core::slice::from_raw_parts_mut(*ptr, *len) },
-        }
-    }
 }
 
 /// The chunk a worker holds.
@@ -196,13 +47,16 @@ struct Chunk {
     retire: bool,
 }
 
-/// One worker process and its mailbox.
+/// One worker slot, as the parent sees it.
 struct Worker {
-    process: Process,
-    mailbox: Shared<Mailbox>,
+    slot: Shared<Slot>,
     chunk: Option<Chunk>,
-    /// Items posted to this process so far (for `max_tasks_per_child`).
+    /// Items posted to this slot's current process (for `max_tasks_per_child`).
     calls: usize,
+    /// When its last chunk (`max_tasks_per_child`) was collected: it is leaving.
+    retiring: Option<u64>,
+    /// Asked the zygote to kill it.
+    kill_asked: bool,
 }
 
 /// Where the pool is in its life.
@@ -227,39 +81,82 @@ pub(crate) struct Inner {
     pub(crate) phase: Phase,
     last_health_ns: u64,
     init_failures: u32,
+    /// The zygote's doorbell (an eventfd).
+    bell: OwnedFd,
+    /// The zygote, until the pool is finished and a thread takes it to reap it.
+    pub(crate) zygote: Option<Process>,
 }
 
 impl Inner {
-    pub(crate) fn new(cfg: Config) -> Inner {
+    /// The bookkeeping of a pool whose zygote was forked to serve `slots`.
+    pub(crate) fn new(
+        cfg: Config,
+        slots: Vec<Shared<Slot>>,
+        bell: OwnedFd,
+        zygote: Process,
+    ) -> Inner {
         Inner {
             cfg,
-            workers: Vec::new(),
+            workers: slots
+                .into_iter()
+                .map(|slot| Worker {
+                    slot,
+                    chunk: None,
+                    calls: 0,
+                    retiring: None,
+                    kill_asked: false,
+                })
+                .collect(),
             jobs: BTreeMap::new(),
             queue: VecDeque::new(),
             next_job: 1,
             phase: Phase::Open,
             last_health_ns: crate::sys::time::monotonic_ns(),
             init_failures: 0,
+            bell,
+            zygote: Some(zygote),
         }
     }
 
-    /// Forks one more worker with a fresh mailbox.
-    pub(crate) fn add_worker(&mut self, hub: &Shared<Hub>) -> Result<(), Error> {
-        // SAFETY: an all-zero Mailbox is a valid IDLE mailbox (see its docs); the slot
-        // starts zero-filled.
-        let mailbox = unsafe { Shared::<Mailbox>::new_with(|_| {}) }?;
-        let process = spawn_worker(&mailbox, hub, &self.cfg)?;
-        self.workers.push(Worker {
-            process,
-            mailbox,
-            chunk: None,
-            calls: 0,
-        });
-        Ok(())
+    /// The pids of the workers running now.
+    pub(crate) fn worker_pids(&self) -> Vec<i32> {
+        self.workers
+            .iter()
+            .filter_map(|w| match w.slot.life.seen() {
+                Seen::Live(pid) => Some(pid),
+                _ => None,
+            })
+            .collect()
     }
 
-    pub(crate) fn worker_pids(&self) -> Vec<i32> {
-        self.workers.iter().map(|w| w.process.pid()).collect()
+    /// At start-up: `None` while the zygote has not answered for every slot; then
+    /// `Ok` if every first worker was forked, or why not.
+    pub(crate) fn startup(&mut self) -> Option<Result<(), Error>> {
+        let mut pending = false;
+        for w in &self.workers {
+            match w.slot.life.seen() {
+                Seen::Failed(errno) => return Some(Err(Error::Os(errno))),
+                Seen::Corrupt => return Some(Err(Error::Corrupted)),
+                Seen::Requested | Seen::Empty => pending = true,
+                Seen::Live(_) | Seen::Dead(..) => {}
+            }
+        }
+        if let Some(zygote) = self.zygote.as_mut() {
+            if !matches!(zygote.join_timeout(core::time::Duration::ZERO), Ok(None)) {
+                return Some(Err(Error::Os(libc::ECHILD)));
+            }
+        }
+        (!pending).then_some(Ok(()))
+    }
+
+    /// Is a worker leaving (`max_tasks_per_child`), or a slot waiting for the zygote
+    /// to fork its successor?
+    pub(crate) fn changing_workers(&self) -> bool {
+        self.phase != Phase::Finished
+            && self
+                .workers
+                .iter()
+                .any(|w| w.retiring.is_some() || w.slot.life.seen() == Seen::Requested)
     }
 
     pub(crate) fn job(&self, id: u64) -> Option<&Job> {
@@ -280,8 +177,7 @@ impl Inner {
     pub(crate) fn submit(
         &mut self,
         spec: Spec,
-        input: Buf,
-        output: Buf,
+        (input, output): (Buf, Buf),
         len: usize,
         track_order: bool,
     ) -> Result<u64, PoolError> {
@@ -299,21 +195,8 @@ impl Inner {
             spec.out_size,
             (mailbox::MAX_CHUNK, mailbox::IN_BYTES, mailbox::OUT_BYTES),
         );
-        let job = Job {
-            spec,
-            tag: task::tag(self.cfg.key, spec.trampoline, spec.func, spec.sig),
-            len,
-            chunk,
-            input,
-            next: 0,
-            retry: Vec::new(),
-            output,
-            status: vec![PENDING; len],
-            failures: Vec::new(),
-            remaining: len,
-            first_error: None,
-            order: track_order.then(VecDeque::new),
-        };
+        let tag = task::tag(self.cfg.key, spec.trampoline, spec.func, spec.sig);
+        let job = Job::new(spec, tag, len, chunk, (input, output), track_order);
         self.jobs.insert(id, job);
         if len > 0 {
             self.queue.push_back(id);
@@ -322,21 +205,23 @@ impl Inner {
         Ok(id)
     }
 
-    /// Collects finished chunks, checks the workers' health when due (or when `force`),
-    /// and posts chunks to idle workers.
-    pub(crate) fn pump(&mut self, hub: &Shared<Hub>, force_health: bool) {
-        let mut i = 0;
-        // `collect` may retire and replace a worker, and a failed fork ends the pool.
-        while i < self.workers.len() {
-            if self.workers[i].chunk.is_some() && self.workers[i].mailbox.state() == mailbox::DONE {
-                self.collect(i, hub);
+    /// Collects finished chunks, accounts for dead workers and asks for their
+    /// replacements, checks the zygote when due (or when `force_health`), and posts
+    /// chunks to idle workers.
+    pub(crate) fn pump(&mut self, hub: &Hub, force_health: bool) {
+        if self.phase == Phase::Finished {
+            return;
+        }
+        for i in 0..self.workers.len() {
+            if self.phase == Phase::Finished {
+                return;
             }
-            i += 1;
+            self.visit(i, hub);
         }
         let now = crate::sys::time::monotonic_ns();
         if force_health || now.saturating_sub(self.last_health_ns) >= HEALTH_INTERVAL_NS {
             self.last_health_ns = now;
-            self.check_health(hub);
+            self.check_zygote(hub);
         }
         self.dispatch();
     }
@@ -350,137 +235,153 @@ impl Inner {
                 .all(|id| self.jobs.get(id).is_none_or(|j| !j.has_work()))
     }
 
+    /// Looks at worker `i`'s mailbox and life record.
+    fn visit(&mut self, i: usize, hub: &Hub) {
+        let w = &mut self.workers[i];
+        if w.chunk.is_some() {
+            match w.slot.mailbox.state() {
+                mailbox::DONE => self.collect(i),
+                mailbox::READY | mailbox::RUNNING => {}
+                // No state a worker holding a chunk can be in: it scribbled its
+                // mailbox. It goes; its items are judged by their outcome bytes.
+                _ => self.ask_kill(i),
+            }
+        }
+        match self.workers[i].slot.life.seen() {
+            Seen::Dead(pid, status) => self.on_death(i, pid, status, hub),
+            Seen::Failed(errno) => self.finish(PoolError::Other(Error::Os(errno)), hub),
+            Seen::Corrupt => self.finish(PoolError::Other(Error::Corrupted), hub),
+            Seen::Live(_) | Seen::Requested | Seen::Empty => {
+                let overdue = self.workers[i].retiring.is_some_and(|since| {
+                    crate::sys::time::monotonic_ns().saturating_sub(since)
+                        >= EXIT_GRACE.as_nanos() as u64
+                });
+                if overdue {
+                    self.ask_kill(i);
+                }
+            }
+        }
+    }
+
+    /// Asks the zygote to kill worker `i` (once).
+    fn ask_kill(&mut self, i: usize) {
+        let w = &mut self.workers[i];
+        if !w.kill_asked {
+            w.kill_asked = true;
+            w.slot.life.ask_kill();
+            crate::sys::fds::ring(self.bell.as_fd());
+        }
+    }
+
     /// Worker `i`'s mailbox is DONE: takes its results.
-    fn collect(&mut self, i: usize, hub: &Shared<Hub>) {
+    fn collect(&mut self, i: usize) {
         let w = &mut self.workers[i];
         let Some(chunk) = w.chunk.take() else { return };
-        match self.jobs.get_mut(&chunk.job) {
-            Some(job) => {
-                let (start, len, size) = (chunk.start, chunk.len, job.spec.out_size);
-                let outcome = w.mailbox.collect(
-                    &mut job.status[start..start + len],
-                    &mut job.output.bytes_mut()[start * size..(start + len) * size],
-                );
-                match outcome {
-                    Collected::Ran => {
-                        for k in start..start + len {
-                            match job.status[k] {
-                                ITEM_OK | ITEM_PANICKED => {
-                                    if job.status[k] == ITEM_PANICKED {
-                                        job.first_error.get_or_insert(PoolError::TaskPanicked);
-                                    }
-                                    job.settle(k);
-                                }
-                                _ => {
-                                    // A byte the worker never writes: count it failed.
-                                    job.status[k] = PENDING;
-                                    job.fail(k, 1, PoolError::Other(Error::Corrupted));
-                                }
-                            }
-                        }
-                    }
-                    Collected::Corrupt => job.fail(start, len, PoolError::Other(Error::Corrupted)),
-                }
-            }
-            None => {
-                let _ = w.mailbox.collect(&mut [], &mut []);
-            }
-        }
         if chunk.retire {
-            self.retire(i, hub);
+            w.retiring = Some(crate::sys::time::monotonic_ns());
+        }
+        let Some(job) = self.jobs.get_mut(&chunk.job) else {
+            let _ = w.slot.mailbox.collect(&mut [], &mut []);
+            return;
+        };
+        let (start, len, size) = (chunk.start, chunk.len, job.spec.out_size);
+        let outcome = w.slot.mailbox.collect(
+            &mut job.status[start..start + len],
+            &mut job.output.bytes_mut()[start * size..(start + len) * size],
+        );
+        let again = match outcome {
+            Collected::Ran => job.absorb(start, len, ChunkEnd::Done { panic: None }),
+            Collected::Panicked(m) => job.absorb(start, len, ChunkEnd::Done { panic: Some(m) }),
+            Collected::Refused => {
+                job.fail(start, len, PoolError::Other(Error::Corrupted));
+                false
+            }
+        };
+        if again {
+            self.queue.push_front(chunk.job);
         }
     }
 
-    /// Worker `i` finished its last chunk and is leaving: reap it, fork its successor.
-    fn retire(&mut self, i: usize, hub: &Shared<Hub>) {
+    /// The zygote reaped worker `i` (`pid`, ended as `status`): accounts for the chunk
+    /// it held, and asks for its successor.
+    fn on_death(&mut self, i: usize, pid: i32, status: Option<ExitStatus>, hub: &Hub) {
+        let err = PoolError::WorkerDied {
+            pid,
+            signal: status.and_then(|s| s.signal()),
+        };
         let w = &mut self.workers[i];
-        if !matches!(w.process.join_timeout(EXIT_GRACE), Ok(Some(_))) {
-            let _ = w.process.kill();
-            let _ = w.process.join();
-        }
-        self.replace(i, hub);
-    }
-
-    /// Polls every worker; a dead one has its chunk accounted for and is replaced.
-    fn check_health(&mut self, hub: &Shared<Hub>) {
-        let mut i = 0;
-        while i < self.workers.len() {
-            i += 1;
-            let i = i - 1;
-            let status = match self.workers[i].process.join_timeout(Duration::ZERO) {
-                Ok(Some(status)) => status,
-                Ok(None) => continue,
-                // ECHILD: someone else reaped it (a waitpid(-1) elsewhere): it is gone.
-                Err(_) => ExitStatus::Exited(-1),
-            };
-            self.handle_death(i, status, hub);
-        }
-    }
-
-    fn handle_death(&mut self, i: usize, status: ExitStatus, hub: &Shared<Hub>) {
-        let pid = self.workers[i].process.pid();
-        let state = self.workers[i].mailbox.state();
-        let started = self.workers[i].mailbox.started();
-        if let Some(chunk) = self.workers[i].chunk {
-            match state {
-                mailbox::DONE => {
-                    // It finished the chunk, then died: the results are good.
-                    let mut chunk = chunk;
-                    chunk.retire = false;
-                    self.workers[i].chunk = Some(chunk);
-                    self.collect(i, hub);
-                }
-                mailbox::READY | mailbox::IDLE => {
-                    // Never started: post it again, first thing.
-                    self.workers[i].chunk = None;
+        if let Some(chunk) = w.chunk {
+            match w.slot.mailbox.state() {
+                // It finished the chunk, then died: the results are good.
+                mailbox::DONE => self.collect(i),
+                // Never started: post it all again, first thing.
+                mailbox::READY => {
+                    w.chunk = None;
                     if let Some(job) = self.jobs.get_mut(&chunk.job) {
                         job.retry.push((chunk.start, chunk.len));
                         self.queue.push_front(chunk.job);
                     }
                 }
+                // Died in the middle: each item's outcome byte says how far it got.
                 _ => {
-                    self.workers[i].chunk = None;
+                    w.chunk = None;
                     if let Some(job) = self.jobs.get_mut(&chunk.job) {
-                        let err = PoolError::WorkerDied {
-                            pid,
-                            signal: status.signal(),
-                        };
-                        job.fail(chunk.start, chunk.len, err);
+                        let (start, len, size) = (chunk.start, chunk.len, job.spec.out_size);
+                        let panic = w.slot.mailbox.salvage(
+                            &mut job.status[start..start + len],
+                            &mut job.output.bytes_mut()[start * size..(start + len) * size],
+                        );
+                        if job.absorb(start, len, ChunkEnd::Died { err, panic }) {
+                            self.queue.push_front(chunk.job);
+                        }
                     }
                 }
             }
         }
-        if started {
-            self.init_failures = 0;
-        } else {
-            self.init_failures += 1;
-            if self.init_failures >= INIT_FAILURE_LIMIT {
-                // Every replacement dies before it can run anything: give up rather
-                // than fork forever, and fail what is pending with the cause.
-                let err = PoolError::WorkerDied {
-                    pid,
-                    signal: status.signal(),
-                };
-                self.finish(err, hub);
-                return;
+        let w = &mut self.workers[i];
+        // A worker killed by SIGKILL (by hand, by the OOM killer) before it got going
+        // says nothing about the initializer: it is simply replaced.
+        let killed = status.and_then(|s| s.signal()) == Some(libc::SIGKILL);
+        if w.retiring.is_none() && !killed {
+            if w.slot.mailbox.started() {
+                self.init_failures = 0;
+            } else {
+                self.init_failures += 1;
+                if self.init_failures >= INIT_FAILURE_LIMIT {
+                    // Every replacement dies before it can run anything: give up rather
+                    // than fork forever, and fail what is pending with the cause.
+                    self.finish(err, hub);
+                    return;
+                }
             }
         }
-        self.replace(i, hub);
+        self.replace(i);
     }
 
-    /// Worker `i` is reaped: reset its mailbox and fork its successor into it.
-    fn replace(&mut self, i: usize, hub: &Shared<Hub>) {
+    /// Worker `i` is reaped: resets its mailbox and asks the zygote for a successor.
+    fn replace(&mut self, i: usize) {
         let w = &mut self.workers[i];
         w.chunk = None;
         w.calls = 0;
-        w.mailbox.reset();
-        match spawn_worker(&w.mailbox, hub, &self.cfg) {
-            Ok(process) => w.process = process,
-            Err(e) => {
-                // Cannot fork (process limit, memory): the pool cannot go on.
-                self.finish(PoolError::Other(e), hub);
-            }
-        }
+        w.retiring = None;
+        w.kill_asked = false;
+        w.slot.mailbox.reset();
+        w.slot.life.request();
+        crate::sys::fds::ring(self.bell.as_fd());
+    }
+
+    /// Is the zygote alive? If not, the pool is over.
+    fn check_zygote(&mut self, hub: &Hub) {
+        let Some(zygote) = self.zygote.as_mut() else {
+            return;
+        };
+        let pid = zygote.pid();
+        let ended = match zygote.join_timeout(core::time::Duration::ZERO) {
+            Ok(None) => return,
+            Ok(Some(status)) => status.signal(),
+            Err(_) => None,
+        };
+        self.finish(PoolError::ZygoteDied { pid, signal: ended }, hub);
     }
 
     /// Posts chunks to idle workers.
@@ -489,7 +390,7 @@ impl Inner {
             return;
         }
         for w in self.workers.iter_mut() {
-            if w.chunk.is_some() {
+            if w.chunk.is_some() || w.retiring.is_some() || w.kill_asked {
                 continue;
             }
             let budget = self
@@ -497,7 +398,7 @@ impl Inner {
                 .max_tasks_per_child
                 .map_or(usize::MAX, |k| k.saturating_sub(w.calls));
             if budget == 0 {
-                continue; // retiring; replaced when its last chunk is collected
+                continue; // retiring; replaced when its death is reported
             }
             // The first queued job with work left.
             let picked = loop {
@@ -513,9 +414,10 @@ impl Inner {
             };
             let Some((id, job)) = picked else { break };
             let (start, len) = match job.retry.pop() {
-                Some((start, len)) if len > budget => {
-                    job.retry.push((start + budget, len - budget));
-                    (start, budget)
+                Some((start, len)) if len > budget.min(job.chunk) => {
+                    let take = budget.min(job.chunk);
+                    job.retry.push((start + take, len - take));
+                    (start, take)
                 }
                 Some(range) => range,
                 None => {
@@ -528,7 +430,7 @@ impl Inner {
             w.calls += len;
             let retire = self.cfg.max_tasks_per_child.is_some_and(|k| w.calls >= k);
             let in_size = job.spec.in_size;
-            w.mailbox.post(&Post {
+            w.slot.mailbox.post(&Post {
                 trampoline: job.spec.trampoline,
                 func: job.spec.func,
                 sig: job.spec.sig,
@@ -548,20 +450,27 @@ impl Inner {
         }
     }
 
-    /// Kills and reaps every worker now; every pending item fails with `err`.
-    pub(crate) fn finish(&mut self, err: PoolError, hub: &Shared<Hub>) {
-        self.phase = Phase::Finished;
-        for w in self.workers.iter_mut() {
-            let _ = w.process.kill();
-            let _ = w.process.join();
-        }
-        self.workers.clear();
-        self.fail_pending(err);
-        hub.bump();
+    /// Ends the pool now: the zygote kills and reaps every worker and exits; every
+    /// pending item fails with `err`. Does not wait for the zygote: whoever takes
+    /// [`Inner::zygote`] reaps it.
+    pub(crate) fn finish(&mut self, err: PoolError, hub: &Hub) {
+        self.end(hub::KILL, err, hub);
     }
 
-    /// Every pending item of every job fails with `err`.
-    fn fail_pending(&mut self, err: PoolError) {
+    /// Asks every (idle) worker to exit, and the zygote to reap them and exit. Call
+    /// when [`Inner::drained`]. Does not wait, as [`Inner::finish`].
+    pub(crate) fn exit_workers(&mut self, hub: &Hub) {
+        for w in self.workers.iter() {
+            w.slot.mailbox.request_exit();
+        }
+        self.end(hub::JOIN, PoolError::Closed, hub);
+    }
+
+    fn end(&mut self, order: u32, err: PoolError, hub: &Hub) {
+        self.phase = Phase::Finished;
+        hub.order(order);
+        crate::sys::fds::ring(self.bell.as_fd());
+        self.workers.clear();
         self.queue.clear();
         for job in self.jobs.values_mut() {
             job.next = job.len;
@@ -571,28 +480,6 @@ impl Inner {
                 job.fail(0, len, err);
             }
         }
-    }
-
-    /// Asks every (idle) worker to exit and reaps them all. Call when [`drained`].
-    pub(crate) fn exit_workers(&mut self, hub: &Shared<Hub>) {
-        for w in self.workers.iter() {
-            w.mailbox.request_exit();
-        }
-        for w in self.workers.iter_mut() {
-            if !matches!(w.process.join_timeout(EXIT_GRACE), Ok(Some(_))) {
-                let _ = w.process.kill();
-                let _ = w.process.join();
-            }
-        }
-        self.workers.clear();
-        self.phase = Phase::Finished;
-        self.fail_pending(PoolError::Closed);
         hub.bump();
     }
-}
-
-/// Forks a worker serving `mailbox`.
-fn spawn_worker(mailbox: &Mailbox, hub: &Hub, cfg: &Config) -> Result<Process, Error> {
-    let (init, parent, key) = (cfg.initializer, cfg.parent, cfg.key);
-    Process::spawn(|| mailbox::worker_main(mailbox, hub, init, parent, key))
 }

@@ -13,22 +13,59 @@
 //!
 //! Everything here is pure (no system call), so the `miri_` tests run it under Miri.
 
+use core::any::Any;
 use core::mem::size_of;
 use core::panic::AssertUnwindSafe;
+use core::sync::atomic::{Ordering, compiler_fence};
 use std::panic::catch_unwind;
+use std::string::String;
 
 use bytemuck::Pod;
 
+/// Per-item outcome byte, as the parent posts it: the item has not been started.
+pub(crate) const ITEM_NOT_RUN: u8 = 0;
 /// Per-item outcome byte: the task returned its result.
 pub(crate) const ITEM_OK: u8 = 1;
 /// Per-item outcome byte: the task panicked (no result).
 pub(crate) const ITEM_PANICKED: u8 = 2;
+/// Per-item outcome byte: the worker started the task and has not finished it (what a
+/// worker that died in the middle of a task leaves behind).
+pub(crate) const ITEM_STARTED: u8 = 4;
+
+/// One chunk's memory as a worker sees it while running it.
+pub(crate) struct ChunkIo<'a> {
+    /// `status.len()` arguments, back to back.
+    pub(crate) input: &'a [u8],
+    /// Room for as many results.
+    pub(crate) output: &'a mut [u8],
+    /// One outcome byte per item (`ITEM_*`), all `ITEM_NOT_RUN` on entry.
+    pub(crate) status: &'a mut [u8],
+    /// Where the text of a panic goes.
+    pub(crate) message: &'a mut [u8],
+}
+
+/// How a chunk went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ran {
+    /// The signature or the lengths did not match the trampoline: nothing ran.
+    Refused,
+    /// Every item ran and returned.
+    Finished,
+    /// An item panicked: it is marked `ITEM_PANICKED`, the items before it `ITEM_OK`,
+    /// and those after it were not started (the parent posts them again). The panic's
+    /// text is in the first `len` bytes of `message`.
+    Panicked {
+        /// Bytes of text written to `message`.
+        len: usize,
+        /// The text was cut to fit.
+        truncated: bool,
+    },
+}
 
 /// Runs one chunk of tasks in a worker.
 ///
-/// `input` holds `status.len()` arguments back to back, `output` receives as many
-/// results, `status` one outcome byte per item. Returns `false` (and runs nothing) if
-/// `sig` or the lengths do not belong to this trampoline's types.
+/// Returns [`Ran::Refused`] (and runs nothing) if `sig` or the lengths of `io` do not
+/// belong to this trampoline's types.
 ///
 /// # Safety
 ///
@@ -36,8 +73,7 @@ pub(crate) const ITEM_PANICKED: u8 = 2;
 /// instantiated for, in this very executable image (a forked worker shares its parent's
 /// image, so an address taken in the parent is valid in the worker). [`tag`] is how the
 /// worker makes sure of it before the call.
-pub(crate) type Trampoline =
-    unsafe fn(func: usize, sig: u64, input: &[u8], output: &mut [u8], status: &mut [u8]) -> bool;
+pub(crate) type Trampoline = unsafe fn(func: usize, sig: u64, io: ChunkIo<'_>) -> Ran;
 
 /// A function's address as a `u64` for a task descriptor. Its provenance is exposed,
 /// so that [`fn_at`] can turn the address back into a callable pointer (Miri checks
@@ -112,31 +148,76 @@ pub(crate) fn tag(key: u64, trampoline: u64, func: u64, sig: u64) -> u64 {
     h
 }
 
-/// Runs `item(i)` for every index of `status`, marking each `ITEM_OK`, or
-/// `ITEM_PANICKED` if it panicked (its result bytes are then left as they were).
+/// Runs `item(i)` for every index of `status` in order, marking each `ITEM_STARTED`
+/// before and `ITEM_OK` after, until one panics: that one is marked `ITEM_PANICKED`, its
+/// text goes to `message`, and the rest are left `ITEM_NOT_RUN` (a chunk carries one
+/// panic's text, so the parent posts the rest again).
 ///
-/// One `catch_unwind` covers a run of items rather than each item, so the loop over
-/// cheap tasks stays tight; after a panic the run resumes at the next item. A panic
-/// payload is dropped with panics caught too (one whose destructor panics is leaked).
+/// The marks are volatile stores behind a compiler fence, so that a worker killed at any
+/// instruction leaves an exact record: an item marked `ITEM_OK` has its result bytes
+/// written, an item still `ITEM_STARTED` was in progress, and an item `ITEM_NOT_RUN`
+/// was not started — the compiler may neither drop the `ITEM_STARTED` mark (it is
+/// overwritten later) nor move the result's bytes after the `ITEM_OK` mark.
+///
+/// One `catch_unwind` covers the whole run, so the loop over cheap tasks stays tight. A
+/// panic payload is dropped with panics caught too (one whose destructor panics is
+/// leaked).
 #[inline]
-fn run_items(status: &mut [u8], mut item: impl FnMut(usize)) {
+fn run_items(status: &mut [u8], message: &mut [u8], mut item: impl FnMut(usize)) -> Ran {
     let mut i = 0;
-    while i < status.len() {
-        let run = catch_unwind(AssertUnwindSafe(|| {
-            while i < status.len() {
-                item(i);
-                status[i] = ITEM_OK;
-                i += 1;
-            }
-        }));
-        if let Err(payload) = run {
-            status[i] = ITEM_PANICKED;
+    let run = catch_unwind(AssertUnwindSafe(|| {
+        while i < status.len() {
+            mark(&mut status[i], ITEM_STARTED);
+            item(i);
+            mark(&mut status[i], ITEM_OK);
             i += 1;
-            if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-                core::mem::forget(again);
-            }
         }
+    }));
+    let payload = match run {
+        Ok(()) => return Ran::Finished,
+        Err(payload) => payload,
+    };
+    if let Some(slot) = status.get_mut(i) {
+        mark(slot, ITEM_PANICKED);
     }
+    let text = panic_text(&*payload);
+    let (len, truncated) = copy_text(text, message);
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        core::mem::forget(again);
+    }
+    Ran::Panicked { len, truncated }
+}
+
+/// Stores an item's outcome byte so that the compiler keeps it, in order: every memory
+/// access before it (the result's bytes) stays before it.
+#[inline(always)]
+fn mark(slot: &mut u8, outcome: u8) {
+    compiler_fence(Ordering::Release);
+    // SAFETY: `slot` is a valid, exclusive byte (it comes from a `&mut u8`).
+    unsafe { core::ptr::write_volatile(slot, outcome) };
+    compiler_fence(Ordering::Release);
+}
+
+/// The text of a panic payload, as std's own hook shows it.
+pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "Box<dyn Any>"
+    }
+}
+
+/// Copies as much of `text` as fits into `out`, cut at a character boundary; returns
+/// the bytes written and whether the text was cut.
+pub(crate) fn copy_text(text: &str, out: &mut [u8]) -> (usize, bool) {
+    let mut n = text.len().min(out.len());
+    while !text.is_char_boundary(n) {
+        n -= 1;
+    }
+    out[..n].copy_from_slice(&text.as_bytes()[..n]);
+    (n, n < text.len())
 }
 
 /// Do the lengths fit `count` items of `in_size` bytes in and `out_size` bytes out?
@@ -151,27 +232,26 @@ fn shape_ok(input: &[u8], output: &[u8], count: usize, in_size: usize, out_size:
 /// # Safety
 ///
 /// As [`Trampoline`]: `func` is the address of a `fn(T) -> U` of this executable.
-pub(crate) unsafe fn run_map<T: Pod, U: Pod>(
-    func: usize,
-    sig: u64,
-    input: &[u8],
-    output: &mut [u8],
-    status: &mut [u8],
-) -> bool {
+pub(crate) unsafe fn run_map<T: Pod, U: Pod>(func: usize, sig: u64, io: ChunkIo<'_>) -> Ran {
     let (ts, us) = (size_of::<T>(), size_of::<U>());
+    let ChunkIo {
+        input,
+        output,
+        status,
+        message,
+    } = io;
     if sig != map_signature::<T, U>() || !shape_ok(input, output, status.len(), ts, us) {
-        return false;
+        return Ran::Refused;
     }
     // SAFETY: the caller guarantees `func` is the address of a `fn(T) -> U` in this
     // image (the signature, which names T and U, matched); fn pointers and usize have
     // the same size on every Linux target.
     let f: fn(T) -> U = unsafe { fn_at::<fn(T) -> U>(func) };
-    run_items(status, |i| {
+    run_items(status, message, |i| {
         let arg: T = bytemuck::pod_read_unaligned(&input[i * ts..(i + 1) * ts]);
         let result = f(arg);
         output[i * us..(i + 1) * us].copy_from_slice(bytemuck::bytes_of(&result));
-    });
-    true
+    })
 }
 
 /// The [`Trampoline`] for `starmap`: each item is an `A`'s bytes then a `B`'s.
@@ -182,25 +262,28 @@ pub(crate) unsafe fn run_map<T: Pod, U: Pod>(
 pub(crate) unsafe fn run_pair<A: Pod, B: Pod, U: Pod>(
     func: usize,
     sig: u64,
-    input: &[u8],
-    output: &mut [u8],
-    status: &mut [u8],
-) -> bool {
+    io: ChunkIo<'_>,
+) -> Ran {
     let (asz, bsz, us) = (size_of::<A>(), size_of::<B>(), size_of::<U>());
     let stride = asz + bsz;
+    let ChunkIo {
+        input,
+        output,
+        status,
+        message,
+    } = io;
     if sig != pair_signature::<A, B, U>() || !shape_ok(input, output, status.len(), stride, us) {
-        return false;
+        return Ran::Refused;
     }
     // SAFETY: as in `run_map`, for a `fn(A, B) -> U` (named by the matched signature).
     let f: fn(A, B) -> U = unsafe { fn_at::<fn(A, B) -> U>(func) };
-    run_items(status, |i| {
+    run_items(status, message, |i| {
         let item = &input[i * stride..(i + 1) * stride];
         let a: A = bytemuck::pod_read_unaligned(&item[..asz]);
         let b: B = bytemuck::pod_read_unaligned(&item[asz..]);
         let result = f(a, b);
         output[i * us..(i + 1) * us].copy_from_slice(bytemuck::bytes_of(&result));
-    });
-    true
+    })
 }
 
 /// How many items go into one chunk of a job of `len` items on `workers` workers, with
@@ -238,7 +321,7 @@ mod tests {
     }
 
     fn picky(x: u32) -> u32 {
-        assert!(x != 3, "three is refused");
+        assert!(x != 3, "three is refused: {x}");
         x + 1
     }
 
@@ -250,50 +333,82 @@ mod tests {
         bytemuck::cast_slice::<T, u8>(items).to_vec()
     }
 
+    fn io<'a>(
+        input: &'a [u8],
+        output: &'a mut [u8],
+        status: &'a mut [u8],
+        message: &'a mut [u8],
+    ) -> ChunkIo<'a> {
+        ChunkIo {
+            input,
+            output,
+            status,
+            message,
+        }
+    }
+
     #[test]
     fn miri_run_map_computes_every_item() {
         let input = input_of(&[1u32, 2, 5]);
         let mut output = [0u8; 24];
         let mut status = [0u8; 3];
+        let mut message = [0u8; 16];
         // SAFETY: `double` is a fn(u32) -> u64 of this image.
         let ran = unsafe {
             run_map::<u32, u64>(
                 fn_addr(double as fn(u32) -> u64 as *const ()) as usize,
                 map_signature::<u32, u64>(),
-                &input,
-                &mut output,
-                &mut status,
+                io(&input, &mut output, &mut status, &mut message),
             )
         };
-        assert!(ran);
+        assert_eq!(ran, Ran::Finished);
         assert_eq!(status, [ITEM_OK; 3]);
         let got: [u64; 3] = bytemuck::pod_read_unaligned(&output);
         assert_eq!(got, [2, 4, 10]);
     }
 
     #[test]
-    fn miri_run_map_isolates_a_panicking_item() {
+    fn miri_run_map_stops_at_a_panicking_item_and_keeps_its_text() {
         let input = input_of(&[2u32, 3, 4]);
         let mut output = [0xffu8; 12];
         let mut status = [0u8; 3];
+        let mut message = [0u8; 16];
         // SAFETY: `picky` is a fn(u32) -> u32 of this image.
         let ran = unsafe {
             run_map::<u32, u32>(
                 fn_addr(picky as fn(u32) -> u32 as *const ()) as usize,
                 map_signature::<u32, u32>(),
-                &input,
-                &mut output,
-                &mut status,
+                io(&input, &mut output, &mut status, &mut message),
             )
         };
-        assert!(ran);
-        assert_eq!(status, [ITEM_OK, ITEM_PANICKED, ITEM_OK]);
+        // "three is refused: 3" is 19 bytes: cut to the 16 there is room for.
+        assert_eq!(
+            ran,
+            Ran::Panicked {
+                len: 16,
+                truncated: true
+            }
+        );
+        assert_eq!(&message, b"three is refused");
+        assert_eq!(status, [ITEM_OK, ITEM_PANICKED, ITEM_NOT_RUN]);
         let got: [u32; 3] = bytemuck::pod_read_unaligned(&output);
         assert_eq!(
             got,
-            [3, u32::MAX, 5],
-            "a panicked item's bytes are left alone"
+            [3, u32::MAX, u32::MAX],
+            "a panicked or unstarted item's bytes are left alone"
         );
+    }
+
+    #[test]
+    fn miri_panic_texts_are_cut_at_char_boundaries() {
+        let mut out = [0u8; 5];
+        assert_eq!(copy_text("abc", &mut out), (3, false));
+        assert_eq!(copy_text("abcdéf", &mut out), (4, true));
+        assert_eq!(&out[..4], b"abcd");
+        let boxed: std::boxed::Box<dyn Any + Send> = std::boxed::Box::new(String::from("owned"));
+        assert_eq!(panic_text(&*boxed), "owned");
+        let boxed: std::boxed::Box<dyn Any + Send> = std::boxed::Box::new(7u8);
+        assert_eq!(panic_text(&*boxed), "Box<dyn Any>");
     }
 
     #[test]
@@ -301,6 +416,7 @@ mod tests {
         let input = input_of(&[1u32, 2]);
         let mut output = [0u8; 16];
         let mut status = [0u8; 2];
+        let mut message = [0u8; 4];
         let f = fn_addr(double as fn(u32) -> u64 as *const ()) as usize;
         // SAFETY: refused before the transmute (wrong signature): `f` is never called
         // as a fn(u32) -> u32.
@@ -308,23 +424,19 @@ mod tests {
             run_map::<u32, u32>(
                 f,
                 map_signature::<u32, u64>(),
-                &input,
-                &mut output[..8],
-                &mut status,
+                io(&input, &mut output[..8], &mut status, &mut message),
             )
         };
-        assert!(!wrong_sig);
+        assert_eq!(wrong_sig, Ran::Refused);
         // SAFETY: right types; the output is one result short, so nothing runs.
         let short = unsafe {
             run_map::<u32, u64>(
                 f,
                 map_signature::<u32, u64>(),
-                &input,
-                &mut output[..8],
-                &mut status,
+                io(&input, &mut output[..8], &mut status, &mut message),
             )
         };
-        assert!(!short);
+        assert_eq!(short, Ran::Refused);
         assert_eq!(status, [0, 0]);
         assert_ne!(map_signature::<u32, u64>(), map_signature::<u64, u32>());
         assert_ne!(
@@ -342,17 +454,16 @@ mod tests {
         }
         let mut output = [0u8; 16];
         let mut status = [0u8; 2];
+        let mut message = [0u8; 4];
         // SAFETY: `sub` is a fn(i64, u8) -> i64 of this image.
         let ran = unsafe {
             run_pair::<i64, u8, i64>(
                 fn_addr(sub as fn(i64, u8) -> i64 as *const ()) as usize,
                 pair_signature::<i64, u8, i64>(),
-                &input,
-                &mut output,
-                &mut status,
+                io(&input, &mut output, &mut status, &mut message),
             )
         };
-        assert!(ran);
+        assert_eq!(ran, Ran::Finished);
         let got: [i64; 2] = bytemuck::pod_read_unaligned(&output);
         assert_eq!(got, [9, -12]);
     }

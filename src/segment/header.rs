@@ -22,7 +22,8 @@
 //!     72    8 created_ns      before READY                      CLOCK_REALTIME ns since the epoch, display only
 //!     80    2 type_name_len   before READY                      bytes used in type_name (<= 160)
 //!     82    2 flags           before READY                      bit 0: type name truncated; bit 1: sealed memfd
-//!     84   12 reserved        zero
+//!     84    4 item_stride     before READY                      bytes from one item to the next in a value that is an array of items (a Queue's slots), for tools; 0 = none
+//!     88    8 registry        before READY                      the creator's participant registry's nonce
 //!     96  160 type_name       before READY                      UTF-8, the first type_name_len bytes
 //! ```
 //!
@@ -40,6 +41,9 @@
 //! - `creator_id` is the participant id (see `crate::primitive`): whether the creator
 //!   is alive is `id_liveness(creator_id)`, never a pid check. `creator_pid` and
 //!   `created_ns` are for people reading `shmkit ls`.
+//! - `registry` names the participant registry the creator's ids belong to: an opener
+//!   under another registry would read every participant id in the segment against the
+//!   wrong table (and could call a live holder dead), so it is refused.
 //!
 //! A reader that finds `magic` right but `version` different must not interpret any
 //! other field: the layout of everything past offset 16 belongs to the version.
@@ -88,7 +92,8 @@ pub(crate) struct Header {
     pub(crate) created_ns: u64,
     pub(crate) type_name_len: u16,
     pub(crate) flags: u16,
-    pub(crate) reserved: [u32; 3],
+    pub(crate) item_stride: u32,
+    pub(crate) registry: u64,
     pub(crate) type_name: [u8; TYPE_NAME_MAX],
 }
 
@@ -113,6 +118,7 @@ const _: () = {
     assert!(offset_of!(Header, created_ns) == 72);
     assert!(offset_of!(Header, type_name_len) == 80);
     assert!(offset_of!(Header, flags) == 82);
+    assert!(offset_of!(Header, registry) == 88);
     assert!(offset_of!(Header, type_name) == 96);
 };
 
@@ -171,6 +177,8 @@ pub(crate) struct Snapshot {
     pub(crate) creator_pid: i32,
     pub(crate) created_ns: u64,
     pub(crate) flags: u16,
+    pub(crate) registry: u64,
+    pub(crate) item_stride: u32,
 }
 
 impl Snapshot {
@@ -252,6 +260,8 @@ impl HeaderPtr {
                 creator_pid: ptr::read_volatile(ptr::addr_of!((*h).creator_pid)),
                 created_ns: ptr::read_volatile(ptr::addr_of!((*h).created_ns)),
                 flags,
+                registry: ptr::read_volatile(ptr::addr_of!((*h).registry)),
+                item_stride: ptr::read_volatile(ptr::addr_of!((*h).item_stride)),
             }
         }
     }
@@ -285,7 +295,8 @@ impl HeaderPtr {
             ptr::addr_of_mut!((*h).created_ns).write(fields.created_ns);
             ptr::addr_of_mut!((*h).type_name_len).write(name.len() as u16);
             ptr::addr_of_mut!((*h).flags).write(flags);
-            ptr::addr_of_mut!((*h).reserved).write([0; 3]);
+            ptr::addr_of_mut!((*h).item_stride).write(fields.item_stride);
+            ptr::addr_of_mut!((*h).registry).write(fields.registry);
             let dst = ptr::addr_of_mut!((*h).type_name).cast::<u8>();
             ptr::copy_nonoverlapping(name.as_ptr(), dst, name.len());
             ptr::write_bytes(dst.add(name.len()), 0, TYPE_NAME_MAX - name.len());
@@ -302,6 +313,10 @@ pub(crate) struct Fields {
     pub(crate) creator_pid: i32,
     pub(crate) created_ns: u64,
     pub(crate) flags: u16,
+    /// The creator's participant registry's nonce.
+    pub(crate) registry: u64,
+    /// `ShmSafe::ITEM_STRIDE` of the value's type.
+    pub(crate) item_stride: u32,
 }
 
 #[cfg(test)]
@@ -349,6 +364,8 @@ mod tests {
             creator_pid: 77,
             created_ns: 123,
             flags: FLAG_SEALED,
+            registry: 9,
+            item_stride: 24,
         };
         // SAFETY: we are the only writer.
         unsafe { h.write(&fields) };
@@ -361,6 +378,7 @@ mod tests {
         assert_eq!(s.identity.type_name.as_str(), "u64");
         assert_eq!((s.creator_id, s.creator_pid, s.created_ns), (5, 77, 123));
         assert_eq!(s.flags, FLAG_SEALED);
+        assert_eq!((s.registry, s.item_stride), (9, 24));
         assert_eq!(s.kind(), Some(Kind::Plain));
         // The documented offsets, byte for byte.
         assert_eq!(&page.0[0..8], b"SHMKIT\0\x01");
@@ -369,6 +387,7 @@ mod tests {
         assert_eq!(page.0[64], 5);
         assert_eq!(page.0[68], 77);
         assert_eq!(page.0[80], 3);
+        assert_eq!(page.0[84], 24);
         assert_eq!(&page.0[96..99], b"u64");
     }
 }

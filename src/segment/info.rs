@@ -5,7 +5,9 @@ use core::sync::atomic::Ordering;
 
 use rustix::io::Errno;
 
-use super::header::{FLAG_SEALED, HEADER_SIZE, HeaderPtr, LAYOUT_VERSION, MAGIC, STATE_READY};
+use super::header::{
+    FLAG_SEALED, HEADER_SIZE, HeaderPtr, LAYOUT_VERSION, MAGIC, STATE_READY, Snapshot,
+};
 use super::identity::{Kind, TypeName};
 use crate::error::{SegmentError, SegmentErrorKind};
 use crate::primitive::{Liveness, id_liveness};
@@ -37,19 +39,60 @@ pub struct SegmentInfo {
     pub kit_version: (u16, u16),
     /// Is it a sealed memfd? (Never for a named segment.)
     pub sealed: bool,
+    /// Where the value starts, in bytes from the segment's start.
+    pub value_offset: u64,
+    /// For a value that is an array of items (a `Queue`'s slots): the bytes from one
+    /// item to the next; 0 when the type states none.
+    pub item_stride: u32,
+    /// The nonce of the participant registry the creator's ids belong to (0: not
+    /// recorded). Ids read from the segment mean something only under that registry.
+    pub registry: u64,
 }
 
 impl SegmentInfo {
     /// Is the creator alive? `Some(false)` only when it is certainly dead;
-    /// `None` when that cannot be told (treat it as alive).
+    /// `None` when that cannot be told (treat it as alive): no id recorded, no
+    /// participant registry on this machine, or a segment made under another registry
+    /// (another user, another `SHMKIT_REGISTRY`), whose ids our registry cannot judge.
     pub fn creator_alive(&self) -> Option<bool> {
-        if self.creator_id == 0 {
+        if self.creator_id == 0 || !self.registry_is_ours()? {
             return None;
         }
         match id_liveness(self.creator_id) {
             Liveness::Alive => Some(true),
             Liveness::Dead => Some(false),
             Liveness::Unknown => None,
+        }
+    }
+}
+
+impl SegmentInfo {
+    /// Do the participant ids in this segment belong to this process's registry?
+    /// `None` if there is no registry here (none is created to find out).
+    pub fn registry_is_ours(&self) -> Option<bool> {
+        let ours = crate::sys::registry::nonce_if_exists()?;
+        Some(self.registry == 0 || self.registry == ours)
+    }
+
+    /// From a READY header's snapshot and the object's size.
+    pub(crate) fn from_snapshot(h: &Snapshot, size: u64) -> SegmentInfo {
+        SegmentInfo {
+            kind: h.kind(),
+            raw_kind: h.identity.kind,
+            type_name: h.identity.type_name,
+            size,
+            value_size: h.value_size,
+            creator_id: h.creator_id,
+            creator_pid: h.creator_pid,
+            created_ns: h.created_ns,
+            kit_version: (
+                (h.identity.kit_version >> 16) as u16,
+                h.identity.kit_version as u16,
+            ),
+            sealed: h.flags & FLAG_SEALED != 0,
+            value_offset: h.value_offset,
+            item_stride: h.item_stride,
+            registry: h.registry,
         }
     }
 }
@@ -121,19 +164,5 @@ pub fn inspect(name: &str) -> Result<SegmentInfo, SegmentError> {
         return Err(fail(SegmentErrorKind::VersionMismatch)
             .with_numbers(u64::from(LAYOUT_VERSION) << 32, u64::from(h.version) << 32));
     }
-    Ok(SegmentInfo {
-        kind: h.kind(),
-        raw_kind: h.identity.kind,
-        type_name: h.identity.type_name,
-        size,
-        value_size: h.value_size,
-        creator_id: h.creator_id,
-        creator_pid: h.creator_pid,
-        created_ns: h.created_ns,
-        kit_version: (
-            (h.identity.kit_version >> 16) as u16,
-            h.identity.kit_version as u16,
-        ),
-        sealed: h.flags & FLAG_SEALED != 0,
-    })
+    Ok(SegmentInfo::from_snapshot(&h, size))
 }

@@ -28,7 +28,8 @@
 //!     72    8 created_ns      before READY                      CLOCK_REALTIME ns since the epoch
 //!     80    2 type_name_len   before READY                      bytes used in type_name (<= 160)
 //!     82    2 flags           before READY                      bit 0: name truncated; bit 1: sealed memfd
-//!     84   12 reserved        zero
+//!     84    4 item_stride     before READY                      bytes from one item to the next (a Queue's slots); 0 = none
+//!     88    8 registry        before READY                      the creator's participant registry's nonce
 //!     96  160 type_name       before READY                      UTF-8
 //! ```
 //!
@@ -91,12 +92,14 @@ macro_rules! kit_identity {
 }
 pub(crate) use kit_identity;
 
-mod header;
+pub(crate) mod header;
 mod identity;
 mod info;
 mod shared;
 mod shm_safe;
 
+#[cfg(all(feature = "std", not(shmkit_loom)))]
+pub(crate) use identity::KIT_VERSION;
 pub(crate) use identity::KitVersion;
 pub use identity::{Kind, LayoutHasher, TYPE_NAME_MAX, TypeName};
 pub use info::{SegmentInfo, inspect};

@@ -205,6 +205,12 @@ pub unsafe trait ShmSafe: Send + Sync + Sized {
     /// but changes its meaning.
     const LAYOUT: u32 = 0;
 
+    /// For a type that is an array of items (the kit's [`Queue`](crate::Queue)): the
+    /// bytes from one item's record to the next, recorded in the segment header so
+    /// that tools (`shmkit inspect`) can find each item's state without knowing the
+    /// item type. 0 (the default) for everything else; leave it so for your own types.
+    const ITEM_STRIDE: u32 = 0;
+
     /// Writes the type's stable name. The default is `core::any::type_name::<Self>()`,
     /// which includes the crate path: override it (or derive) to meet other binaries.
     fn type_name(name: &mut TypeName) {

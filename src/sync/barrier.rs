@@ -9,15 +9,15 @@ use crate::primitive::{AtomicU32, AtomicU64, Deadline, Ordering};
 use crate::segment::ShmSafe;
 
 /// Bits 0..=23: parties arrived in the current round.
-const COUNT_MASK: u64 = (1 << 24) - 1;
+pub(crate) const COUNT_MASK: u64 = (1 << 24) - 1;
 /// Bit 24: the current round is broken (abort, or a party timed out).
-const BROKEN: u64 = 1 << 24;
+pub(crate) const BROKEN: u64 = 1 << 24;
 /// Bits 25..=39: how the last 15 rounds ended, newest in bit 25: 1 = broken/reset.
 const HISTORY_SHIFT: u32 = 25;
 const HISTORY_BITS: u32 = 15;
 const HISTORY_MASK: u64 = ((1 << HISTORY_BITS) - 1) << HISTORY_SHIFT;
 /// Bits 40..=63: the round (generation) number, wrapping.
-const GEN_SHIFT: u32 = 40;
+pub(crate) const GEN_SHIFT: u32 = 40;
 const GEN_MASK: u64 = !0 << GEN_SHIFT;
 
 fn generation(s: u64) -> u64 {
@@ -140,11 +140,11 @@ impl core::error::Error for BarrierError {}
 /// ```
 #[repr(C)]
 pub struct Barrier {
-    state: AtomicU64,
+    pub(crate) state: AtomicU64,
     /// Written once by `new`; atomic because a peer may scribble on it.
-    parties: AtomicU32,
+    pub(crate) parties: AtomicU32,
     _pad: u32,
-    notifier: Notifier,
+    pub(crate) notifier: Notifier,
 }
 
 #[cfg(not(shmkit_loom))]

@@ -86,8 +86,8 @@ impl WaitTimeoutResult {
 /// ```
 #[repr(C)]
 pub struct Condvar {
-    seq: AtomicU32,
-    waiters: Sleepers,
+    pub(crate) seq: AtomicU32,
+    pub(crate) waiters: Sleepers,
 }
 
 #[cfg(not(shmkit_loom))]

@@ -8,9 +8,9 @@ use crate::primitive::{AtomicU32, Deadline, Ordering, loom_const_fn};
 use crate::segment::ShmSafe;
 
 /// Bit 0 of the state: the flag.
-const SET: u32 = 1;
+pub(crate) const SET: u32 = 1;
 /// The generation counts `set`s in bits 1..=31.
-const GEN_ONE: u32 = 2;
+pub(crate) const GEN_ONE: u32 = 2;
 
 /// A flag that processes set, clear and wait for (Python's `Event`).
 ///
@@ -49,8 +49,8 @@ const GEN_ONE: u32 = 2;
 /// ```
 #[repr(C)]
 pub struct Event {
-    state: AtomicU32,
-    notifier: Notifier,
+    pub(crate) state: AtomicU32,
+    pub(crate) notifier: Notifier,
 }
 
 #[cfg(not(shmkit_loom))]

@@ -17,9 +17,9 @@
 //! Every type is `#[repr(C)]` with its layout pinned at compile time, so it can sit in
 //! a [`Shared<T>`](crate::Shared) or in a `#[repr(C)]` struct of your own that is.
 
-mod barrier;
+pub(crate) mod barrier;
 mod condvar;
-mod event;
+pub(crate) mod event;
 mod lock_error;
 mod mutex;
 pub(crate) mod notifier;

@@ -55,7 +55,7 @@ use crate::segment::ShmSafe;
 /// ```
 #[repr(C)]
 pub struct Mutex<T> {
-    raw: RawMutex,
+    pub(crate) raw: RawMutex,
     data: UnsafeCell<T>,
 }
 

@@ -74,8 +74,8 @@ const UNSYNCED_SLICE: core::time::Duration = core::time::Duration::from_millis(1
 pub(crate) const REANNOUNCE: core::time::Duration = core::time::Duration::from_secs(1);
 /// An announcement older than this (in whole seconds) belongs to a dead sleeper.
 pub(crate) const STALE_SECS: u32 = 3;
-const COUNT_MASK: u32 = 0xFFFF;
-const STAMP_SHIFT: u32 = 16;
+pub(crate) const COUNT_MASK: u32 = 0xFFFF;
+pub(crate) const STAMP_SHIFT: u32 = 16;
 
 /// The coarse clock of announcements: seconds of `CLOCK_MONOTONIC`, mod 2^16 (0
 /// under loom).
@@ -180,9 +180,9 @@ impl Sleepers {
 #[repr(C)]
 pub struct Notifier {
     /// The futex word; its value only matters in that it changes on every wake.
-    seq: AtomicU32,
+    pub(crate) seq: AtomicU32,
     /// How many waiters are (about to be) asleep on `seq`.
-    sleepers: Sleepers,
+    pub(crate) sleepers: Sleepers,
 }
 
 #[cfg(not(shmkit_loom))]

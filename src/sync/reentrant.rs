@@ -43,9 +43,9 @@ use crate::segment::ShmSafe;
 /// ```
 #[repr(C)]
 pub struct ReentrantMutex<T> {
-    raw: RawMutex,
+    pub(crate) raw: RawMutex,
     /// Nesting depth; meaningful only while the word names a holder.
-    count: AtomicU32,
+    pub(crate) count: AtomicU32,
     data: UnsafeCell<T>,
 }
 

@@ -75,8 +75,8 @@ fn give(count: &AtomicU32, max: u32) -> bool {
 /// ```
 #[repr(C)]
 pub struct Semaphore {
-    count: AtomicU32,
-    notifier: Notifier,
+    pub(crate) count: AtomicU32,
+    pub(crate) notifier: Notifier,
 }
 
 #[cfg(not(shmkit_loom))]
@@ -182,8 +182,8 @@ impl fmt::Debug for Semaphore {
 /// ```
 #[repr(C)]
 pub struct BoundedSemaphore {
-    inner: Semaphore,
-    bound: u32,
+    pub(crate) inner: Semaphore,
+    pub(crate) bound: u32,
 }
 
 #[cfg(not(shmkit_loom))]

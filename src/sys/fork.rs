@@ -10,13 +10,15 @@
 //! (A raw `clone` system call that bypasses libc's `fork` also bypasses the handler:
 //! don't use one.)
 
-use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 /// The registered hooks (`fn()` addresses; 0 = empty).
 static HOOKS: [AtomicUsize; 8] = [const { AtomicUsize::new(0) }; 8];
 
-/// `pthread_atfork` registration: 0 = not yet, 1 = in progress, 2 = done.
-static ATFORK: AtomicU8 = AtomicU8::new(0);
+/// `pthread_atfork` registration: 0 = not yet, [`DONE`], or the pid of the process one
+/// of whose threads is installing it right now.
+static ATFORK: AtomicU32 = AtomicU32::new(0);
+const DONE: u32 = u32::MAX;
 
 /// Runs `hook` in every child forked from now on (once per hook, however often it is
 /// registered). Returns only once the handler is installed.
@@ -34,27 +36,40 @@ pub(crate) fn on_child(hook: fn()) {
     debug_assert!(false, "sys::fork: no room for another child hook");
 }
 
-/// Installs the handler once.
+/// Installs the handler once. Never waits forever: in a child forked while another
+/// thread of its parent was installing (that thread does not exist here), the word
+/// holds the parent's pid, and the child installs the handler itself. (Installed twice,
+/// the hooks run twice: each is idempotent.)
 fn install() {
-    if ATFORK.load(Ordering::Acquire) == 2 {
+    if ATFORK.load(Ordering::Acquire) == DONE {
         return;
     }
-    if ATFORK
-        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
-        .is_ok()
-    {
-        // SAFETY: `pthread_atfork` only records the function pointer; the child
-        // handler is an `extern "C" fn` with no arguments that runs the registered
-        // hooks, each async-signal-safe.
-        unsafe {
-            libc::pthread_atfork(None, None, Some(in_child));
+    let me = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    let mut seen = ATFORK.load(Ordering::Acquire);
+    loop {
+        if seen == DONE {
+            return;
         }
-        ATFORK.store(2, Ordering::Release);
-    } else {
-        while ATFORK.load(Ordering::Acquire) != 2 {
+        if seen == 0 || seen != me {
+            // Free, or claimed by an installer in another process (our parent, which
+            // forked us mid-installation): ours to do.
+            match ATFORK.compare_exchange(seen, me, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(now) => seen = now,
+            }
+        } else {
+            // Another thread of this process is installing it.
             core::hint::spin_loop();
+            seen = ATFORK.load(Ordering::Acquire);
         }
     }
+    // SAFETY: `pthread_atfork` only records the function pointer; the child handler is
+    // an `extern "C" fn` with no arguments that runs the registered hooks, each
+    // async-signal-safe.
+    unsafe {
+        libc::pthread_atfork(None, None, Some(in_child));
+    }
+    ATFORK.store(DONE, Ordering::Release);
 }
 
 /// The child handler: runs every registered hook.

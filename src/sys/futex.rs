@@ -47,9 +47,24 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline_ns: Option<u64>) ->
 /// The count is capped at `i32::MAX`: the kernel reads it as a signed int, so
 /// `u32::MAX` would mean -1 and wake only one waiter.
 pub(crate) fn wake(word: &AtomicU32, count: u32) -> usize {
+    #[cfg(all(test, feature = "std"))]
+    WAKES.with(|w| w.set(w.get() + 1));
     let count = count.min(i32::MAX as u32);
     crate::stats::note_futex_wake();
     futex::wake(word, futex::Flags::empty(), count).unwrap_or(0)
+}
+
+#[cfg(all(test, feature = "std"))]
+std::thread_local! {
+    /// `FUTEX_WAKE` calls made by this thread (unit tests only).
+    static WAKES: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// How many `FUTEX_WAKE` system calls this thread has made (unit tests only: tests
+/// that prove a path makes none).
+#[cfg(all(test, feature = "std"))]
+pub(crate) fn wakes_by_this_thread() -> u64 {
+    WAKES.with(core::cell::Cell::get)
 }
 
 /// The kernel has no `futex_waitv` (Linux < 5.16): fall back to something else.

@@ -11,6 +11,8 @@
 // The std, no_std and loom builds each use a different subset of these wrappers.
 #![allow(dead_code)]
 
+#[cfg(feature = "std")]
+pub(crate) mod fds;
 pub(crate) mod fork;
 pub(crate) mod futex;
 #[cfg(feature = "std")]
@@ -21,3 +23,5 @@ pub(crate) mod membarrier;
 pub(crate) mod proc;
 pub(crate) mod registry;
 pub(crate) mod time;
+#[cfg(feature = "std")]
+pub(crate) mod tools;

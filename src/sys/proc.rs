@@ -107,6 +107,50 @@ mod std_only {
         Ok(if pid == 0 { None } else { Some(pid) })
     }
 
+    /// A one-shot start signal from a parent to the child it forks: a `pipe(2)`, made
+    /// before the fork; the child blocks on its read end until the parent writes (or
+    /// dies: the read then sees end-of-file).
+    #[derive(Debug)]
+    pub(crate) struct StartBarrier {
+        read: OwnedFd,
+        write: OwnedFd,
+    }
+
+    impl StartBarrier {
+        /// `pipe2(O_CLOEXEC)`.
+        pub(crate) fn new() -> Result<StartBarrier, Error> {
+            let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+                .map_err(Error::from_errno)?;
+            Ok(StartBarrier { read, write })
+        }
+
+        /// In the child: waits for the parent's go (async-signal-safe: `close`,
+        /// `read`).
+        pub(crate) fn wait_in_child(self) {
+            let StartBarrier { read, write } = self;
+            drop(write);
+            let mut byte = [0u8; 1];
+            loop {
+                match rustix::io::read(&read, &mut byte) {
+                    Err(Errno::INTR) => {}
+                    _ => return,
+                }
+            }
+        }
+
+        /// In the parent: lets the child start.
+        pub(crate) fn release_in_parent(self) {
+            let StartBarrier { read, write } = self;
+            drop(read);
+            loop {
+                match rustix::io::write(&write, &[1u8]) {
+                    Err(Errno::INTR) => {}
+                    _ => return,
+                }
+            }
+        }
+    }
+
     /// `_exit(code)`: ends the process without running atexit handlers, destructors of
     /// statics, or flushing stdio buffers that belong to the parent's copy.
     pub(crate) fn exit_now(code: i32) -> ! {
@@ -156,6 +200,41 @@ mod std_only {
                 Err(e) => return Err(Error::from_errno(e)),
             }
         }
+    }
+
+    /// `waitpid(-1, WNOHANG)`: reaps one child that has ended, if any: its pid and how
+    /// it ended. `Ok(None)`: none has ended (or there are no children).
+    pub(crate) fn reap_any() -> Result<Option<(i32, Ended)>, Error> {
+        loop {
+            match rustix::process::waitpid(None, WaitOptions::NOHANG) {
+                Ok(None) | Err(Errno::CHILD) => return Ok(None),
+                Ok(Some((pid, status))) => {
+                    let pid = pid.as_raw_nonzero().get();
+                    if let Some(code) = status.exit_status() {
+                        return Ok(Some((pid, Ended::Exited(code))));
+                    }
+                    if let Some(sig) = status.terminating_signal() {
+                        return Ok(Some((pid, Ended::Signaled(sig))));
+                    }
+                    // Stopped or continued (not reported without WUNTRACED): look again.
+                }
+                Err(Errno::INTR) => {}
+                Err(e) => return Err(Error::from_errno(e)),
+            }
+        }
+    }
+
+    /// `getppid()`: the parent's pid (0 if there is none, as for pid 1).
+    pub(crate) fn parent_pid() -> i32 {
+        rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get())
+    }
+
+    /// `signal(SIGCHLD, SIG_DFL)`: children become zombies to be reaped, whatever the
+    /// forking process had set (`SIG_IGN` would have them reaped by the kernel, and
+    /// `waitpid` could no longer report how they ended).
+    pub(crate) fn default_child_signal() {
+        // SAFETY: installs the default disposition; no handler code is involved.
+        unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
     }
 
     /// `waitid(P_PID, pid, WEXITED | WNOHANG | WNOWAIT)`: has the child exited? Leaves

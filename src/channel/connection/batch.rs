@@ -16,6 +16,7 @@
 
 use super::Connection;
 use crate::channel::copy_bytes;
+use crate::channel::ring::Message;
 use crate::error::Error;
 use crate::primitive::Deadline;
 
@@ -57,7 +58,12 @@ impl<const CAP: usize> Connection<'_, CAP> {
                     }
                 }
             };
-            tx.fill(&r, |b| copy_bytes(b, msg));
+            if let Err(e) = tx.fill(&r, |b| copy_bytes(b, msg)) {
+                if sent > 0 {
+                    break;
+                }
+                return Err(e);
+            }
             tx.commit_quiet(r);
             sent += 1;
         }
@@ -121,8 +127,21 @@ impl<const CAP: usize> Connection<'_, CAP> {
             Ok(None) => self.recv_wait(deadline)?,
         };
         let mut n = 0;
+        // The last message read whose `head` is not yet published.
+        let mut read: Option<Message> = None;
         loop {
-            rx.read(&m, |bytes| f(bytes));
+            if let Err(e) = rx.read(&m, |bytes| f(bytes)) {
+                // This one fails validation: publish what was read before it, and
+                // report the error now (nothing read) or at the next call.
+                return match read {
+                    Some(last) => {
+                        rx.release(last);
+                        Ok(n)
+                    }
+                    None => Err(e),
+                };
+            }
+            read = Some(m);
             n += 1;
             if n == max {
                 break;
@@ -137,6 +156,7 @@ impl<const CAP: usize> Connection<'_, CAP> {
             // corruption. Publish what was read (one more publication, once a lap), and
             // let `peek` deal with it; an error shows at the next call.
             rx.release(m);
+            read = None;
             match rx.peek() {
                 Ok(Some(next)) => m = next,
                 Ok(None) | Err(_) => return Ok(n),
