@@ -1,5 +1,6 @@
 //! One-way throughput between two forked processes: shmkit `Pipe` and `Queue` vs
-//! `pipe(2)` and a Unix socketpair (one write per message, and batched).
+//! `pipe(2)` and a Unix socketpair (one write per message, and batched: the Pipe's
+//! `send_many`/`recv_many` against `pipe(2)` with 64 messages per write).
 #![allow(clippy::disallowed_types)]
 // criterion_group! generates an undocumented pub fn.
 #![allow(missing_docs)]
@@ -21,6 +22,9 @@ fn throughput(c: &mut Criterion) {
         });
         g.bench_function("pipe2_1_write_per_msg", |b| {
             b.iter_custom(|n| baseline::tput_pipe2(size, n, 1, p))
+        });
+        g.bench_function("shmkit_pipe_batched_64", |b| {
+            b.iter_custom(|n| kit::tput_pipe_batched(size, n, 64, p))
         });
         g.bench_function("pipe2_batched_64", |b| {
             b.iter_custom(|n| baseline::tput_pipe2(size, n, 64, p))

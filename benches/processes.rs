@@ -1,5 +1,6 @@
 //! Across processes: `Value` increments from two processes, locked (`Value::update`)
-//! vs a bare shared atomic. (A `Mutex` contended by two processes is in
+//! vs a bare shared atomic; the typed `Spsc` one way vs the naive spinning slot ring
+//! (8 and 64 bytes, pinned apart). (A `Mutex` contended by two processes is in
 //! `benches/sync.rs`.)
 #![allow(clippy::disallowed_types)]
 // criterion_group! generates an undocumented pub fn.
@@ -9,8 +10,8 @@ mod ipc;
 
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
-use ipc::{baseline, kit};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ipc::{Placement, baseline, kit};
 
 fn processes(c: &mut Criterion) {
     let mut g = c.benchmark_group("two_processes");
@@ -20,6 +21,25 @@ fn processes(c: &mut Criterion) {
     });
     g.bench_function("atomic_fetch_add", |b| {
         b.iter_custom(|n| baseline::value_atomic(n, 2))
+    });
+    g.finish();
+    let p = Placement::Pinned;
+    let mut g = c.benchmark_group("spsc_oneway_8B");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("shmkit_spsc", |b| {
+        b.iter_custom(|n| kit::tput_spsc::<8, 8192>(n, p))
+    });
+    g.bench_function("naive_spin_ring", |b| {
+        b.iter_custom(|n| baseline::tput_spin_ring(8, n, p))
+    });
+    g.finish();
+    let mut g = c.benchmark_group("spsc_oneway_64B");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("shmkit_spsc", |b| {
+        b.iter_custom(|n| kit::tput_spsc::<64, 1024>(n, p))
+    });
+    g.bench_function("naive_spin_ring", |b| {
+        b.iter_custom(|n| baseline::tput_spin_ring(64, n, p))
     });
     g.finish();
 }

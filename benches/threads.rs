@@ -1,5 +1,6 @@
 //! Between threads, against the in-process anchors: shmkit `Queue` vs crossbeam
-//! `ArrayQueue` (2x2 and 1x1), and the byte ring vs `rtrb` (8-byte items). (`Mutex`
+//! `ArrayQueue` (2x2 and 1x1), and the typed `Spsc` and the byte ring vs `rtrb`
+//! (8-byte items). (`Mutex`
 //! against `std` and `parking_lot` is in `benches/sync.rs`.)
 #![allow(clippy::disallowed_types)]
 // criterion_group! generates an undocumented pub fn.
@@ -26,6 +27,7 @@ fn queues(c: &mut Criterion) {
     }
     let mut g = c.benchmark_group("spsc_u64");
     g.throughput(Throughput::Elements(1));
+    g.bench_function("shmkit_spsc", |b| b.iter_custom(kit::spsc_typed));
     g.bench_function("shmkit_ring", |b| b.iter_custom(kit::spsc_ring));
     g.bench_function("rtrb", |b| b.iter_custom(baseline::spsc_rtrb));
     g.finish();

@@ -6,7 +6,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{Placement, with_peer};
+use super::peer::{Placement, with_peer};
+use super::run::{fan_out, run_mpmc};
 use shmkit::Shared;
 
 fn check(rc: isize, what: &str) -> usize {
@@ -323,54 +324,6 @@ pub fn mpmc_crossbeam(msgs: u64, producers: u64, consumers: u64) -> Duration {
     )
 }
 
-/// Runs an MPMC exchange between threads; returns the time until every item arrived.
-pub fn run_mpmc(
-    msgs: u64,
-    producers: u64,
-    consumers: u64,
-    put: impl Fn(u64) + Sync,
-    get: impl Fn() -> Option<u64> + Sync,
-) -> Duration {
-    let per = msgs / producers;
-    let total = per * producers;
-    let taken = AtomicU64::new(0);
-    let sum = AtomicU64::new(0);
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for p in 0..producers {
-            let put = &put;
-            s.spawn(move || {
-                for i in 0..per {
-                    put(p * per + i);
-                }
-            });
-        }
-        for _ in 0..consumers {
-            let (get, taken, sum) = (&get, &taken, &sum);
-            s.spawn(move || {
-                let mut local = 0u64;
-                while taken.load(Ordering::Relaxed) < total {
-                    match get() {
-                        Some(v) => {
-                            local = local.wrapping_add(v);
-                            taken.fetch_add(1, Ordering::Relaxed);
-                        }
-                        None => std::hint::spin_loop(),
-                    }
-                }
-                sum.fetch_add(local, Ordering::Relaxed);
-            });
-        }
-    });
-    let elapsed = start.elapsed();
-    assert_eq!(
-        sum.load(Ordering::Relaxed),
-        total * (total - 1) / 2,
-        "lost or duplicated items"
-    );
-    elapsed
-}
-
 /// Threads: `msgs` u64 items through an `rtrb` ring, one producer, one consumer.
 pub fn spsc_rtrb(msgs: u64) -> Duration {
     let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(1024);
@@ -430,11 +383,45 @@ pub fn mutex_parking_lot(iters: u64) -> Duration {
 /// `procs` processes each add `iters` to one shared atomic.
 pub fn value_atomic(iters: u64, procs: u64) -> Duration {
     let v = Shared::new(AtomicU64::new(0)).expect("map");
-    let e = super::kit::fan_out(procs, || {
+    let e = fan_out(procs, || {
         for _ in 0..iters {
             v.fetch_add(1, Ordering::Relaxed);
         }
     });
     assert_eq!(v.load(Ordering::Relaxed), iters * procs);
     e
+}
+
+/// rtrb's instruction path for callgrind: `iters` items pushed and popped on one
+/// thread, in batches of 64 (the pair of `kit::spsc_path`).
+#[inline(never)]
+pub fn rtrb_path(iters: u64) -> u64 {
+    let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(1024);
+    let mut sum = 0u64;
+    for i in 0..iters / 64 {
+        for j in 0..64 {
+            tx.push(i * 64 + j).expect("push");
+        }
+        for _ in 0..64 {
+            sum = sum.wrapping_add(rx.pop().expect("pop"));
+        }
+    }
+    black_box(sum)
+}
+
+/// The floor's instruction path: one word, written and read back by each side.
+#[inline(never)]
+pub fn rtt_floor_path(iters: u64) -> u64 {
+    let flag = Box::new(AtomicU64::new(0));
+    for i in 0..iters {
+        flag.store(2 * i + 1, Ordering::Release);
+        while flag.load(Ordering::Acquire) != 2 * i + 1 {
+            std::hint::spin_loop();
+        }
+        flag.store(2 * i + 2, Ordering::Release);
+        while flag.load(Ordering::Acquire) != 2 * i + 2 {
+            std::hint::spin_loop();
+        }
+    }
+    black_box(flag.load(Ordering::Relaxed))
 }

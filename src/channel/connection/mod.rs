@@ -14,6 +14,7 @@ use super::pipe::Pipe;
 use super::ring::Ring;
 use crate::primitive::Deadline;
 
+mod batch;
 #[cfg(shmkit_loom)]
 mod loom_hooks;
 #[cfg(feature = "std")]

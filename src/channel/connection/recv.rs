@@ -65,7 +65,7 @@ impl<const CAP: usize> Connection<'_, CAP> {
     /// `recv_impl` found the ring empty: is the peer gone, or must we wait?
     #[cold]
     #[inline(never)]
-    fn recv_wait(&self, deadline: Option<Deadline>) -> Result<Message, Error> {
+    pub(super) fn recv_wait(&self, deadline: Option<Deadline>) -> Result<Message, Error> {
         match deadline {
             // Non-blocking: is the peer gone (a liveness check if one is due)?
             None => self

@@ -48,7 +48,11 @@ impl<const CAP: usize> Connection<'_, CAP> {
     /// `send_impl` found the ring full: is the peer gone, or must we wait for room?
     #[cold]
     #[inline(never)]
-    fn send_wait(&self, len: usize, deadline: Option<Deadline>) -> Result<Reservation, Error> {
+    pub(super) fn send_wait(
+        &self,
+        len: usize,
+        deadline: Option<Deadline>,
+    ) -> Result<Reservation, Error> {
         let tx = self.tx();
         let attempt = |check: bool| -> Option<Result<Reservation, Error>> {
             if self.peer_gone(false) {

@@ -18,7 +18,41 @@ pub(crate) struct Message {
     next_head: u64,
 }
 
+impl Message {
+    /// `head` after this record (for batches, which publish `head` once).
+    #[inline]
+    pub(crate) fn next_head(&self) -> u64 {
+        self.next_head
+    }
+}
+
 impl<const CAP: usize> Ring<CAP> {
+    /// The consumer's fast check for a message at `head`, a position it has read up to
+    /// but not yet published (a batch, `connection/batch.rs`, publishes `head` once, at
+    /// its end). `None`: nothing there that the fast path handles (empty, padding or
+    /// corrupt): [`release`](Self::release) the last message read (which publishes
+    /// `head`), then [`peek`](Self::peek) handles all three.
+    #[inline]
+    pub(crate) fn peek_at(&self, head: u64) -> Option<Message> {
+        if head % HEADER as u64 != 0 {
+            return None;
+        }
+        let pos = Self::pos(head);
+        // SYNC POINT with the Release store of the header in `publish`: the payload is
+        // written.
+        let word = self.data.header(pos).load(Ordering::Acquire);
+        let len = word as u32;
+        if word == 0 || word != header_word(head, len, false) {
+            return None;
+        }
+        let len = len as usize;
+        (len <= Self::MAX_MESSAGE && record_len(len) <= CAP - pos).then(|| Message {
+            offset: pos + HEADER,
+            len,
+            next_head: head.wrapping_add(record_len(len) as u64),
+        })
+    }
+
     /// Finds the next message without removing it. Padding on the way is consumed (and
     /// the producer woken). `Ok(None)`: empty. Only the consumer may call it.
     ///

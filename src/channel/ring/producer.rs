@@ -136,6 +136,20 @@ impl<const CAP: usize> Ring<CAP> {
         self.wake.0.data.notify_all();
     }
 
+    /// Publishes a filled reservation without waking the consumer: a batch
+    /// (`connection/batch.rs`) wakes once, with [`wake_consumer`](Self::wake_consumer),
+    /// after its last record.
+    #[inline]
+    pub(crate) fn commit_quiet(&self, r: Reservation) {
+        self.publish(r.start, r.len as u32, false);
+    }
+
+    /// Wakes a sleeping consumer (after [`commit_quiet`](Self::commit_quiet)).
+    #[inline]
+    pub(crate) fn wake_consumer(&self) {
+        self.wake.0.data.notify_all();
+    }
+
     /// Publishes the record (or padding) of `len` at ring index `start`: zeroes the
     /// next record's header word, stores this one's (Release), then advances `tail`.
     #[inline]

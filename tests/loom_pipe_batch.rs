@@ -1,0 +1,79 @@
+//! Loom models of the Pipe's batched transfers (`send_many` / `recv_many`): the
+//! receiver publishes `head` once per batch, lazily, and the sender wakes the receiver
+//! once per batch. Through a 64-byte ring the batches do not fit at once, so both
+//! sides block: a wake-up lost to the lazy `head` or the single wake would be reported
+//! as a deadlock, and a sender overwriting bytes the receiver still reads as a
+//! causality violation on the ring's cells.
+//!
+//! Run with `RUSTFLAGS="--cfg shmkit_loom" CARGO_TARGET_DIR=target/loom
+//! LOOM_MAX_PREEMPTIONS=3 cargo test --release --test loom_pipe_batch`.
+#![cfg(shmkit_loom)]
+
+use loom::sync::Arc;
+use loom::thread;
+use shmkit::{Error, Pipe};
+
+fn msg(tag: u8, len: usize) -> Vec<u8> {
+    (0..len).map(|j| tag.wrapping_add(j as u8)).collect()
+}
+
+/// Four 16-byte records (24 bytes each) through 64 bytes, sent as one batch and
+/// received in batches: both sides wait, the ring wraps with padding.
+#[test]
+fn batches_through_a_ring_smaller_than_the_batch() {
+    loom::model(|| {
+        let pipe = Arc::new(Pipe::<64>::new());
+        let producer = {
+            let pipe = pipe.clone();
+            thread::spawn(move || {
+                let (a, _) = pipe.ends();
+                let msgs: Vec<Vec<u8>> = (1..=4).map(|t| msg(t, 16)).collect();
+                let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+                let mut sent = 0;
+                while sent < refs.len() {
+                    sent += a.send_many(&refs[sent..]).unwrap();
+                }
+                // Stay open until the receiver has everything: only the batch's own
+                // wake-up may end its wait for the last records (not our close).
+                assert_eq!(a.recv::<u8>(), Ok(1));
+            })
+        };
+        let (_, b) = pipe.ends();
+        let mut got = Vec::new();
+        while got.len() < 4 {
+            let n = b.recv_many(8, |m| got.push(m.to_vec())).unwrap();
+            assert!(n >= 1);
+        }
+        b.send(&1u8).unwrap();
+        assert_eq!(b.recv_many(8, |_| ()), Err(Error::Disconnected));
+        let expect: Vec<Vec<u8>> = (1..=4).map(|t| msg(t, 16)).collect();
+        assert_eq!(got, expect);
+        producer.join().unwrap();
+    });
+}
+
+/// A single-message sender against a batch receiver whose `head` lags: the sender,
+/// blocked on a full ring, is woken by the batch's one publication.
+#[test]
+fn lazy_head_wakes_a_blocked_sender() {
+    loom::model(|| {
+        let pipe = Arc::new(Pipe::<64>::new());
+        let producer = {
+            let pipe = pipe.clone();
+            thread::spawn(move || {
+                let (a, _) = pipe.ends();
+                for t in 1..=3 {
+                    a.send_bytes(&msg(t, 20)).unwrap();
+                }
+            })
+        };
+        let (_, b) = pipe.ends();
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            b.recv_many(2, |m| got.push(m.to_vec())).unwrap();
+        }
+        let expect: Vec<Vec<u8>> = (1..=3).map(|t| msg(t, 20)).collect();
+        assert_eq!(got, expect);
+        producer.join().unwrap();
+    });
+}
