@@ -47,6 +47,7 @@
 //! | you need to pass or share | use | notes |
 //! |---|---|---|
 //! | messages between **two** processes (one producer, one consumer each way) | [`Pipe`] and its two [`Connection`] ends | duplex; variable-length bytes, `Pod` values, or any serde value (`serde`); zero-copy [`send_with`](Connection::send_with)/[`recv_with`](Connection::recv_with); the peer's death is seen as `Disconnected` |
+//! | a fast **stream** of fixed-size items from one process to another | [`Spsc<T, N>`](Spsc) and its [`Producer`](spsc::Producer) / [`Consumer`](spsc::Consumer) | rtrb's design in shared memory: no per-item header, batches and zero-copy chunks |
 //! | items from **many** producers to **many** consumers | [`Queue<T, N>`](Queue) ([`JoinableQueue`] to wait until all are processed) | fixed-size `Pod` items; a producer or consumer killed mid-operation wedges nobody |
 //! | a **number** several processes update | an atomic (`AtomicU64`, ...) in a [`Shared`] | Python's `RawValue`: lock-free, nothing to recover after a crash |
 //! | a **struct** several processes read and write | [`Mutex<YourStruct>`](Mutex) (robust: `OwnerDead` after a holder's crash), or [`Value<T>`](Value) for a `Pod` struct | your struct needs `#[derive(ShmSafe)]` and `#[repr(C)]` |
@@ -131,6 +132,10 @@
 //! | [`Pipe<CAP>`](Pipe) | two byte rings of `CAP` bytes: a duplex channel between two processes |
 //! | [`Connection<'a, CAP>`](Connection) | one end of a pipe, borrowing it (also without `std`) |
 //! | [`OwnedConnection<CAP>`](OwnedConnection) | one end of a pipe that keeps the pipe alive itself (`std`) |
+//! | [`Spsc<T, N>`](Spsc) | a typed single-producer, single-consumer ring of `N` `Pod` items |
+//! | [`spsc::Producer`], [`spsc::Consumer`] | its two ends, borrowing it |
+//! | [`spsc::PushError`] | a push that failed, handing the item back |
+//! | [`spsc::WriteChunk`], [`spsc::ReadChunk`] | free slots to fill, or queued items to read, in place |
 //! | [`Queue<T, N>`](Queue) | a bounded many-producer, many-consumer queue of `Pod` items |
 //! | [`JoinableQueue<T, N>`](JoinableQueue) | a queue with `task_done` and `join` |
 //! | [`wait`], [`Waitable`], [`Ready`], [`ReadyIter`] | wait until any of several connections or queues is ready |
@@ -269,8 +274,10 @@ mod pod_traits {
 pub use cell::{Array, Value};
 #[cfg(feature = "std")]
 pub use channel::OwnedConnection;
+pub use channel::spsc;
 pub use channel::{
-    Connection, GetError, JoinableQueue, Pipe, PutError, Queue, Ready, ReadyIter, Waitable, wait,
+    Connection, GetError, JoinableQueue, Pipe, PutError, Queue, Ready, ReadyIter, Spsc, Waitable,
+    wait,
 };
 pub use error::{Error, SegmentError, SegmentErrorKind, SegmentName};
 pub use pod_traits::{Pod, Zeroable};
