@@ -36,7 +36,7 @@
 //! | example | shows |
 //! |---|---|
 //! | `work_queue` | a [`Queue`] of jobs feeding several worker processes, each sending its results back over a [`Pipe`] of its own (owned ends: [`Pipe::pair`]) |
-//! | `meet_writer` + `meet_reader` | two separately built programs, each with its own `#[repr(C)]` struct, meeting on named segments ([`Shared::open_or_create_zeroed`], [`Shared::open_timeout`]) |
+//! | `meet_writer` + `meet_reader` | two separately built programs, each with its own `#[repr(C)]` struct, meeting on a named segment ([`Shared::open_or_create_zeroed`], [`Shared::open_timeout`]) |
 //! | `pool_struct` | a [`Pool`] mapping a function over a `#[derive(Pod)]` struct, and how to remove its padding |
 //! | `misuse` | what the kit says when you get it wrong: the wrong type, a second handle on a pipe end, a full queue, a fork while holding a lock guard, a message too large |
 //! | `named` | a service and its clients on named segments, restartable after a crash |
