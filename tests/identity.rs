@@ -54,8 +54,7 @@ type Big = [u64; 16384];
 #[repr(C)]
 struct QueueArena {
     q: Queue<Big, 2>,
-    started: AtomicU32,
-    done: AtomicU32,
+    aim: queue_probe::Aim,
 }
 
 // SAFETY: repr(C); a kit queue and atomics; no pointers, no Drop.
@@ -66,36 +65,23 @@ unsafe impl shmkit::Zeroable for QueueArena {}
 /// Puts one big item, flagging its start and end (run by a process to be caught
 /// inside the put).
 fn put_one(a: &QueueArena) {
-    a.started.store(1, Ordering::SeqCst);
-    let _ = a.q.put([7u64; 16384]);
-    a.done.store(1, Ordering::SeqCst);
+    let item = [7u64; 16384];
+    a.aim.run(|| {
+        let _ = a.q.put(item);
+    });
 }
 
 /// Stops `pid` at random moments until it is caught holding a WRITING claim in
 /// `a.q` (it stays stopped: `true`), or its put finished first (`false`).
-fn catch_writing(a: &QueueArena, pid: i32, rng: &mut queue_probe::Rng) -> bool {
-    let start = Instant::now();
-    while a.started.load(Ordering::SeqCst) == 0 {
-        if start.elapsed() > Duration::from_secs(10) {
-            return false;
-        }
-        std::hint::spin_loop();
-    }
-    for _ in 0..100_000 {
-        queue_probe::spin_for(Duration::from_micros(rng.below(30)));
-        if !queue_probe::stop(pid) {
-            return false;
-        }
-        if !queue_probe::slots_of_kind(&a.q, queue_probe::WRITING).is_empty() {
-            return true;
-        }
-        let finished = a.done.load(Ordering::SeqCst) == 1;
-        queue_probe::signal(pid, libc::SIGCONT);
-        if finished {
-            return false;
-        }
-    }
-    false
+fn catch_writing(
+    a: &QueueArena,
+    pid: i32,
+    rng: &mut queue_probe::Rng,
+    span: &mut Duration,
+) -> bool {
+    a.aim.catch(pid, rng, span, || {
+        !queue_probe::slots_of_kind(&a.q, queue_probe::WRITING).is_empty()
+    })
 }
 
 const ROLE: &str = "SHMKIT_IDENTITY_ROLE";
@@ -580,14 +566,15 @@ fn queue_claim_in_another_namespace() -> Result<(), String> {
         return Ok(());
     }
     let mut rng = queue_probe::Rng(queue_probe::seed("SHMKIT_IDENTITY_SEED"));
-    for attempt in 0..200 {
+    let mut span = Duration::from_micros(200);
+    for attempt in 0..500 {
         let name = unique(&format!("q{attempt}"));
         let a = Shared::<QueueArena>::create_zeroed(&name).map_err(|e| e.to_string())?;
         let producer = InNamespace::start("queue-producer", &name, false);
         let pid = producer
             .inner_pid(Duration::from_secs(5))
             .ok_or("no producer pid")?;
-        if !catch_writing(&a, pid, &mut rng) {
+        if !catch_writing(&a, pid, &mut rng, &mut span) {
             continue; // its put finished first: try again
         }
         println!(
@@ -650,7 +637,8 @@ fn reused_pid_queue_claim() -> Result<(), String> {
 /// Runs inside the fresh namespace (this process is its pid 1).
 fn queue_reuse_inside_namespace() -> u8 {
     let mut rng = queue_probe::Rng(queue_probe::seed("SHMKIT_IDENTITY_SEED"));
-    for _ in 0..200 {
+    let mut span = Duration::from_micros(200);
+    for _ in 0..500 {
         let a = Shared::<QueueArena>::new_zeroed().expect("segment");
         let a_ = &a;
         let mut holder = Process::spawn(move || {
@@ -659,7 +647,7 @@ fn queue_reuse_inside_namespace() -> u8 {
         })
         .expect("fork the producer");
         let dead_pid = holder.pid();
-        if !catch_writing(&a, dead_pid, &mut rng) {
+        if !catch_writing(&a, dead_pid, &mut rng, &mut span) {
             let _ = holder.kill();
             let _ = holder.join();
             continue;

@@ -315,6 +315,14 @@ fn arm_failpoint(ctl: &Ctl, marks: [&AtomicU64; 3], generation: u64, seed: u64) 
     let _ = (ctl, marks, generation, seed);
 }
 
+/// Was any owner of an end killed from generation `from` (the owner when the call
+/// began; 0: none yet) up to the one that owns it now? One that claimed during the
+/// call may have died at once (the claim failpoint), so `Disconnected` is due then too.
+fn killed_since(killed: &[AtomicU64], from: u64, claimed: &AtomicU64) -> bool {
+    let now = claimed.load(SeqCst);
+    (from.max(1)..=now).any(|g| killed[g as usize].load(SeqCst) != 0)
+}
+
 /// Claims (adopts) `end` once its last owner is dead, then says so in `claimed`.
 fn claim<const CAP: usize>(end: &Connection<'_, CAP>, claimed: &AtomicU64, generation: u64) {
     while matches!(
@@ -407,7 +415,9 @@ fn receiver<const CAP: usize>(pipe: &Pipe<CAP>, ctl: &Ctl, r: u64) -> i32 {
             }
             Ok(None) => ctl.report(TORN, [seen.prev, r, 0, 0]),
             Err(Error::Disconnected) => {
-                if ctl.tx_killed[sender as usize].load(SeqCst) == 0 && ctl.stop.load(SeqCst) == 0 {
+                if !killed_since(&ctl.tx_killed, sender, &ctl.tx_claimed)
+                    && ctl.stop.load(SeqCst) == 0
+                {
                     ctl.report(RX_DISCONNECTED, [sender, r, 0, 0]);
                 }
                 std::thread::sleep(Duration::from_micros(300));
@@ -455,7 +465,7 @@ fn sender<const CAP: usize>(pipe: &Pipe<CAP>, ctl: &Ctl, g: u64) -> i32 {
                 if ctl.ended.load(SeqCst) != 0 {
                     return 0;
                 }
-                if ctl.rx_killed[receiver as usize].load(SeqCst) == 0 {
+                if !killed_since(&ctl.rx_killed, receiver, &ctl.rx_claimed) {
                     ctl.report(TX_DISCONNECTED, [receiver, g, i, 0]);
                     return 3;
                 }

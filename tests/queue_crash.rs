@@ -3,21 +3,23 @@
 //! promise.
 //!
 //! To catch a process *inside* a put or get, items are large (128 KiB, so the copy
-//! in or out of the slot takes tens of microseconds), and the test stops the process
-//! at random moments (`SIGSTOP`), looks at the slot states through the documented
-//! layout, and lets it go on (`SIGCONT`) until it is caught holding its claim. Then
-//! it is killed (`SIGKILL`) or kept stopped. `SHMKIT_QUEUE_CRASH_SEED` sets the seed.
+//! in or out of the slot takes microseconds), the process starts its operation when
+//! the test says go, and the test stops it (`SIGSTOP`) at a random point within the
+//! time the operation took on the last try, then at random moments, looks at the
+//! slot states through the documented layout, and lets it go on (`SIGCONT`) until it
+//! is caught holding its claim (`queue_probe::Aim`). Then it is killed (`SIGKILL`)
+//! or kept stopped. `SHMKIT_QUEUE_CRASH_SEED` sets the seed.
 #![allow(clippy::disallowed_types)]
 
 mod common;
 #[path = "common/queue_probe.rs"]
 mod queue_probe;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::Child;
-use queue_probe::{READING, Rng, WRITING, slot_state, slots_of_kind};
+use queue_probe::{Aim, READING, Rng, WRITING, slot_state, slots_of_kind};
 use shmkit::{GetError, PutError, Queue, Shared};
 
 /// 128 KiB: word 0 is the item's number, the rest a pattern derived from it.
@@ -52,39 +54,6 @@ fn got(r: Result<Big, GetError>) -> Result<u64, GetError> {
     r.map(|b| number(&b))
 }
 
-/// Flags a child sets: [0] it is about to start its operation, [1] it finished it.
-type Flags = [AtomicU64; 2];
-
-/// Stops `pid` at random moments (it must be inside its operation, `flags[0]` set)
-/// until some slot of `q` is in `kind`: then it stays stopped and this returns
-/// `true`. `false` if the operation finished first (the process is left running).
-fn catch_holding<const N: usize>(
-    q: &Queue<Big, N>,
-    pid: i32,
-    kind: u64,
-    flags: &Flags,
-    rng: &mut Rng,
-) -> bool {
-    assert!(common::eventually(common::CHILD_DEADLINE, || flags[0]
-        .load(Ordering::SeqCst)
-        == 1));
-    for _ in 0..100_000 {
-        queue_probe::spin_for(Duration::from_micros(rng.below(30)));
-        if !queue_probe::stop(pid) {
-            return false;
-        }
-        if !slots_of_kind(q, kind).is_empty() {
-            return true;
-        }
-        let finished = flags[1].load(Ordering::SeqCst) == 1;
-        queue_probe::signal(pid, libc::SIGCONT);
-        if finished {
-            return false;
-        }
-    }
-    panic!("never caught process {pid} holding a claim");
-}
-
 /// Kills a stopped child and waits until it is dead (a zombie: its id stays dead).
 fn kill_stopped(child: &mut Child) {
     let pid = child.pid();
@@ -96,32 +65,31 @@ fn kill_stopped(child: &mut Child) {
     );
 }
 
-/// Forks a child that runs `op` once, flagging its start and end.
-fn spawn_op<F: FnOnce() + Send>(flags: &Flags, op: F) -> Child {
-    Child::spawn(move || {
-        flags[0].store(1, Ordering::SeqCst);
-        op();
-        flags[1].store(1, Ordering::SeqCst);
-        0
-    })
+/// Forks a child that runs `op` once, when the test says go (see `Aim`).
+fn spawn_op<F: FnOnce() + Send>(aim: &Aim, op: F) -> Child {
+    Child::spawn(move || if aim.run(op) { 0 } else { 2 })
 }
 
 /// Until a child is caught holding a claim of `kind` in a fresh queue that `setup`
-/// prepared, with `op` as the child's operation: (queue, flags, the stopped child).
+/// prepared, with `op` as the child's operation: (queue, handshake, the stopped
+/// child).
 fn caught<const N: usize>(
     rng: &mut Rng,
     kind: u64,
     setup: impl Fn(&Queue<Big, N>),
     op: impl Fn(&Queue<Big, N>) + Sync,
-) -> (Shared<Queue<Big, N>>, Shared<Flags>, Child) {
+) -> (Shared<Queue<Big, N>>, Shared<Aim>, Child) {
+    let mut span = Duration::from_micros(200);
     for attempt in 0..1000 {
         let q = Shared::<Queue<Big, N>>::new_zeroed().unwrap();
         setup(&q);
-        let flags = Shared::new([const { AtomicU64::new(0) }; 2]).unwrap();
-        let child = spawn_op(&flags, || op(&q));
-        if catch_holding(&q, child.pid(), kind, &flags, rng) {
-            println!("caught holding {kind} after {attempt} misses");
-            return (q, flags, child);
+        let aim = Shared::<Aim>::new_zeroed().unwrap();
+        let child = spawn_op(&aim, || op(&q));
+        if aim.catch(child.pid(), rng, &mut span, || {
+            !slots_of_kind(&q, kind).is_empty()
+        }) {
+            println!("caught holding {kind} after {attempt} misses (span {span:?})");
+            return (q, aim, child);
         }
         assert_eq!(child.join(), shmkit::ExitStatus::Exited(0));
     }
@@ -266,7 +234,7 @@ fn stopped_producer_stalls_the_head_without_a_false_empty() {
             });
             assert_eq!(got(q.try_get()), Ok(2));
             assert_eq!(stopped.join(), shmkit::ExitStatus::Exited(0));
-            assert_eq!(flags[1].load(Ordering::SeqCst), 1);
+            assert!(flags.finished());
             assert_eq!(q.lost(), 0);
         }
         assert_eq!(got(q.try_get()), Err(GetError::Empty));

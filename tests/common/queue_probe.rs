@@ -129,3 +129,96 @@ pub fn index_word<T: Pod, const N: usize>(q: &Queue<T, N>, tail: bool) -> &Atomi
     // SAFETY: the documented layout: head at 0, tail at 128, both atomic u64.
     unsafe { &*base.add(if tail { 128 } else { 0 }).cast::<AtomicU64>() }
 }
+
+/// The handshake that lets a test stop a process *inside* one operation on any
+/// machine, quiet or loaded: the process builds what it needs, says it is ready, and
+/// starts the operation only when the test says go; the test then stops it after an
+/// aimed delay (a random point within how long the operation took last time), and at
+/// random moments after that. Lives in shared memory; all-zero is the initial state.
+#[repr(C)]
+pub struct Aim {
+    ready: AtomicU64,
+    go: AtomicU64,
+    done: AtomicU64,
+    /// How long the operation took, in nanoseconds (set with `done`).
+    took: AtomicU64,
+}
+
+// SAFETY: repr(C), atomics only: every bit pattern valid, no pointers, no Drop.
+unsafe impl shmkit::ShmSafe for Aim {}
+// SAFETY: all-zero atomics are the documented initial state.
+unsafe impl shmkit::Zeroable for Aim {}
+
+impl Aim {
+    /// Process side: flags ready, waits (at most 30 s) for go, runs `op`, records
+    /// how long it took and flags done. `false` if go never came.
+    pub fn run(&self, op: impl FnOnce()) -> bool {
+        self.ready.store(1, Ordering::SeqCst);
+        let start = Instant::now();
+        while self.go.load(Ordering::SeqCst) == 0 {
+            if start.elapsed() > Duration::from_secs(30) {
+                return false;
+            }
+            std::hint::spin_loop();
+        }
+        let start = Instant::now();
+        op();
+        self.took
+            .store(start.elapsed().as_nanos() as u64, Ordering::SeqCst);
+        self.done.store(1, Ordering::SeqCst);
+        true
+    }
+
+    /// Has the process finished its operation?
+    pub fn finished(&self) -> bool {
+        self.done.load(Ordering::SeqCst) == 1
+    }
+
+    /// Test side: waits (at most 30 s) until process `pid` is ready, lets it go,
+    /// stops it after a random part of `span`, then at random moments, until `caught`
+    /// holds (the process is left stopped: `true`) or the operation finished first
+    /// (the process is left running: `false`; `span` becomes what it took).
+    pub fn catch(
+        &self,
+        pid: i32,
+        rng: &mut Rng,
+        span: &mut Duration,
+        mut caught: impl FnMut() -> bool,
+    ) -> bool {
+        let start = Instant::now();
+        while self.ready.load(Ordering::SeqCst) == 0 {
+            if start.elapsed() > Duration::from_secs(30) {
+                return false;
+            }
+            std::hint::spin_loop();
+        }
+        let aim = Duration::from_nanos(rng.below(span.as_nanos().max(1) as u64));
+        self.go.store(1, Ordering::SeqCst);
+        spin_for(aim);
+        for _ in 0..100_000 {
+            if !stop(pid) {
+                break;
+            }
+            if caught() {
+                return true;
+            }
+            let finished = self.finished();
+            signal(pid, libc::SIGCONT);
+            if finished {
+                break;
+            }
+            spin_for(Duration::from_nanos(
+                rng.below(span.as_nanos().max(1) as u64 / 4),
+            ));
+        }
+        // Learn how long the operation takes here (it may still be finishing).
+        let start = Instant::now();
+        while !self.finished() && start.elapsed() < Duration::from_secs(10) {
+            std::thread::yield_now();
+        }
+        if self.finished() {
+            *span = Duration::from_nanos(self.took.load(Ordering::SeqCst).max(1_000));
+        }
+        false
+    }
+}
