@@ -566,13 +566,17 @@ impl<'a, const CAP: usize> World<'a, CAP> {
             } else {
                 &ctl.rx_claimed
             };
+            // Dead before it claimed: a failpoint fired first. (One that claimed may
+            // have finished already — in the stop phase a replacement can get END
+            // and exit before we look — so the claim is what counts.)
             let mut died = false;
             self.wait_for("claim", |w| {
-                died = if is_sender {
-                    !w.tx.process().is_alive()
+                let alive = if is_sender {
+                    w.tx.process().is_alive()
                 } else {
-                    !w.rx.process().is_alive()
+                    w.rx.process().is_alive()
                 };
+                died = !alive && claimed.load(SeqCst) != generation;
                 claimed.load(SeqCst) == generation || died
             });
             drop(old);
