@@ -103,7 +103,7 @@ pub(super) fn reg_slow() -> Option<Reg> {
                 SETUP.store(if ok { 2 } else { 3 }, Ordering::Release);
             }
             Err(1) => {
-                crate::primitive::spin_loop();
+                core::hint::spin_loop();
                 continue;
             }
             Err(_) => {}

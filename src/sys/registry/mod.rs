@@ -111,6 +111,11 @@ pub(crate) const SLOTS: u32 = SLOT_MASK;
 /// Entries laid out in the file (one more than used, for a round size).
 const ENTRIES: usize = 1 << SLOT_BITS;
 const GEN_MASK: u32 = 0xFFFF;
+/// The bits a participant id may use: ids are non-zero and below `2^30` (16 bits of
+/// generation above 14 of slot), so that they fit a 32-bit futex word beside two flag
+/// bits. `ID_MASK` itself is never an id (see `next_gen`). The facade hands it to the
+/// algorithms as `primitive::ID_MASK`.
+pub(crate) const ID_MASK: u32 = pack_id(SLOT_MASK, GEN_MASK);
 const KIND_SHIFT: u32 = 16;
 const FREE: u32 = 0;
 const PROCESS: u32 = 1;
@@ -139,7 +144,7 @@ const fn next_gen(g: u32, slot: u32) -> u32 {
     if n == 0 {
         n = 1;
     }
-    if pack_id(slot, n) == crate::primitive::ID_MASK {
+    if pack_id(slot, n) == ID_MASK {
         n = 1;
     }
     n
@@ -274,7 +279,7 @@ fn process_id_slow() -> u32 {
                 PROCESS_ID.store(id, Ordering::Release);
                 return id;
             }
-            Err(CLAIMING) => crate::primitive::spin_loop(),
+            Err(CLAIMING) => core::hint::spin_loop(),
             Err(id) => return id,
         }
     }
@@ -415,11 +420,11 @@ mod tests {
     #[test]
     fn ids_fit_and_are_alive() {
         let p = process_id();
-        assert!(p != 0 && p < crate::primitive::ID_MASK);
+        assert!(p != 0 && p < ID_MASK);
         assert_eq!(process_id(), p);
         assert_eq!(liveness(p), Liveness::Alive);
         assert_eq!(liveness(0), Liveness::Dead);
-        assert_eq!(liveness(crate::primitive::ID_MASK), Liveness::Dead);
+        assert_eq!(liveness(ID_MASK), Liveness::Dead);
     }
 
     #[test]
