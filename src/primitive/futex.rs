@@ -87,6 +87,7 @@ pub(crate) fn futex_waitv(words: &[(&AtomicU32, u32)], deadline: Deadline) -> Wa
 pub(crate) fn futex_wake(word: &AtomicU32, count: u32) -> usize {
     #[cfg(not(shmkit_loom))]
     {
+        crate::stats::note_futex_wake();
         crate::sys::futex::wake(word, count)
     }
     #[cfg(shmkit_loom)]

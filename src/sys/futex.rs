@@ -42,7 +42,8 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline_ns: Option<u64>) ->
     }
 }
 
-/// `FUTEX_WAKE` for up to `count` waiters; returns how many were woken.
+/// `FUTEX_WAKE` for up to `count` waiters; returns how many were woken. (The caller
+/// counts the call in `crate::stats`: this layer knows nothing above it.)
 ///
 /// The count is capped at `i32::MAX`: the kernel reads it as a signed int, so
 /// `u32::MAX` would mean -1 and wake only one waiter.
@@ -50,7 +51,6 @@ pub(crate) fn wake(word: &AtomicU32, count: u32) -> usize {
     #[cfg(all(test, feature = "std"))]
     WAKES.with(|w| w.set(w.get() + 1));
     let count = count.min(i32::MAX as u32);
-    crate::stats::note_futex_wake();
     futex::wake(word, futex::Flags::empty(), count).unwrap_or(0)
 }
 

@@ -220,6 +220,7 @@ impl<T: ShmSafe> Shared<T> {
         // header and the value.
         header.state().store(STATE_READY, Ordering::Release);
         if name.is_some() || fd.is_some() {
+            crate::stats::note_futex_wake();
             sys::futex::wake(header.state(), u32::MAX);
         }
         let named = name.is_some();

@@ -201,8 +201,10 @@ fn is_owned(slot: u32) -> bool {
 
 /// Claims a free (or dead) slot through descriptor `fd` as `kind`. Returns its id.
 fn claim(reg: Reg, fd: i32, kind: u32, parent: u32) -> Option<u32> {
-    let pid = super::ids::pid();
-    let tid = super::ids::tid();
+    // Asked of the kernel, not of `super::ids`'s caches (which are built on this
+    // registry): a claim is a slow path already.
+    let pid = rustix::process::getpid().as_raw_nonzero().get();
+    let tid = rustix::thread::gettid().as_raw_nonzero().get();
     let start = (pid as u32)
         .wrapping_mul(0x9E37_79B9)
         .wrapping_add((tid as u32).wrapping_mul(0x85EB_CA6B))
