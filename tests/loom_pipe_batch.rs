@@ -132,3 +132,55 @@ fn a_sender_killed_inside_a_batch_publishes_nothing_of_it() {
         receiver.join().unwrap();
     });
 }
+
+/// Why no record of a batch but the first may start a lap (position 0): a sender
+/// sends m0 (a 48-byte record), then a batch d1, d2 whose d1 ends at the end of the
+/// array, and is killed before the store that publishes the batch. A second sender
+/// adopts the end and sends a1 (ending at the end of the array, where nothing is
+/// zeroed ahead) and a2. The receiver gets m0, a1, a2.
+///
+/// Fails when `try_reserve_at` lets d2 into the batch at position 0: its header,
+/// sealed for exactly the index where a1 ends, is still there, and the receiver
+/// takes the dead batch's d2 after a1.
+#[test]
+fn no_record_of_a_batch_but_the_first_starts_a_lap() {
+    loom::model(|| {
+        let pipe = Arc::new(Pipe::<64>::new());
+        let dead = {
+            let pipe = pipe.clone();
+            thread::spawn(move || {
+                let (a, _) = pipe.ends();
+                a.send_bytes(&msg(0x10, 40)).unwrap();
+                let batch = [msg(0xd1, 8), msg(0xd2, 8)];
+                let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+                loom_die_at("pipe.batch.before_first");
+                assert!(
+                    loom_until_death(|| a.send_many(&refs)).is_none(),
+                    "did not die"
+                );
+                std::mem::forget(a);
+            })
+        };
+        let receiver = {
+            let pipe = pipe.clone();
+            thread::spawn(move || {
+                let (_, b) = pipe.ends();
+                let mut got = Vec::new();
+                while got.len() < 3 {
+                    match b.recv_many(4, |m| got.push(m.to_vec())) {
+                        Ok(_) => {}
+                        // The dead sender is not adopted yet.
+                        Err(Error::Disconnected) => thread::yield_now(),
+                        Err(e) => panic!("{e:?} after {got:?}"),
+                    }
+                }
+                assert_eq!(got, vec![msg(0x10, 40), msg(0xa1, 8), msg(0xa2, 8)]);
+            })
+        };
+        dead.join().unwrap();
+        let (a2, _) = pipe.ends();
+        assert_eq!(a2.send_bytes(&msg(0xa1, 8)), Ok(()));
+        assert_eq!(a2.send_bytes(&msg(0xa2, 8)), Ok(()));
+        receiver.join().unwrap();
+    });
+}
