@@ -18,11 +18,19 @@
 //! The mapping, the file size and the participant registry are stand-ins (the header
 //! records `Layout::of::<T>(4096)`'s sizes; see `src/segment/shared/model.rs`).
 //!
-//! Checked to fail without their protocol step: with the READY store in
-//! `HeaderPtr::publish` made Relaxed, `ready_then_everything_is_visible` fails with
-//! loom's causality violation on the first header field `snapshot` reads; without the
-//! futex wake after READY, the same model fails as a deadlock (an opener asleep on
-//! `state` forever).
+//! Checked to fail without their protocol step (each mutation made once, then undone):
+//! - the READY store in `HeaderPtr::publish` made Relaxed: `ready_then_everything_is_visible`
+//!   and `an_opener_that_times_out_reads_no_plain_field` fail with loom's
+//!   "Causality violation: Concurrent read and write accesses." on the first header
+//!   field `snapshot` reads (`type_name_len`);
+//! - READY stored before `init` runs: `ready_then_everything_is_visible` fails with the
+//!   same causality violation, on the value (`Opened::read`);
+//! - the futex wake after READY removed: `ready_then_everything_is_visible` fails as
+//!   loom's "deadlock" (an opener asleep on `state` forever);
+//! - `wait_ready` reading a plain field (`snapshot`) on its timeout path, before READY:
+//!   `an_opener_that_times_out_reads_no_plain_field` and
+//!   `creator_dies_initialising_open_reports_not_ready` fail with the causality
+//!   violation.
 //!
 //! Not modelled: what `open_or_create` does after it finds the creator dead (unlink
 //! under `flock`, `O_EXCL` create again) is file-system work loom cannot see; the

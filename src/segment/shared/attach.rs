@@ -82,8 +82,15 @@ impl<T: ShmSafe> Shared<T> {
         // after the last use).
         let header = unsafe { HeaderPtr::new(base) };
         let registry = sys::registry::nonce();
-        match Self::ready_and_valid(&header, &layout, size, name, deadline, watch_creator, registry)
-        {
+        match Self::ready_and_valid(
+            &header,
+            &layout,
+            size,
+            name,
+            deadline,
+            watch_creator,
+            registry,
+        ) {
             Ok((value_offset, creator_id)) => Ok(Attached {
                 base,
                 len,
