@@ -347,20 +347,30 @@ mod tests {
         }
     }
 
+    /// `run_map` of a `fn(T) -> U` over the buffers: sound by the pointer's type.
+    fn map_with<T: Pod, U: Pod>(
+        f: fn(T) -> U,
+        input: &[u8],
+        output: &mut [u8],
+        status: &mut [u8],
+        message: &mut [u8],
+    ) -> Ran {
+        // SAFETY: `f` is a fn(T) -> U of this image (its type says so), called only
+        // with the signature of `T` and `U`.
+        unsafe {
+            run_map::<T, U>(
+                fn_addr(f as *const ()) as usize,
+                map_signature::<T, U>(),
+                io(input, output, status, message),
+            )
+        }
+    }
+
     #[test]
     fn miri_run_map_computes_every_item() {
         let input = input_of(&[1u32, 2, 5]);
-        let mut output = [0u8; 24];
-        let mut status = [0u8; 3];
-        let mut message = [0u8; 16];
-        // SAFETY: `double` is a fn(u32) -> u64 of this image.
-        let ran = unsafe {
-            run_map::<u32, u64>(
-                fn_addr(double as fn(u32) -> u64 as *const ()) as usize,
-                map_signature::<u32, u64>(),
-                io(&input, &mut output, &mut status, &mut message),
-            )
-        };
+        let (mut output, mut status, mut message) = ([0u8; 24], [0u8; 3], [0u8; 16]);
+        let ran = map_with::<u32, u64>(double, &input, &mut output, &mut status, &mut message);
         assert_eq!(ran, Ran::Finished);
         assert_eq!(status, [ITEM_OK; 3]);
         let got: [u64; 3] = bytemuck::pod_read_unaligned(&output);
@@ -370,17 +380,8 @@ mod tests {
     #[test]
     fn miri_run_map_stops_at_a_panicking_item_and_keeps_its_text() {
         let input = input_of(&[2u32, 3, 4]);
-        let mut output = [0xffu8; 12];
-        let mut status = [0u8; 3];
-        let mut message = [0u8; 16];
-        // SAFETY: `picky` is a fn(u32) -> u32 of this image.
-        let ran = unsafe {
-            run_map::<u32, u32>(
-                fn_addr(picky as fn(u32) -> u32 as *const ()) as usize,
-                map_signature::<u32, u32>(),
-                io(&input, &mut output, &mut status, &mut message),
-            )
-        };
+        let (mut output, mut status, mut message) = ([0xffu8; 12], [0u8; 3], [0u8; 16]);
+        let ran = map_with::<u32, u32>(picky, &input, &mut output, &mut status, &mut message);
         // "three is refused: 3" is 19 bytes: cut to the 16 there is room for.
         assert_eq!(
             ran,

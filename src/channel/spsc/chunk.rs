@@ -24,18 +24,16 @@ pub struct WriteChunk<'p, 'a, T: Pod, const N: usize> {
 impl<'p, 'a, T: Pod, const N: usize> WriteChunk<'p, 'a, T, N> {
     /// `len` free slots from index `start` (the producer checked that they are free).
     pub(crate) fn new(producer: &'p mut Producer<'a, T, N>, start: u64, len: usize) -> Self {
-        let ring = producer.ring();
-        let pos = (start & super::Spsc::<T, N>::MASK) as usize;
-        let first_len = len.min(N - pos);
-        // SAFETY: `pos + first_len ≤ N` and `len - first_len ≤ pos` (len ≤ N): both
-        // ranges lie inside the slot array and do not overlap each other. The producer
-        // owns slots [tail, head + N) ⊇ [start, start + len): the consumer does not
-        // touch them until `commit` publishes them, and the producer's `&mut` borrow
-        // keeps this process from pushing while the chunk lives.
+        let ((a, a_len), (b, b_len)) = producer.ring().runs(start, len);
+        // SAFETY: both runs lie inside the slot array and do not overlap each other
+        // (`Spsc::runs`, len ≤ N). The producer owns slots [tail, head + N) ⊇
+        // [start, start + len): the consumer does not touch them until `commit`
+        // publishes them, and the producer's `&mut` borrow keeps this process from
+        // pushing while the chunk lives.
         let (first, second) = unsafe {
             (
-                core::slice::from_raw_parts_mut(ring.slot_ptr(start), first_len),
-                core::slice::from_raw_parts_mut(ring.slot_ptr(0), len - first_len),
+                core::slice::from_raw_parts_mut(a, a_len),
+                core::slice::from_raw_parts_mut(b, b_len),
             )
         };
         WriteChunk {
@@ -83,13 +81,12 @@ impl<'p, 'a, T: Pod, const N: usize> WriteChunk<'p, 'a, T, N> {
     /// Publishes the first `n` slots (at most the chunk's length) to the consumer.
     pub fn commit(self, n: usize) {
         let n = n.min(self.len());
-        self.producer.commit_chunk(n);
+        self.producer.commit_chunk(n)
     }
 
     /// Publishes every slot of the chunk.
     pub fn commit_all(self) {
-        let n = self.len();
-        self.producer.commit_chunk(n);
+        self.commit(usize::MAX)
     }
 }
 
@@ -105,16 +102,14 @@ impl<'c, 'a, T: Pod, const N: usize> ReadChunk<'c, 'a, T, N> {
     /// `len` queued items from index `start` (the consumer checked that they are
     /// published).
     pub(crate) fn new(consumer: &'c mut Consumer<'a, T, N>, start: u64, len: usize) -> Self {
-        let ring = consumer.ring();
-        let pos = (start & super::Spsc::<T, N>::MASK) as usize;
-        let first_len = len.min(N - pos);
+        let ((a, a_len), (b, b_len)) = consumer.ring().runs(start, len);
         // SAFETY: in bounds as in `WriteChunk::new`; every bit pattern is a `T`. The
         // consumer owns slots [head, tail) ⊇ [start, start + len): the producer does
         // not write them until `commit` frees them.
         let (first, second) = unsafe {
             (
-                core::slice::from_raw_parts(ring.slot_ptr(start).cast_const(), first_len),
-                core::slice::from_raw_parts(ring.slot_ptr(0).cast_const(), len - first_len),
+                core::slice::from_raw_parts(a, a_len),
+                core::slice::from_raw_parts(b, b_len),
             )
         };
         ReadChunk {
@@ -147,12 +142,11 @@ impl<'c, 'a, T: Pod, const N: usize> ReadChunk<'c, 'a, T, N> {
     /// Pops the first `n` items (at most the chunk's length), freeing their slots.
     pub fn commit(self, n: usize) {
         let n = n.min(self.len());
-        self.consumer.commit_chunk(n);
+        self.consumer.commit_chunk(n)
     }
 
     /// Pops every item of the chunk.
     pub fn commit_all(self) {
-        let n = self.len();
-        self.consumer.commit_chunk(n);
+        self.commit(usize::MAX)
     }
 }
