@@ -220,11 +220,20 @@ pub(crate) fn copy_text(text: &str, out: &mut [u8]) -> (usize, bool) {
     (n, n < text.len())
 }
 
-/// Do the lengths fit `count` items of `in_size` bytes in and `out_size` bytes out?
-#[inline]
-fn shape_ok(input: &[u8], output: &[u8], count: usize, in_size: usize, out_size: usize) -> bool {
-    count.checked_mul(in_size) == Some(input.len())
-        && count.checked_mul(out_size) == Some(output.len())
+impl<'a> ChunkIo<'a> {
+    /// The four buffers, if their lengths fit `status.len()` items of `in_size` bytes
+    /// in and `out_size` bytes out: `(input, output, status, message)`.
+    #[allow(clippy::type_complexity)]
+    fn fitted(
+        self,
+        in_size: usize,
+        out_size: usize,
+    ) -> Option<(&'a [u8], &'a mut [u8], &'a mut [u8], &'a mut [u8])> {
+        let count = self.status.len();
+        let fits = count.checked_mul(in_size) == Some(self.input.len())
+            && count.checked_mul(out_size) == Some(self.output.len());
+        fits.then_some((self.input, self.output, self.status, self.message))
+    }
 }
 
 /// The [`Trampoline`] for `map`, `imap`, `imap_unordered` and `apply`: items are `T`s.
@@ -234,13 +243,10 @@ fn shape_ok(input: &[u8], output: &[u8], count: usize, in_size: usize, out_size:
 /// As [`Trampoline`]: `func` is the address of a `fn(T) -> U` of this executable.
 pub(crate) unsafe fn run_map<T: Pod, U: Pod>(func: usize, sig: u64, io: ChunkIo<'_>) -> Ran {
     let (ts, us) = (size_of::<T>(), size_of::<U>());
-    let ChunkIo {
-        input,
-        output,
-        status,
-        message,
-    } = io;
-    if sig != map_signature::<T, U>() || !shape_ok(input, output, status.len(), ts, us) {
+    let Some((input, output, status, message)) = io.fitted(ts, us) else {
+        return Ran::Refused;
+    };
+    if sig != map_signature::<T, U>() {
         return Ran::Refused;
     }
     // SAFETY: the caller guarantees `func` is the address of a `fn(T) -> U` in this
@@ -266,13 +272,10 @@ pub(crate) unsafe fn run_pair<A: Pod, B: Pod, U: Pod>(
 ) -> Ran {
     let (asz, bsz, us) = (size_of::<A>(), size_of::<B>(), size_of::<U>());
     let stride = asz + bsz;
-    let ChunkIo {
-        input,
-        output,
-        status,
-        message,
-    } = io;
-    if sig != pair_signature::<A, B, U>() || !shape_ok(input, output, status.len(), stride, us) {
+    let Some((input, output, status, message)) = io.fitted(stride, us) else {
+        return Ran::Refused;
+    };
+    if sig != pair_signature::<A, B, U>() {
         return Ran::Refused;
     }
     // SAFETY: as in `run_map`, for a `fn(A, B) -> U` (named by the matched signature).
