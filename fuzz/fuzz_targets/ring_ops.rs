@@ -95,6 +95,45 @@ fn run<const CAP: usize>(data: &[u8]) {
     for chunk in data.chunks(2) {
         let (op, arg) = (chunk[0], chunk.get(1).copied().unwrap_or(0) as usize);
         match op % 4 {
+            1 if op & 0x40 != 0 => {
+                // A batch of 1 to 4 messages (`try_send_many`, published by one store
+                // per batch): as many go as would one by one.
+                let k = 1 + arg % 4;
+                let msgs: Vec<Vec<u8>> = (0..k)
+                    .map(|i| {
+                        let len = (arg * 7 + i * 13 + op as usize) % (max + 1) / (1 + i);
+                        (0..len).map(|j| (j as u8) ^ op ^ i as u8).collect()
+                    })
+                    .collect();
+                let expect = msgs.iter().take_while(|m| model.try_send(m)).count();
+                let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+                let got = a.try_send_many(&refs);
+                assert_eq!(
+                    got,
+                    if expect > 0 {
+                        Ok(expect)
+                    } else {
+                        Err(Error::WouldBlock)
+                    }
+                );
+            }
+            2 if op & 0x40 != 0 => {
+                // Up to 1 to 5 messages at once (`try_recv_many`, one release).
+                let max_n = 1 + arg % 5;
+                let mut expect = Vec::new();
+                while expect.len() < max_n {
+                    match model.try_recv() {
+                        Some(m) => expect.push(m),
+                        None => break,
+                    }
+                }
+                let mut got = Vec::new();
+                match b.try_recv_many(max_n, |m| got.push(m.to_vec())) {
+                    Ok(n) => assert_eq!(n, got.len()),
+                    Err(e) => assert_eq!(e, Error::WouldBlock),
+                }
+                assert_eq!(got, expect);
+            }
             0 | 1 => {
                 // Lengths: anything up to the max, biased to the boundaries.
                 let len = match op / 4 % 4 {

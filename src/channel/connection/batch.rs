@@ -2,10 +2,11 @@
 //! check per batch on the sending side, and one publication of `head` (plus one
 //! wake-up check) per batch on the receiving side.
 //!
-//! Sending: each record is still published by its own sealed header (the receiver
-//! polls the record's line, see `ring`), but the wake-up check — a compiler barrier and
-//! a load of the sleeper count — runs once, after the last record, and the peer and
-//! the claim are checked once per call.
+//! Sending: the records are published in batches of up to 4 KiB, each by one store
+//! (the first record's header, written last: "Batches" in `ring`), so the receiver
+//! reads a batch's finished lines in a stream; the wake-up check — a compiler barrier
+//! and a load of the sleeper count — runs once, after the last record (and before any
+//! wait for room), and the peer and the claim are checked once per call.
 //!
 //! Receiving: the receiver reads message after message from its own, unpublished
 //! `head`, and publishes `head` (Release) once at the end of the batch. Lazy publication
@@ -16,9 +17,13 @@
 
 use super::Connection;
 use crate::channel::copy_bytes;
-use crate::channel::ring::Message;
+use crate::channel::ring::{Message, Reservation};
 use crate::error::Error;
 use crate::primitive::Deadline;
+
+/// A batch is published once it holds this many bytes of records, so that a long
+/// `send_many` lets the receiver start on its first messages while it writes the rest.
+const BATCH_BYTES: u64 = 4096;
 
 impl<const CAP: usize> Connection<'_, CAP> {
     fn send_many_impl(&self, msgs: &[&[u8]], deadline: Option<Deadline>) -> Result<usize, Error> {
@@ -35,28 +40,50 @@ impl<const CAP: usize> Connection<'_, CAP> {
         }
         let tx = self.tx();
         let mut sent = 0;
+        // The open batch: its first record (not yet published) and where it ends.
+        let mut open: Option<Reservation> = None;
+        let mut end = tx.tail_now();
         for msg in msgs {
-            let r = match tx.try_reserve(&self.head_cache, msg.len()) {
-                Ok(Some(r)) => r,
-                Ok(None) | Err(_) if sent > 0 && deadline.is_none() => break,
-                Err(e) => {
-                    if sent > 0 {
-                        break;
+            let mut next = None;
+            if let Some(first) = &open {
+                match tx.try_reserve_at(&self.head_cache, end, msg.len()) {
+                    Ok(Some(r)) if end.wrapping_sub(first.start()) < BATCH_BYTES => {
+                        next = Some(r);
                     }
-                    return Err(e);
+                    Ok(_) => {}
+                    Err(_) => break,
                 }
-                Ok(None) => {
-                    // Full: let the receiver at what is published before waiting.
-                    if sent > 0 {
-                        tx.wake_consumer();
-                    }
-                    match self.send_wait(msg.len(), deadline) {
-                        Ok(r) => r,
-                        // What was sent stays sent; the error comes again next call.
-                        Err(_) if sent > 0 => break,
-                        Err(e) => return Err(e),
-                    }
+                if next.is_none() {
+                    // It would wrap, the ring is full, or the batch is long enough:
+                    // publish the batch, and go on the usual way.
+                    tx.end_batch(first, end);
+                    open = None;
                 }
+            }
+            let r = match next {
+                Some(r) => r,
+                None => match tx.try_reserve(&self.head_cache, msg.len()) {
+                    Ok(Some(r)) => r,
+                    Ok(None) | Err(_) if sent > 0 && deadline.is_none() => break,
+                    Err(e) => {
+                        if sent > 0 {
+                            break;
+                        }
+                        return Err(e);
+                    }
+                    Ok(None) => {
+                        // Full: let the receiver at what is published before waiting.
+                        if sent > 0 {
+                            tx.wake_consumer();
+                        }
+                        match self.send_wait(msg.len(), deadline) {
+                            Ok(r) => r,
+                            // What was sent stays sent; the error comes again next call.
+                            Err(_) if sent > 0 => break,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                },
             };
             if let Err(e) = tx.fill(&r, |b| copy_bytes(b, msg)) {
                 if sent > 0 {
@@ -64,8 +91,14 @@ impl<const CAP: usize> Connection<'_, CAP> {
                 }
                 return Err(e);
             }
-            tx.commit_quiet(r);
+            end = tx.batch_commit(&r, open.is_none());
+            if open.is_none() {
+                open = Some(r);
+            }
             sent += 1;
+        }
+        if let Some(first) = &open {
+            tx.end_batch(first, end);
         }
         tx.wake_consumer();
         Ok(sent)

@@ -35,6 +35,9 @@ mod armed {
         "ring.publish.header",
         // Producer: a padding record is published, the record not yet reserved.
         "ring.reserve.padding",
+        // Producer: a batch's later records are published, its first header (which
+        // publishes them all) not yet stored.
+        "ring.batch.before_first",
         // Producer: the payload is written, the record not yet published.
         "connection.send.filled",
         // Consumer: the record is read, `head` not yet stored (as inside `recv_with`).

@@ -15,8 +15,8 @@
 //! | `failpoint.rs` | named crash points for crash tests (`--cfg shmkit_failpoints` only) |
 //!
 //! A send is `try_reserve` → `fill` → `commit`; a receive is `peek` → `read` →
-//! `release`. A batch of sends (or receives) is the same steps repeated: every record
-//! is published (or released) on its own, and only the wake-ups could be shared.
+//! `release`. A batch of sends is published by one store (see "Batches"); a batch of
+//! receives releases its records with one store of `head`.
 //!
 //! ## Publication by header
 //!
@@ -38,6 +38,27 @@
 //! (sealed for the index one lap back) and treats as "nothing yet". The consumer frees
 //! space with a Release store of `head`, which the producer Acquire-loads before it
 //! overwrites the space.
+//!
+//! ## Batches: many records, one publication
+//!
+//! `send_many` writes a run of records and publishes them all with one store: every
+//! record but the first is published as usual (payload, zeroed word after it, sealed
+//! header), but the first record's header — the word at `tail` — is stored last
+//! (`end_batch`), and `tail` only after it. A consumer stands at `tail` and sees zero
+//! there until that store, so it never reads a record of the batch before the whole
+//! batch is written; then it reads finished lines one after another instead of chasing
+//! the producer line by line. A batch ends before a record that would wrap (padding is
+//! published on its own, and no record of a batch but the first sits at position 0),
+//! when the ring is full (before the producer waits), and after 4 KiB of records, so
+//! the consumer works on one batch while the producer writes the next.
+//!
+//! A producer that dies inside a batch leaves its later records sealed behind a zero
+//! first header, with `tail` still before the batch: nothing of it was published. An
+//! adopting producer's `recover_tail` stops at that zero word and writes over the
+//! batch; the stale sealed headers it leaves cannot be read, because a consumer (or
+//! the walk of `recover_tail`) reads a header only at the end of a published record,
+//! and publishing a record first zeroes the word after it — never at position 0, which
+//! is why no stale header may be left there.
 //!
 //! ## Room: a receive frees what it received
 //!

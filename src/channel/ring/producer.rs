@@ -7,7 +7,7 @@ use core::cell::Cell;
 use super::failpoint::failpoint;
 use super::layout::{HEADER, Ring, header_word, record_len, room_needed};
 use crate::error::Error;
-use crate::primitive::Ordering;
+use crate::primitive::{Ordering, die_point};
 
 /// Where a reserved record goes: made by [`Ring::try_reserve`], consumed by
 /// [`Ring::commit`]. Dropping one unpublished abandons the record (nothing is sent).
@@ -17,6 +17,14 @@ pub(crate) struct Reservation {
     start: u64,
     /// Payload length (at most `MAX_MESSAGE`).
     len: usize,
+}
+
+impl Reservation {
+    /// The record's start, as a ring index.
+    #[inline]
+    pub(crate) fn start(&self) -> u64 {
+        self.start
+    }
 }
 
 impl<const CAP: usize> Ring<CAP> {
@@ -136,15 +144,7 @@ impl<const CAP: usize> Ring<CAP> {
         self.wake.0.data.notify_all();
     }
 
-    /// Publishes a filled reservation without waking the consumer: a batch
-    /// (`connection/batch.rs`) wakes once, with [`wake_consumer`](Self::wake_consumer),
-    /// after its last record.
-    #[inline]
-    pub(crate) fn commit_quiet(&self, r: Reservation) {
-        self.publish(r.start, r.len as u32, false);
-    }
-
-    /// Wakes a sleeping consumer (after [`commit_quiet`](Self::commit_quiet)).
+    /// Wakes a sleeping consumer (after a batch, [`end_batch`](Self::end_batch)).
     #[inline]
     pub(crate) fn wake_consumer(&self) {
         self.wake.0.data.notify_all();
@@ -180,6 +180,87 @@ impl<const CAP: usize> Ring<CAP> {
             .header(Self::pos(start))
             .store(header_word(start, len, padding), Ordering::Release);
         next
+    }
+
+    /// Where the producer's records end now (`tail`): where a batch starts.
+    #[inline]
+    pub(crate) fn tail_now(&self) -> u64 {
+        // Only the producer writes `tail`; Relaxed reads our own last store.
+        self.tail.0.load(Ordering::Relaxed)
+    }
+
+    /// Reserves room for a `len`-byte payload at `at`, the end of an open batch
+    /// (see "Batches" in the module docs), if the record fits before the end of the
+    /// array, does not start a lap (position 0), and there is room by the rule in
+    /// "Room". `Ok(None)`: end the batch first. Never publishes padding.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupted`] if the indices fail validation.
+    #[inline]
+    pub(crate) fn try_reserve_at(
+        &self,
+        cached_head: &Cell<u64>,
+        at: u64,
+        len: usize,
+    ) -> Result<Option<Reservation>, Error> {
+        let record = record_len(len);
+        let pos = Self::pos(at);
+        // Position 0 starts a lap: only a batch's first record may sit there (a stale
+        // header left at 0 by a producer that died mid-batch could be read as new).
+        if len > Self::MAX_MESSAGE || pos == 0 || record > CAP - pos {
+            return Ok(None);
+        }
+        let needed = room_needed(record, CAP);
+        if let Ok(used) = self.check_indices(cached_head.get(), at) {
+            if needed <= CAP - used {
+                return Ok(Some(Reservation { start: at, len }));
+            }
+        }
+        // SYNC POINT with the Release stores of `head` in `release` and `peek_slow`:
+        // the consumer's reads of the space we are about to overwrite are done.
+        let head = self.head.0.load(Ordering::Acquire);
+        cached_head.set(head);
+        let used = self.check_indices(head, at)?;
+        Ok((needed <= CAP - used).then_some(Reservation { start: at, len }))
+    }
+
+    /// Writes a filled reservation into a batch. The first record of a batch is not
+    /// published here: only the word after it is zeroed (the invariant at `tail`);
+    /// its header is stored by [`end_batch`](Self::end_batch), last. Every later record
+    /// is published as usual but for `tail`. Returns the index after the record.
+    #[inline]
+    pub(crate) fn batch_commit(&self, r: &Reservation, first: bool) -> u64 {
+        if !first {
+            return self.publish_header(r.start, r.len as u32, false);
+        }
+        let next = r.start.wrapping_add(record_len(r.len) as u64);
+        let next_pos = Self::pos(next);
+        if next_pos != 0 {
+            // Relaxed: the Release store of the first header (in `end_batch`) orders it.
+            self.data.header(next_pos).store(0, Ordering::Relaxed);
+        }
+        next
+    }
+
+    /// Publishes a batch by one store: the header of its first record, whose
+    /// reservation is `first`, written after every other record of the batch; then
+    /// `tail = end` (the index after the last record).
+    #[inline]
+    pub(crate) fn end_batch(&self, first: &Reservation, end: u64) {
+        failpoint!("ring.batch.before_first");
+        die_point("pipe.batch.before_first");
+        // SYNC POINT with the Acquire loads of the header in `peek`, `peek_slow` and
+        // `release`: every record of the batch, its header and the zeroed word after
+        // the last are written. A consumer waits at this header, so it never reads a
+        // later record of the batch before this store.
+        self.data.header(Self::pos(first.start)).store(
+            header_word(first.start, first.len as u32, false),
+            Ordering::Release,
+        );
+        failpoint!("ring.publish.header");
+        // SYNC POINT with the Acquire loads of `tail` in `indices` and `recover_tail`.
+        self.tail.0.store(end, Ordering::Release);
     }
 
     /// Loom models only: publishes a filled reservation as a producer killed right
