@@ -25,7 +25,11 @@
 //!   where runs end depends on room and the ring's end, which a history cannot
 //!   see), so a call that sent `n` messages is `n` appends inside its interval, in
 //!   order ([`POp::SendPart`]). If it sent fewer than it was given, the ring was full
-//!   after the last (`try_send_many`) or the receiver was gone (`send_many`).
+//!   right after the last (`try_send_many`: it stops when a fresh look at `head`
+//!   shows no room, and since the publication only the receiver has moved, which
+//!   only frees room), or the receiver was gone at some point after the last
+//!   (`send_many`: [`POp::SendGone`], a separate point, since the receiver may take
+//!   the last message before it closes).
 //!   `recv_many` reads ahead from its own unpublished `head` and publishes `head`
 //!   once per run (again when the sender has not yet published the next message, at
 //!   the ring's end), so a call that returned `n` messages is `n` removals inside its
@@ -109,8 +113,6 @@ pub enum Then {
     Nothing,
     /// The ring was full (a `try_send_many` that stopped early).
     Full,
-    /// The receiver was dead or closed (a `send_many` that stopped early).
-    Gone,
     /// The ring was empty (a `recv_many` that returned fewer than its `max`).
     Empty,
 }
@@ -149,6 +151,13 @@ pub enum POp {
         idx: u32,
         v: u64,
         then: Then,
+    },
+    /// A `send_many` that sent `after` of its messages stopped because the receiver
+    /// was gone (dead or closed): after its last part.
+    SendGone {
+        g: u32,
+        call: u32,
+        after: u32,
     },
     /// `try_recv_bytes_into`, `recv_bytes_into`, `recv_bytes_into_timeout`,
     /// `recv_with`, or a `recv_many` / `try_recv_many` that received nothing.
@@ -240,7 +249,9 @@ impl PipeModel {
                 next.items.pop_front();
                 next.seq[1] = (call, idx + 1);
             }
-            POp::SendNone { .. } | POp::Peek { .. } | POp::Poll { .. } => return None,
+            POp::SendNone { .. } | POp::SendGone { .. } | POp::Peek { .. } | POp::Poll { .. } => {
+                return None;
+            }
         }
         Some(next)
     }
@@ -270,7 +281,6 @@ impl Model for PipeModel {
                 let ok = match then {
                     Then::Nothing => true,
                     Then::Full => next.full(),
-                    Then::Gone => next.ends[1].gone(),
                     Then::Empty => false,
                 };
                 ok.then_some(next)
@@ -288,9 +298,12 @@ impl Model for PipeModel {
                 let ok = match then {
                     Then::Nothing => true,
                     Then::Empty => next.items.is_empty(),
-                    Then::Full | Then::Gone => false,
+                    Then::Full => false,
                 };
                 ok.then_some(next)
+            }
+            (POp::SendGone { g, call, after }, PRet::Ok) => {
+                keep(tx.alive(g) && self.seq[0] == (call, after) && rx.gone())
             }
             (POp::Peek { g, v }, PRet::Ok) => keep(rx.alive(g) && self.items.front() == Some(&v)),
             (POp::Poll { g }, PRet::Ready(ready)) => keep(
