@@ -319,4 +319,8 @@ pub mod __loom {
     pub use crate::primitive::{loom_die_at, loom_until_death};
     pub use crate::sync::notifier::Notifier;
     pub use crate::sync::raw_mutex::loom_set_slices_expire;
+    /// The segment READY handshake over a model segment (`tests/loom_segment.rs`).
+    pub mod segment {
+        pub use crate::segment::loom_model::{MODEL_REGISTRY, OpenError, Opened, Segment};
+    }
 }

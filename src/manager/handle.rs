@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::Error;
 use super::connection::{Address, Listener, Options, ToAddress};
-use super::protocol::{Bytes, Kind, Reply, Request, Stats};
+use super::protocol::{Reply, Request, Stats};
 use super::server::Server;
 use super::session::{SessionCell, Target};
 use crate::primitive::my_process_id;
@@ -297,30 +297,6 @@ impl Manager {
             .session
             .get(&inner.target)?
             .call(&inner.target, request, f)
-    }
-
-    /// Gets (or, with `create`, creates) the object `name`; returns its id.
-    pub(crate) fn open(
-        &self,
-        kind: Kind,
-        name: &str,
-        init: &[u8],
-        param: u64,
-        create: bool,
-    ) -> Result<u32, Error> {
-        self.request(
-            &Request::Open {
-                kind,
-                name,
-                init: Bytes(init),
-                param,
-                create,
-            },
-            |r| match r {
-                Reply::Opened { id } => Ok(id),
-                _ => Err(unexpected()),
-            },
-        )
     }
 }
 

@@ -18,7 +18,8 @@ use std::time::Instant;
 use std::vec::Vec;
 
 use super::Error;
-use super::connection::client::{connect_raw, handshake_client};
+use super::connection::auth::{Side, handshake};
+use super::connection::client::connect_raw;
 use super::connection::{Address, Connection, Options};
 use super::fastpath::{self, FastChannel};
 use super::protocol::{Reply, Request, VERSION};
@@ -80,7 +81,7 @@ impl Target {
     /// returns it and the session's id.
     fn connect(&self, session: u64) -> Result<(Connection, u64), Error> {
         let sock = connect_raw(&self.address, &self.options)?;
-        let mut conn = handshake_client(sock, &self.authkey, &self.options, true)?;
+        let mut conn = handshake(sock, &self.authkey, &self.options, true, Side::Connecting)?;
         conn.set_timeout(None);
         let id = exchange(
             &mut conn,
@@ -178,15 +179,7 @@ pub(crate) fn exchange<R>(
     loop {
         let max = conn.max_frame();
         let got = conn.recv_with_until(max, Some(Instant::now() + liveness), |frame| {
-            match postcard::from_bytes::<Reply<'_>>(frame) {
-                Err(_) => Err(Error::Protocol("undecodable reply")),
-                Ok(Reply::Pending) => Ok(None),
-                Ok(Reply::Err(code)) => Ok(Some(Err(code.into()))),
-                Ok(reply) => match f.take() {
-                    Some(f) => Ok(Some(f(reply))),
-                    None => Err(Error::Protocol("second reply")),
-                },
-            }
+            take_reply(frame, &mut f)
         })?;
         match got {
             Ok(Some(r)) => return Ok(r),
@@ -196,6 +189,23 @@ pub(crate) fn exchange<R>(
                 return Err(e);
             }
         }
+    }
+}
+
+/// Decodes one reply frame: `None` for a heartbeat (`Pending`), else the reply's
+/// error or what `f` (taken: a second reply is a protocol error) makes of it.
+fn take_reply<R>(
+    frame: &[u8],
+    f: &mut Option<impl FnOnce(Reply<'_>) -> Result<R, Error>>,
+) -> Result<Option<Result<R, Error>>, Error> {
+    match postcard::from_bytes::<Reply<'_>>(frame) {
+        Err(_) => Err(Error::Protocol("undecodable reply")),
+        Ok(Reply::Pending) => Ok(None),
+        Ok(Reply::Err(code)) => Ok(Some(Err(code.into()))),
+        Ok(reply) => match f.take() {
+            Some(f) => Ok(Some(f(reply))),
+            None => Err(Error::Protocol("second reply")),
+        },
     }
 }
 
@@ -214,17 +224,7 @@ fn exchange_fast<R>(
     fast.send(buf, Instant::now() + liveness)?;
     let mut f = Some(f);
     loop {
-        let got = fast.recv(liveness, max, |frame| {
-            match postcard::from_bytes::<Reply<'_>>(frame) {
-                Err(_) => Err(Error::Protocol("undecodable reply")),
-                Ok(Reply::Pending) => Ok(None),
-                Ok(Reply::Err(code)) => Ok(Some(Err(code.into()))),
-                Ok(reply) => match f.take() {
-                    Some(f) => Ok(Some(f(reply))),
-                    None => Err(Error::Protocol("second reply")),
-                },
-            }
-        })?;
+        let got = fast.recv(liveness, max, |frame| take_reply(frame, &mut f))?;
         match got {
             Ok(Some(r)) => return Ok(r),
             Ok(None) => continue,

@@ -47,15 +47,20 @@
 //!
 //! A reader that finds `magic` right but `version` different must not interpret any
 //! other field: the layout of everything past offset 16 belongs to the version.
-// Allowed: the header is process-level plumbing validated before use, not an algorithm
-// under loom: it names `core` atomics so that its layout is fixed in every build.
-#![allow(clippy::disallowed_types)]
+//!
+//! The words come from the facade (`crate::primitive`): outside loom its atomics and
+//! `UnsafeCell` are `#[repr(transparent)]` over `core`'s, so the layout below is the
+//! one asserted at offsets; under `--cfg shmkit_loom` they are loom's, so that the
+//! READY handshake ([`HeaderPtr::publish`], `Shared::wait_ready`, [`HeaderPtr::snapshot`])
+//! runs in `tests/loom_segment.rs` with every plain field a cell whose accesses loom
+//! checks for races (the header then has loom's layout and lives in a model value,
+//! never in a mapping).
 
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::identity::{KIT_VERSION, Kind, LayoutHasher, TYPE_NAME_MAX, TypeName};
 use crate::ShmSafe;
+use crate::primitive::{AtomicU32, AtomicU64, Ordering, UnsafeCell, die_point, futex_wake};
 
 /// "SHMKIT\0\x01" little-endian: the first eight bytes of every segment.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMKIT\0\x01");
@@ -78,28 +83,31 @@ pub(crate) struct Header {
     /// Atomic (Relaxed), so that an opener that gives up waiting for READY may look
     /// at it while a slow creator writes it.
     pub(crate) magic: AtomicU64,
-    pub(crate) version: u32,
+    pub(crate) version: UnsafeCell<u32>,
     pub(crate) state: AtomicU32,
-    pub(crate) size: u64,
-    pub(crate) value_offset: u64,
-    pub(crate) value_size: u64,
-    pub(crate) kind: u32,
-    pub(crate) kit_version: u32,
-    pub(crate) type_hash: u64,
-    pub(crate) layout_hash: u64,
+    pub(crate) size: UnsafeCell<u64>,
+    pub(crate) value_offset: UnsafeCell<u64>,
+    pub(crate) value_size: UnsafeCell<u64>,
+    pub(crate) kind: UnsafeCell<u32>,
+    pub(crate) kit_version: UnsafeCell<u32>,
+    pub(crate) type_hash: UnsafeCell<u64>,
+    pub(crate) layout_hash: UnsafeCell<u64>,
     pub(crate) creator_id: AtomicU32,
-    pub(crate) creator_pid: i32,
-    pub(crate) created_ns: u64,
-    pub(crate) type_name_len: u16,
-    pub(crate) flags: u16,
-    pub(crate) item_stride: u32,
-    pub(crate) registry: u64,
-    pub(crate) type_name: [u8; TYPE_NAME_MAX],
+    pub(crate) creator_pid: UnsafeCell<i32>,
+    pub(crate) created_ns: UnsafeCell<u64>,
+    pub(crate) type_name_len: UnsafeCell<u16>,
+    pub(crate) flags: UnsafeCell<u16>,
+    pub(crate) item_stride: UnsafeCell<u32>,
+    pub(crate) registry: UnsafeCell<u64>,
+    pub(crate) type_name: UnsafeCell<[u8; TYPE_NAME_MAX]>,
 }
 
 /// The header's size: the value never starts before it.
 pub(crate) const HEADER_SIZE: usize = 256;
 
+// (Under loom the facade's types are loom's, of another size: the model never maps
+// a header, so only the real layout is asserted.)
+#[cfg(not(shmkit_loom))]
 const _: () = {
     use core::mem::{align_of, offset_of, size_of};
     assert!(size_of::<Header>() == HEADER_SIZE);
@@ -192,11 +200,33 @@ impl Snapshot {
 #[derive(Clone, Copy)]
 pub(crate) struct HeaderPtr(NonNull<Header>);
 
+/// Reads a plain field: a volatile read through the cell's raw pointer.
+///
+/// # Safety
+///
+/// `cell` points at a field of a live header.
+unsafe fn read<V: Copy>(cell: *const UnsafeCell<V>) -> V {
+    // SAFETY: per the contract the cell is live; the reference is to the cell (whose
+    // contents may change under it), and the value is read through its raw pointer.
+    unsafe { (*cell).with(|p| ptr::read_volatile(p)) }
+}
+
+/// Writes a plain field through the cell's raw pointer.
+///
+/// # Safety
+///
+/// `cell` points at a field of a live header that nobody else accesses meanwhile.
+unsafe fn write<V>(cell: *const UnsafeCell<V>, value: V) {
+    // SAFETY: per the contract the cell is live and ours alone.
+    unsafe { (*cell).with_mut(|p| p.write(value)) }
+}
+
 impl HeaderPtr {
     /// # Safety
     ///
     /// `base` is the start of a live, page-aligned mapping of at least
-    /// [`HEADER_SIZE`] bytes, which stays mapped while this value is used.
+    /// [`HEADER_SIZE`] bytes (under loom: of a `Header` value), which stays mapped
+    /// while this value is used.
     pub(crate) unsafe fn new(base: NonNull<u8>) -> HeaderPtr {
         HeaderPtr(base.cast())
     }
@@ -228,40 +258,41 @@ impl HeaderPtr {
     pub(crate) fn snapshot(&self) -> Snapshot {
         let h = self.0.as_ptr();
         // SAFETY: every field is in bounds and aligned (the constructor's contract);
-        // volatile reads through raw pointers, no reference to non-atomic shared data.
+        // volatile reads through raw pointers, no reference to non-atomic shared data
+        // (only to the cells around it).
         unsafe {
-            let name_len = ptr::read_volatile(ptr::addr_of!((*h).type_name_len));
-            let flags = ptr::read_volatile(ptr::addr_of!((*h).flags));
+            let name_len = read(ptr::addr_of!((*h).type_name_len));
+            let flags = read(ptr::addr_of!((*h).flags));
             let mut name = [0u8; TYPE_NAME_MAX];
-            let stored = ptr::addr_of!((*h).type_name).cast::<u8>();
-            for (i, byte) in name.iter_mut().enumerate() {
-                *byte = ptr::read_volatile(stored.add(i));
-            }
+            (*ptr::addr_of!((*h).type_name)).with(|stored| {
+                let stored = stored.cast::<u8>();
+                for (i, byte) in name.iter_mut().enumerate() {
+                    *byte = ptr::read_volatile(stored.add(i));
+                }
+            });
             let name_len = (name_len as usize).min(TYPE_NAME_MAX);
             Snapshot {
                 magic: self.magic_relaxed(),
-                version: ptr::read_volatile(ptr::addr_of!((*h).version)),
-                size: ptr::read_volatile(ptr::addr_of!((*h).size)),
-                value_offset: ptr::read_volatile(ptr::addr_of!((*h).value_offset)),
-                value_size: ptr::read_volatile(ptr::addr_of!((*h).value_size)),
+                version: read(ptr::addr_of!((*h).version)),
+                size: read(ptr::addr_of!((*h).size)),
+                value_offset: read(ptr::addr_of!((*h).value_offset)),
+                value_size: read(ptr::addr_of!((*h).value_size)),
                 identity: Identity {
-                    kind: ptr::read_volatile(ptr::addr_of!((*h).kind)),
-                    kit_version: ptr::read_volatile(ptr::addr_of!((*h).kit_version)),
+                    kind: read(ptr::addr_of!((*h).kind)),
+                    kit_version: read(ptr::addr_of!((*h).kit_version)),
                     type_name: TypeName::from_stored(
                         &name[..name_len],
                         flags & FLAG_NAME_TRUNCATED != 0,
-                        ptr::read_volatile(ptr::addr_of!((*h).type_hash)),
+                        read(ptr::addr_of!((*h).type_hash)),
                     ),
-                    layout_hash: ptr::read_volatile(ptr::addr_of!((*h).layout_hash)),
+                    layout_hash: read(ptr::addr_of!((*h).layout_hash)),
                 },
-                creator_id: self
-                    .creator_id()
-                    .load(core::sync::atomic::Ordering::Relaxed),
-                creator_pid: ptr::read_volatile(ptr::addr_of!((*h).creator_pid)),
-                created_ns: ptr::read_volatile(ptr::addr_of!((*h).created_ns)),
+                creator_id: self.creator_id().load(Ordering::Relaxed),
+                creator_pid: read(ptr::addr_of!((*h).creator_pid)),
+                created_ns: read(ptr::addr_of!((*h).created_ns)),
                 flags,
-                registry: ptr::read_volatile(ptr::addr_of!((*h).registry)),
-                item_stride: ptr::read_volatile(ptr::addr_of!((*h).item_stride)),
+                registry: read(ptr::addr_of!((*h).registry)),
+                item_stride: read(ptr::addr_of!((*h).item_stride)),
             }
         }
     }
@@ -283,23 +314,56 @@ impl HeaderPtr {
         // SAFETY: per this function's contract, the creator is the only writer, and
         // openers read nothing but the atomics until READY.
         unsafe {
-            ptr::addr_of_mut!((*h).version).write(LAYOUT_VERSION);
-            ptr::addr_of_mut!((*h).size).write(fields.size);
-            ptr::addr_of_mut!((*h).value_offset).write(fields.value_offset);
-            ptr::addr_of_mut!((*h).value_size).write(fields.value_size);
-            ptr::addr_of_mut!((*h).kind).write(fields.identity.kind);
-            ptr::addr_of_mut!((*h).kit_version).write(fields.identity.kit_version);
-            ptr::addr_of_mut!((*h).type_hash).write(fields.identity.type_name.digest());
-            ptr::addr_of_mut!((*h).layout_hash).write(fields.identity.layout_hash);
-            ptr::addr_of_mut!((*h).creator_pid).write(fields.creator_pid);
-            ptr::addr_of_mut!((*h).created_ns).write(fields.created_ns);
-            ptr::addr_of_mut!((*h).type_name_len).write(name.len() as u16);
-            ptr::addr_of_mut!((*h).flags).write(flags);
-            ptr::addr_of_mut!((*h).item_stride).write(fields.item_stride);
-            ptr::addr_of_mut!((*h).registry).write(fields.registry);
-            let dst = ptr::addr_of_mut!((*h).type_name).cast::<u8>();
-            ptr::copy_nonoverlapping(name.as_ptr(), dst, name.len());
-            ptr::write_bytes(dst.add(name.len()), 0, TYPE_NAME_MAX - name.len());
+            write(ptr::addr_of!((*h).version), LAYOUT_VERSION);
+            write(ptr::addr_of!((*h).size), fields.size);
+            write(ptr::addr_of!((*h).value_offset), fields.value_offset);
+            write(ptr::addr_of!((*h).value_size), fields.value_size);
+            write(ptr::addr_of!((*h).kind), fields.identity.kind);
+            write(ptr::addr_of!((*h).kit_version), fields.identity.kit_version);
+            write(
+                ptr::addr_of!((*h).type_hash),
+                fields.identity.type_name.digest(),
+            );
+            write(ptr::addr_of!((*h).layout_hash), fields.identity.layout_hash);
+            write(ptr::addr_of!((*h).creator_pid), fields.creator_pid);
+            write(ptr::addr_of!((*h).created_ns), fields.created_ns);
+            write(ptr::addr_of!((*h).type_name_len), name.len() as u16);
+            write(ptr::addr_of!((*h).flags), flags);
+            write(ptr::addr_of!((*h).item_stride), fields.item_stride);
+            write(ptr::addr_of!((*h).registry), fields.registry);
+            (*ptr::addr_of!((*h).type_name)).with_mut(|dst| {
+                let dst = dst.cast::<u8>();
+                ptr::copy_nonoverlapping(name.as_ptr(), dst, name.len());
+                ptr::write_bytes(dst.add(name.len()), 0, TYPE_NAME_MAX - name.len());
+            });
+        }
+    }
+
+    /// The creator's half of the READY handshake: stores `creator_id` (`me`), then
+    /// `state = INITIALIZING`, writes every plain field, runs `init` (which builds the
+    /// value), publishes `state = READY` and, with `wake`, wakes the openers asleep on
+    /// `state`. Openers meet it in `Shared::wait_ready`.
+    ///
+    /// # Safety
+    ///
+    /// The header is fresh (all zero) and nobody else writes it.
+    pub(crate) unsafe fn publish(&self, me: u32, fields: &Fields, init: impl FnOnce(), wake: bool) {
+        // The creator id goes first, so that an opener that finds the segment still
+        // initialising can tell whether its creator is alive.
+        self.creator_id().store(me, Ordering::Relaxed);
+        // SYNC POINT with the Acquire loads of `state` in `wait_ready`: an opener that
+        // sees INITIALIZING also sees `creator_id`.
+        self.state().store(STATE_INITIALIZING, Ordering::Release);
+        // SAFETY: we are the creator (this function's contract).
+        unsafe { self.write(fields) };
+        // A creator killed here leaves a segment that never becomes READY.
+        die_point("segment.initialising");
+        init();
+        // SYNC POINT with the Acquire load of `state` in `wait_ready`: publishes the
+        // header and the value.
+        self.state().store(STATE_READY, Ordering::Release);
+        if wake {
+            futex_wake(self.state(), u32::MAX);
         }
     }
 }
@@ -369,8 +433,7 @@ mod tests {
         };
         // SAFETY: we are the only writer.
         unsafe { h.write(&fields) };
-        h.creator_id()
-            .store(5, core::sync::atomic::Ordering::Relaxed);
+        h.creator_id().store(5, Ordering::Relaxed);
         let s = h.snapshot();
         assert_eq!(s.magic, MAGIC);
         assert_eq!(s.version, LAYOUT_VERSION);

@@ -104,4 +104,6 @@ pub(crate) use identity::KitVersion;
 pub use identity::{Kind, LayoutHasher, TYPE_NAME_MAX, TypeName};
 pub use info::{SegmentInfo, inspect};
 pub use shared::Shared;
+#[cfg(shmkit_loom)]
+pub(crate) use shared::model as loom_model;
 pub use shm_safe::ShmSafe;

@@ -97,32 +97,18 @@ pub trait ToAddress {
     fn to_address(&self) -> Result<Address, Error>;
 }
 
+/// A reference names what it refers to (`&str`, `&Path`, `&Address`, ...).
+impl<T: ToAddress + ?Sized> ToAddress for &T {
+    fn to_address(&self) -> Result<Address, Error> {
+        (**self).to_address()
+    }
+}
 impl ToAddress for Address {
     fn to_address(&self) -> Result<Address, Error> {
         Ok(self.clone())
     }
 }
-impl ToAddress for &Address {
-    fn to_address(&self) -> Result<Address, Error> {
-        Ok((*self).clone())
-    }
-}
 impl ToAddress for str {
-    fn to_address(&self) -> Result<Address, Error> {
-        Address::parse(self)
-    }
-}
-impl ToAddress for &str {
-    fn to_address(&self) -> Result<Address, Error> {
-        Address::parse(self)
-    }
-}
-impl ToAddress for String {
-    fn to_address(&self) -> Result<Address, Error> {
-        Address::parse(self)
-    }
-}
-impl ToAddress for &String {
     fn to_address(&self) -> Result<Address, Error> {
         Address::parse(self)
     }
@@ -132,24 +118,19 @@ impl ToAddress for Path {
         Ok(Address::Unix(self.to_path_buf()))
     }
 }
-impl ToAddress for &Path {
+impl ToAddress for SocketAddr {
     fn to_address(&self) -> Result<Address, Error> {
-        Ok(Address::Unix(self.to_path_buf()))
+        Ok(Address::Tcp(self.to_string()))
+    }
+}
+impl ToAddress for String {
+    fn to_address(&self) -> Result<Address, Error> {
+        self.as_str().to_address()
     }
 }
 impl ToAddress for PathBuf {
     fn to_address(&self) -> Result<Address, Error> {
-        Ok(Address::Unix(self.clone()))
-    }
-}
-impl ToAddress for &PathBuf {
-    fn to_address(&self) -> Result<Address, Error> {
-        Ok(Address::Unix((*self).clone()))
-    }
-}
-impl ToAddress for SocketAddr {
-    fn to_address(&self) -> Result<Address, Error> {
-        Ok(Address::Tcp(self.to_string()))
+        self.as_path().to_address()
     }
 }
 
@@ -159,26 +140,17 @@ mod tests {
 
     #[test]
     fn parses_every_form() {
-        assert_eq!(
-            Address::parse("unix:/a/b").unwrap(),
-            Address::Unix("/a/b".into())
-        );
-        assert_eq!(
-            Address::parse("/a/b").unwrap(),
-            Address::Unix("/a/b".into())
-        );
-        assert_eq!(
-            Address::parse("tcp:127.0.0.1:80").unwrap(),
-            Address::Tcp("127.0.0.1:80".into())
-        );
-        assert_eq!(
-            Address::parse("localhost:9").unwrap(),
-            Address::Tcp("localhost:9".into())
-        );
-        assert_eq!(
-            Address::parse("[::1]:9").unwrap(),
-            Address::Tcp("[::1]:9".into())
-        );
+        let unix = |p: &str| Address::Unix(p.into());
+        let tcp = |a: &str| Address::Tcp(a.into());
+        for (text, want) in [
+            ("unix:/a/b", unix("/a/b")),
+            ("/a/b", unix("/a/b")),
+            ("tcp:127.0.0.1:80", tcp("127.0.0.1:80")),
+            ("localhost:9", tcp("localhost:9")),
+            ("[::1]:9", tcp("[::1]:9")),
+        ] {
+            assert_eq!(Address::parse(text), Ok(want), "{text}");
+        }
         for bad in ["", "unix:", "tcp:", "host", "host:", ":80", "host:99999"] {
             assert_eq!(Address::parse(bad), Err(Error::InvalidAddress), "{bad}");
         }

@@ -27,8 +27,45 @@ use std::vec::Vec;
 use hmac::{Hmac, Mac};
 
 use super::Options;
-use super::stream::Connection;
+use super::stream::{Connection, Sock};
 use crate::manager::Error;
+
+/// Which end of a new connection this side is: the accepting side challenges first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// The listener's end: delivers its challenge, then answers the client's.
+    Accepting,
+    /// The client's end: answers the listener's challenge, then delivers its own.
+    Connecting,
+}
+
+/// Runs the handshake on a fresh socket within [`Options::handshake_timeout`]
+/// (reading frames of at most [`HANDSHAKE_MAX`] bytes), then applies `options`'
+/// frame cap and timeout. `private`: a manager socket, closed in children forked
+/// from now on ([`Connection::make_private`]).
+pub(crate) fn handshake(
+    sock: Sock,
+    authkey: &[u8],
+    options: &Options,
+    private: bool,
+    side: Side,
+) -> Result<Connection, Error> {
+    let mut conn = Connection::new(sock, HANDSHAKE_MAX);
+    if private {
+        conn.make_private();
+    }
+    let deadline = Instant::now() + options.handshake_timeout;
+    if side == Side::Accepting {
+        deliver_challenge(&mut conn, authkey, options, deadline)?;
+        answer_challenge(&mut conn, authkey, options, deadline)?;
+    } else {
+        answer_challenge(&mut conn, authkey, options, deadline)?;
+        deliver_challenge(&mut conn, authkey, options, deadline)?;
+    }
+    conn.set_max_frame(options.max_frame);
+    conn.set_timeout(options.timeout);
+    Ok(conn)
+}
 
 /// `#CHALLENGE#`: starts every challenge.
 pub(crate) const CHALLENGE: &[u8] = b"#CHALLENGE#";

@@ -2,7 +2,6 @@
 
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::time::Instant;
 
 use super::stream::{Connection, Sock};
 use super::{Address, Options, ToAddress, auth};
@@ -41,7 +40,7 @@ impl Client {
     ) -> Result<Connection, Error> {
         let address = address.to_address()?;
         let sock = connect_raw(&address, options)?;
-        handshake_client(sock, authkey, options, false)
+        auth::handshake(sock, authkey, options, false, auth::Side::Connecting)
     }
 }
 
@@ -63,23 +62,4 @@ pub(crate) fn connect_raw(address: &Address, options: &Options) -> Result<Sock, 
             Err(last)
         }
     }
-}
-
-/// The connecting side's handshake: answer the server's challenge, then challenge it.
-pub(crate) fn handshake_client(
-    sock: Sock,
-    authkey: &[u8],
-    options: &Options,
-    private: bool,
-) -> Result<Connection, Error> {
-    let mut conn = Connection::new(sock, auth::HANDSHAKE_MAX);
-    if private {
-        conn.make_private();
-    }
-    let deadline = Instant::now() + options.handshake_timeout;
-    auth::answer_challenge(&mut conn, authkey, options, deadline)?;
-    auth::deliver_challenge(&mut conn, authkey, options, deadline)?;
-    conn.set_max_frame(options.max_frame);
-    conn.set_timeout(options.timeout);
-    Ok(conn)
 }

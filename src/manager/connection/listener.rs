@@ -4,7 +4,6 @@ use std::net::TcpListener;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 use std::vec::Vec;
 
 use super::stream::{Connection, Sock};
@@ -128,7 +127,13 @@ impl Listener {
     /// [`Options::handshake_timeout`], [`Error::Os`] if `accept` fails.
     pub fn accept(&self) -> Result<Connection, Error> {
         let sock = self.accept_raw()?;
-        handshake_server(sock, &self.authkey, &self.options, false)
+        auth::handshake(
+            sock,
+            &self.authkey,
+            &self.options,
+            false,
+            auth::Side::Accepting,
+        )
     }
 
     /// Accepts a socket without the handshake.
@@ -183,25 +188,6 @@ impl Listener {
     pub(crate) fn keep_socket_file(&mut self) {
         self.created = None;
     }
-}
-
-/// The accepting side's handshake: challenge the client, then answer its challenge.
-pub(crate) fn handshake_server(
-    sock: Sock,
-    authkey: &[u8],
-    options: &Options,
-    private: bool,
-) -> Result<Connection, Error> {
-    let mut conn = Connection::new(sock, auth::HANDSHAKE_MAX);
-    if private {
-        conn.make_private();
-    }
-    let deadline = Instant::now() + options.handshake_timeout;
-    auth::deliver_challenge(&mut conn, authkey, options, deadline)?;
-    auth::answer_challenge(&mut conn, authkey, options, deadline)?;
-    conn.set_max_frame(options.max_frame);
-    conn.set_timeout(options.timeout);
-    Ok(conn)
 }
 
 impl Drop for Listener {

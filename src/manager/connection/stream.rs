@@ -351,7 +351,12 @@ impl Connection {
                     self.buf.resize(want, 0);
                 }
             }
-            self.arm_read(deadline)?;
+            arm(
+                &self.sock,
+                &mut self.rcv_set,
+                deadline,
+                Sock::set_read_timeout,
+            )?;
             match self.sock.read(&mut self.buf[self.end..]) {
                 Ok(0) => {
                     self.closed = true;
@@ -378,33 +383,18 @@ impl Connection {
         Ok(())
     }
 
-    /// Sets `SO_RCVTIMEO` for a read that must end by `deadline`, if the one set is
-    /// not already about right.
-    fn arm_read(&mut self, deadline: Option<Instant>) -> Result<(), Error> {
-        let want = remaining(deadline)?;
-        if needs_rearm(self.rcv_set, want) {
-            self.sock.set_read_timeout(want)?;
-            self.rcv_set = want;
-        }
-        Ok(())
-    }
-
-    fn arm_write(&mut self, deadline: Option<Instant>) -> Result<(), Error> {
-        let want = remaining(deadline)?;
-        if needs_rearm(self.snd_set, want) {
-            self.sock.set_write_timeout(want)?;
-            self.snd_set = want;
-        }
-        Ok(())
-    }
-
     /// Writes all of `parts` in order. On any failure the connection is closed: a
     /// partly written frame leaves the stream out of step.
     fn write_all(&mut self, parts: &[&[u8]], deadline: Option<Instant>) -> Result<(), Error> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let mut done = 0usize;
         while done < total {
-            if let Err(e) = self.arm_write(deadline) {
+            if let Err(e) = arm(
+                &self.sock,
+                &mut self.snd_set,
+                deadline,
+                Sock::set_write_timeout,
+            ) {
                 self.close();
                 return Err(e);
             }
@@ -460,6 +450,23 @@ fn remaining(deadline: Option<Instant>) -> Result<Option<Duration>, Error> {
             Ok(Some(left.max(Duration::from_millis(1))))
         }
     }
+}
+
+/// Sets a socket timeout (`SO_RCVTIMEO` with `Sock::set_read_timeout`, `SO_SNDTIMEO`
+/// with `Sock::set_write_timeout`) for an I/O that must end by `deadline`, unless
+/// the one now set (`set`, updated) is already about right.
+fn arm(
+    sock: &Sock,
+    set: &mut Option<Duration>,
+    deadline: Option<Instant>,
+    apply: fn(&Sock, Option<Duration>) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    let want = remaining(deadline)?;
+    if needs_rearm(*set, want) {
+        apply(sock, want)?;
+        *set = want;
+    }
+    Ok(())
 }
 
 /// Must a socket timeout of `set` be changed for a wait of at most `want`?

@@ -6,38 +6,34 @@ use serde::de::DeserializeOwned;
 use std::string::String;
 use std::vec::Vec;
 
-use super::{
-    Handle, Typed, boolean, count, dec, enc, optional, proxy_common, seq, unit, value, with_encoded,
-};
+use super::{boolean, dec, enc, len_methods, optional, proxy, seq, unit, value, with_encoded};
 use crate::manager::protocol::{Bytes, Kind, Op, Reply};
 use crate::manager::{Error, Manager};
 
-/// A proxy for a manager dict (Python's `manager.dict()`), typed over its keys and
-/// values.
-///
-/// Keys are compared by their postcard encoding, which is the same for equal values
-/// of the usual key types (integers, strings, tuples, enums; not `f64`'s `0.0` and
-/// `-0.0`). [`keys`](Self::keys), [`values`](Self::values) and
-/// [`items`](Self::items) list entries in the order of the encoded keys (for
-/// unsigned integers below 128 and for strings of one length, their natural order).
-///
-/// Every method makes one call to the server and may fail as calls do
-/// ([`Error::Disconnected`] when the server is gone, ...).
-///
-/// ```
-/// let m = shmkit::Manager::start()?;
-/// let d = m.dict::<String, u32>("ages")?;
-/// d.insert(&"ann".into(), &31)?;
-/// assert_eq!(d.setdefault(&"bob".into(), &40)?, 40);
-/// assert_eq!(d.get(&"ann".into())?, Some(31));
-/// assert_eq!(d.len()?, 2);
-/// # Ok::<(), shmkit::manager::Error>(())
-/// ```
-pub struct Dict<K, V> {
-    h: Handle,
-    _t: Typed<(K, V)>,
+proxy! {
+    /// A proxy for a manager dict (Python's `manager.dict()`), typed over its keys and
+    /// values.
+    ///
+    /// Keys are compared by their postcard encoding, which is the same for equal values
+    /// of the usual key types (integers, strings, tuples, enums; not `f64`'s `0.0` and
+    /// `-0.0`). [`keys`](Self::keys), [`values`](Self::values) and
+    /// [`items`](Self::items) list entries in the order of the encoded keys (for
+    /// unsigned integers below 128 and for strings of one length, their natural order).
+    ///
+    /// Every method makes one call to the server and may fail as calls do
+    /// ([`Error::Disconnected`] when the server is gone, ...).
+    ///
+    /// ```
+    /// let m = shmkit::Manager::start()?;
+    /// let d = m.dict::<String, u32>("ages")?;
+    /// d.insert(&"ann".into(), &31)?;
+    /// assert_eq!(d.setdefault(&"bob".into(), &40)?, 40);
+    /// assert_eq!(d.get(&"ann".into())?, Some(31));
+    /// assert_eq!(d.len()?, 2);
+    /// # Ok::<(), shmkit::manager::Error>(())
+    /// ```
+    pub struct Dict<K, V> = Kind::Dict;
 }
-proxy_common!(Dict[K, V], Kind::Dict);
 
 impl Manager {
     /// The dict `name`, created empty if it does not exist.
@@ -46,10 +42,7 @@ impl Manager {
     ///
     /// [`Error::WrongKind`] if `name` is another kind of object; as any call.
     pub fn dict<K, V>(&self, name: &str) -> Result<Dict<K, V>, Error> {
-        Ok(Dict {
-            h: Handle::open(self, Kind::Dict, name, &[], 0)?,
-            _t: Typed::default(),
-        })
+        self.open_proxy(name, &[], 0)
     }
 
     /// The list `name`, created empty if it does not exist.
@@ -58,10 +51,7 @@ impl Manager {
     ///
     /// As [`dict`](Self::dict).
     pub fn list<T>(&self, name: &str) -> Result<List<T>, Error> {
-        Ok(List {
-            h: Handle::open(self, Kind::List, name, &[], 0)?,
-            _t: Typed::default(),
-        })
+        self.open_proxy(name, &[], 0)
     }
 
     /// The namespace `name`, created empty if it does not exist.
@@ -70,10 +60,7 @@ impl Manager {
     ///
     /// As [`dict`](Self::dict).
     pub fn namespace(&self, name: &str) -> Result<Namespace, Error> {
-        Ok(Namespace {
-            h: Handle::open(self, Kind::Namespace, name, &[], 0)?,
-            _t: Typed::default(),
-        })
+        self.open_proxy(name, &[], 0)
     }
 }
 
@@ -156,23 +143,7 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> Dict<K, V
         self.h.call(Op::DictUpdate(pairs), unit)
     }
 
-    /// Number of entries.
-    ///
-    /// # Errors
-    ///
-    /// As any call.
-    pub fn len(&self) -> Result<usize, Error> {
-        self.h.call(Op::Len, count).map(|n| n as usize)
-    }
-
-    /// No entries?
-    ///
-    /// # Errors
-    ///
-    /// As any call.
-    pub fn is_empty(&self) -> Result<bool, Error> {
-        Ok(self.len()? == 0)
-    }
+    len_methods!("entries");
 
     /// Removes every entry.
     ///
@@ -214,22 +185,20 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> Dict<K, V
     }
 }
 
-/// A proxy for a manager list (Python's `manager.list()`).
-///
-/// ```
-/// let m = shmkit::Manager::start()?;
-/// let l = m.list::<u32>("xs")?;
-/// l.extend([1, 2, 3])?;
-/// l.insert(0, &0)?;
-/// assert_eq!(l.pop()?, Some(3));
-/// assert_eq!(l.slice(1..)?, vec![1, 2]);
-/// # Ok::<(), shmkit::manager::Error>(())
-/// ```
-pub struct List<T> {
-    h: Handle,
-    _t: Typed<T>,
+proxy! {
+    /// A proxy for a manager list (Python's `manager.list()`).
+    ///
+    /// ```
+    /// let m = shmkit::Manager::start()?;
+    /// let l = m.list::<u32>("xs")?;
+    /// l.extend([1, 2, 3])?;
+    /// l.insert(0, &0)?;
+    /// assert_eq!(l.pop()?, Some(3));
+    /// assert_eq!(l.slice(1..)?, vec![1, 2]);
+    /// # Ok::<(), shmkit::manager::Error>(())
+    /// ```
+    pub struct List<T> = Kind::List;
 }
-proxy_common!(List[T], Kind::List);
 
 impl<T: Serialize + DeserializeOwned> List<T> {
     /// Appends `item`.
@@ -336,23 +305,7 @@ impl<T: Serialize + DeserializeOwned> List<T> {
         self.slice(..)
     }
 
-    /// Number of items.
-    ///
-    /// # Errors
-    ///
-    /// As any call.
-    pub fn len(&self) -> Result<usize, Error> {
-        self.h.call(Op::Len, count).map(|n| n as usize)
-    }
-
-    /// No items?
-    ///
-    /// # Errors
-    ///
-    /// As any call.
-    pub fn is_empty(&self) -> Result<bool, Error> {
-        Ok(self.len()? == 0)
-    }
+    len_methods!("items");
 
     /// Removes every item.
     ///
@@ -364,23 +317,21 @@ impl<T: Serialize + DeserializeOwned> List<T> {
     }
 }
 
-/// A proxy for a manager namespace (Python's `manager.Namespace()`): values of any
-/// serde type by attribute name.
-///
-/// ```
-/// let m = shmkit::Manager::start()?;
-/// let ns = m.namespace("config")?;
-/// ns.set("threads", &8u32)?;
-/// ns.set("label", &"fast")?;
-/// assert_eq!(ns.get::<u32>("threads")?, Some(8));
-/// assert_eq!(ns.names()?, vec!["label", "threads"]);
-/// # Ok::<(), shmkit::manager::Error>(())
-/// ```
-pub struct Namespace {
-    h: Handle,
-    _t: Typed<()>,
+proxy! {
+    /// A proxy for a manager namespace (Python's `manager.Namespace()`): values of any
+    /// serde type by attribute name.
+    ///
+    /// ```
+    /// let m = shmkit::Manager::start()?;
+    /// let ns = m.namespace("config")?;
+    /// ns.set("threads", &8u32)?;
+    /// ns.set("label", &"fast")?;
+    /// assert_eq!(ns.get::<u32>("threads")?, Some(8));
+    /// assert_eq!(ns.names()?, vec!["label", "threads"]);
+    /// # Ok::<(), shmkit::manager::Error>(())
+    /// ```
+    pub struct Namespace = Kind::Namespace;
 }
-proxy_common!(Namespace[], Kind::Namespace);
 
 impl Namespace {
     /// The attribute `name`, decoded as a `T`.

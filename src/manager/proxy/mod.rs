@@ -54,6 +54,7 @@ impl Handle {
         Handle::open_with(manager, kind, name, init, param, true)
     }
 
+    /// Gets (or, with `create`, creates) the object `name` of `kind`.
     fn open_with(
         manager: &Manager,
         kind: Kind,
@@ -62,7 +63,17 @@ impl Handle {
         param: u64,
         create: bool,
     ) -> Result<Handle, Error> {
-        let id = manager.open(kind, name, init, param, create)?;
+        let open = Request::Open {
+            kind,
+            name,
+            init: Bytes(init),
+            param,
+            create,
+        };
+        let id = manager.request(&open, |r| match r {
+            Reply::Opened { id } => Ok(id),
+            _ => Err(unexpected()),
+        })?;
         Ok(Handle {
             manager: manager.clone(),
             id,
@@ -86,6 +97,11 @@ impl Handle {
             },
             f,
         )
+    }
+
+    /// The object's length (`Op::Len`).
+    pub(crate) fn len(&self) -> Result<usize, Error> {
+        self.call(Op::Len, count).map(|n| n as usize)
     }
 
     pub(crate) fn token(&self) -> Token {
@@ -126,32 +142,76 @@ impl Manager {
         let h = Handle::open_with(self, P::KIND, &token.name, &[], 0, false)?;
         Ok(P::from_handle(HandleOf(h)))
     }
+
+    /// The proxy for the object `name` of `P`'s kind, created from `init`/`param` if
+    /// it does not exist.
+    pub(crate) fn open_proxy<P: Proxy>(
+        &self,
+        name: &str,
+        init: &[u8],
+        param: u64,
+    ) -> Result<P, Error> {
+        let h = Handle::open(self, P::KIND, name, init, param)?;
+        Ok(P::from_handle(HandleOf(h)))
+    }
 }
 
-macro_rules! proxy_common {
-    ($ty:ident [$($g:ident),*], $kind:expr) => {
-        impl<$($g),*> $crate::manager::Proxy for $ty<$($g),*> {
+/// Declares a proxy type: the struct (a [`Handle`] typed over its parameters) with
+/// its [`Proxy`], `Clone` and `Debug` impls.
+macro_rules! proxy {
+    ($(#[$doc:meta])* pub struct $ty:ident $(<$($g:ident),+>)? = $kind:expr;) => {
+        $(#[$doc])*
+        pub struct $ty$(<$($g),+>)? {
+            h: $crate::manager::proxy::Handle,
+            _t: $crate::manager::proxy::Typed<($($($g,)+)?)>,
+        }
+        impl$(<$($g),+>)? $crate::manager::Proxy for $ty$(<$($g),+>)? {
             const KIND: $crate::manager::Kind = $kind;
             fn token(&self) -> $crate::manager::Token {
                 self.h.token()
             }
-            fn from_handle(h: super::HandleOf) -> Self {
+            fn from_handle(h: $crate::manager::proxy::HandleOf) -> Self {
                 $ty { h: h.0, _t: core::marker::PhantomData }
             }
         }
-        impl<$($g),*> Clone for $ty<$($g),*> {
+        impl$(<$($g),+>)? Clone for $ty$(<$($g),+>)? {
             fn clone(&self) -> Self {
                 $ty { h: self.h.clone(), _t: core::marker::PhantomData }
             }
         }
-        impl<$($g),*> core::fmt::Debug for $ty<$($g),*> {
+        impl$(<$($g),+>)? core::fmt::Debug for $ty$(<$($g),+>)? {
             fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
                 core::fmt::Debug::fmt(&self.h, f)
             }
         }
     };
 }
-pub(crate) use proxy_common;
+pub(crate) use proxy;
+
+/// `len` and `is_empty` for a proxy whose object has a length (`$what`: what it
+/// counts, for the docs).
+macro_rules! len_methods {
+    ($what:literal) => {
+        #[doc = concat!("Number of ", $what, ".")]
+        ///
+        /// # Errors
+        ///
+        /// As any call.
+        pub fn len(&self) -> Result<usize, Error> {
+            self.h.len()
+        }
+
+        #[doc = concat!("No ", $what, "?")]
+        ///
+        /// # Errors
+        ///
+        /// As any call.
+        pub fn is_empty(&self) -> Result<bool, Error> {
+            Ok(self.len()? == 0)
+        }
+    };
+}
+pub(crate) use len_methods;
 
 /// Marks proxies `Send + Sync` whatever their type parameters: they hold no `T`.
 pub(crate) type Typed<T> = PhantomData<fn() -> T>;

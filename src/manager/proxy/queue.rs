@@ -4,41 +4,37 @@ use core::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Handle, Typed, count, enc, proxy_common, unit, value};
+use super::{enc, proxy, unit, value};
 use crate::manager::protocol::{Bytes, Kind, Op, Wait};
 use crate::manager::{Error, Manager};
 
-/// A proxy for a manager queue (Python's `manager.Queue(maxsize)`), bounded or not.
-///
-/// Blocking calls wait on the server, which keeps the client informed (heartbeats)
-/// and serves other clients meanwhile. A blocked `get` whose client dies ends
-/// without taking anything; an item taken for a client whose socket is found closed
-/// when the reply is sent goes back to the front of the queue. (A client that dies
-/// after its reply was handed to the kernel or to the pipe loses that item, as with
-/// Python's managers.)
-///
-/// ```
-/// let m = shmkit::Manager::start()?;
-/// let q = m.queue::<String>("work", 2)?;
-/// q.put(&"a".into())?;
-/// q.put(&"b".into())?;
-/// assert!(matches!(q.try_put(&"c".into()), Err(shmkit::manager::Error::WouldBlock)));
-/// assert_eq!(q.get()?, "a");
-/// # Ok::<(), shmkit::manager::Error>(())
-/// ```
-pub struct Queue<T> {
-    h: Handle,
-    _t: Typed<T>,
+proxy! {
+    /// A proxy for a manager queue (Python's `manager.Queue(maxsize)`), bounded or not.
+    ///
+    /// Blocking calls wait on the server, which keeps the client informed (heartbeats)
+    /// and serves other clients meanwhile. A blocked `get` whose client dies ends
+    /// without taking anything; an item taken for a client whose socket is found closed
+    /// when the reply is sent goes back to the front of the queue. (A client that dies
+    /// after its reply was handed to the kernel or to the pipe loses that item, as with
+    /// Python's managers.)
+    ///
+    /// ```
+    /// let m = shmkit::Manager::start()?;
+    /// let q = m.queue::<String>("work", 2)?;
+    /// q.put(&"a".into())?;
+    /// q.put(&"b".into())?;
+    /// assert!(matches!(q.try_put(&"c".into()), Err(shmkit::manager::Error::WouldBlock)));
+    /// assert_eq!(q.get()?, "a");
+    /// # Ok::<(), shmkit::manager::Error>(())
+    /// ```
+    pub struct Queue<T> = Kind::Queue;
 }
-proxy_common!(Queue[T], Kind::Queue);
 
-/// A [`Queue`] whose consumers mark items done, so that producers can
-/// [`join`](JoinableQueue::join) (Python's `manager.JoinableQueue()`).
-pub struct JoinableQueue<T> {
-    h: Handle,
-    _t: Typed<T>,
+proxy! {
+    /// A [`Queue`] whose consumers mark items done, so that producers can
+    /// [`join`](JoinableQueue::join) (Python's `manager.JoinableQueue()`).
+    pub struct JoinableQueue<T> = Kind::JoinableQueue;
 }
-proxy_common!(JoinableQueue[T], Kind::JoinableQueue);
 
 impl Manager {
     /// The queue `name`, created holding at most `maxsize` items (0: unbounded) if
@@ -48,10 +44,7 @@ impl Manager {
     ///
     /// [`Error::WrongKind`] if `name` is another kind of object; as any call.
     pub fn queue<T>(&self, name: &str, maxsize: usize) -> Result<Queue<T>, Error> {
-        Ok(Queue {
-            h: Handle::open(self, Kind::Queue, name, &[], maxsize as u64)?,
-            _t: Typed::default(),
-        })
+        self.open_proxy(name, &[], maxsize as u64)
     }
 
     /// The joinable queue `name`, as [`queue`](Self::queue).
@@ -60,10 +53,7 @@ impl Manager {
     ///
     /// As [`queue`](Self::queue).
     pub fn joinable_queue<T>(&self, name: &str, maxsize: usize) -> Result<JoinableQueue<T>, Error> {
-        Ok(JoinableQueue {
-            h: Handle::open(self, Kind::JoinableQueue, name, &[], maxsize as u64)?,
-            _t: Typed::default(),
-        })
+        self.open_proxy(name, &[], maxsize as u64)
     }
 }
 
@@ -134,7 +124,7 @@ macro_rules! queue_methods {
         ///
         /// As any call.
         pub fn qsize(&self) -> Result<usize, Error> {
-            self.h.call(Op::Len, count).map(|n| n as usize)
+            self.h.len()
         }
 
         /// Is the queue empty now?

@@ -2,7 +2,7 @@
 
 use core::time::Duration;
 
-use super::{Handle, Typed, boolean, count, proxy_common, unit};
+use super::{boolean, count, proxy, unit};
 use crate::manager::protocol::{Kind, Op, Wait};
 use crate::manager::{Error, Manager};
 
@@ -15,18 +15,36 @@ fn taken(r: Result<(), Error>) -> Result<bool, Error> {
     }
 }
 
+/// `acquire`, `try_acquire` and `acquire_timeout`: of a lock (`held by "lock"`: what
+/// the caller holds after `OwnerDead`) or of a semaphore's permits (`permit`).
 macro_rules! acquire_methods {
-    ($what:literal) => {
-        /// Takes it, waiting as long as it is held.
+    (held by $what:literal) => {
+        acquire_methods!(
+            @docs "Takes it, waiting as long as it is held.",
+            concat!("[`Error::OwnerDead`]: taken, but its last holder's client died holding it (the caller holds the ", $what, " now). As any call."),
+            "Takes it if it is free now; whether it was taken.",
+            "Takes it, waiting at most `timeout`; whether it was taken."
+        );
+    };
+    (permit) => {
+        acquire_methods!(
+            @docs "Takes a permit, waiting while there is none.",
+            "As any call.",
+            "Takes a permit if there is one now; whether it did.",
+            "Takes a permit, waiting at most `timeout`; whether it did."
+        );
+    };
+    (@docs $acquire:expr, $errors:expr, $try:expr, $timeout:expr) => {
+        #[doc = $acquire]
         ///
         /// # Errors
         ///
-        #[doc = concat!("[`Error::OwnerDead`]: taken, but its last holder's client died holding it (the caller holds the ", $what, " now). As any call.")]
+        #[doc = $errors]
         pub fn acquire(&self) -> Result<(), Error> {
             self.h.call(Op::Acquire(Wait::Forever), unit)
         }
 
-        /// Takes it if it is free now; whether it was taken.
+        #[doc = $try]
         ///
         /// # Errors
         ///
@@ -35,7 +53,7 @@ macro_rules! acquire_methods {
             taken(self.h.call(Op::Acquire(Wait::Now), unit))
         }
 
-        /// Takes it, waiting at most `timeout`; whether it was taken.
+        #[doc = $timeout]
         ///
         /// # Errors
         ///
@@ -46,36 +64,57 @@ macro_rules! acquire_methods {
     };
 }
 
-/// A proxy for a manager lock (Python's `manager.Lock()`).
-///
-/// Held by a thread of a client. Any client may release it (as Python's `Lock`). If
-/// the holder's client dies, the server releases it and the next
-/// [`acquire`](Self::acquire) returns [`Error::OwnerDead`] — with the lock taken.
-///
-/// ```
-/// let m = shmkit::Manager::start()?;
-/// let lock = m.lock("l")?;
-/// lock.acquire()?;
-/// assert!(!lock.try_acquire()?);
-/// lock.release()?;
-/// # Ok::<(), shmkit::manager::Error>(())
-/// ```
-pub struct Lock {
-    h: Handle,
-    _t: Typed<()>,
-}
-proxy_common!(Lock[], Kind::Lock);
+/// `wait` and `wait_timeout` through `$op`, whose reply says whether the wait ended
+/// by its event (not by its timeout); with their docs: what `wait` does, its errors,
+/// what `wait_timeout` does.
+macro_rules! wait_methods {
+    ($op:path, $wait:literal, $errors:literal, $timeout:literal) => {
+        #[doc = $wait]
+        ///
+        /// # Errors
+        ///
+        #[doc = $errors]
+        pub fn wait(&self) -> Result<(), Error> {
+            self.h.call($op(Wait::Forever), boolean).map(|_| ())
+        }
 
-/// A proxy for a manager re-entrant lock (Python's `manager.RLock()`): its holder
-/// may take it again, and must release it as often; only the holder may release.
-pub struct RLock {
-    h: Handle,
-    _t: Typed<()>,
+        #[doc = $timeout]
+        ///
+        /// # Errors
+        ///
+        /// As [`wait`](Self::wait).
+        pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, Error> {
+            self.h.call($op(Wait::from_timeout(timeout)), boolean)
+        }
+    };
 }
-proxy_common!(RLock[], Kind::RLock);
+
+proxy! {
+    /// A proxy for a manager lock (Python's `manager.Lock()`).
+    ///
+    /// Held by a thread of a client. Any client may release it (as Python's `Lock`). If
+    /// the holder's client dies, the server releases it and the next
+    /// [`acquire`](Self::acquire) returns [`Error::OwnerDead`] — with the lock taken.
+    ///
+    /// ```
+    /// let m = shmkit::Manager::start()?;
+    /// let lock = m.lock("l")?;
+    /// lock.acquire()?;
+    /// assert!(!lock.try_acquire()?);
+    /// lock.release()?;
+    /// # Ok::<(), shmkit::manager::Error>(())
+    /// ```
+    pub struct Lock = Kind::Lock;
+}
+
+proxy! {
+    /// A proxy for a manager re-entrant lock (Python's `manager.RLock()`): its holder
+    /// may take it again, and must release it as often; only the holder may release.
+    pub struct RLock = Kind::RLock;
+}
 
 impl Lock {
-    acquire_methods!("lock");
+    acquire_methods!(held by "lock");
 
     /// Releases it.
     ///
@@ -97,7 +136,7 @@ impl Lock {
 }
 
 impl RLock {
-    acquire_methods!("lock");
+    acquire_methods!(held by "lock");
 
     /// Releases one level of the caller's hold.
     ///
@@ -118,51 +157,22 @@ impl RLock {
     }
 }
 
-/// A proxy for a manager semaphore (Python's `manager.Semaphore(value)`).
-///
-/// Permits a client took and did not give back are returned when the client dies.
-pub struct Semaphore {
-    h: Handle,
-    _t: Typed<()>,
+proxy! {
+    /// A proxy for a manager semaphore (Python's `manager.Semaphore(value)`).
+    ///
+    /// Permits a client took and did not give back are returned when the client dies.
+    pub struct Semaphore = Kind::Semaphore;
 }
-proxy_common!(Semaphore[], Kind::Semaphore);
 
-/// A proxy for a manager bounded semaphore: releases may not raise the count past
-/// its initial value ([`Error::Overflow`]).
-pub struct BoundedSemaphore {
-    h: Handle,
-    _t: Typed<()>,
+proxy! {
+    /// A proxy for a manager bounded semaphore: releases may not raise the count past
+    /// its initial value ([`Error::Overflow`]).
+    pub struct BoundedSemaphore = Kind::BoundedSemaphore;
 }
-proxy_common!(BoundedSemaphore[], Kind::BoundedSemaphore);
 
 macro_rules! semaphore_methods {
     () => {
-        /// Takes a permit, waiting while there is none.
-        ///
-        /// # Errors
-        ///
-        /// As any call.
-        pub fn acquire(&self) -> Result<(), Error> {
-            self.h.call(Op::Acquire(Wait::Forever), unit)
-        }
-
-        /// Takes a permit if there is one now; whether it did.
-        ///
-        /// # Errors
-        ///
-        /// As any call.
-        pub fn try_acquire(&self) -> Result<bool, Error> {
-            taken(self.h.call(Op::Acquire(Wait::Now), unit))
-        }
-
-        /// Takes a permit, waiting at most `timeout`; whether it did.
-        ///
-        /// # Errors
-        ///
-        /// As any call.
-        pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool, Error> {
-            taken(self.h.call(Op::Acquire(Wait::from_timeout(timeout)), unit))
-        }
+        acquire_methods!(permit);
 
         /// The number of permits now.
         ///
@@ -201,26 +211,24 @@ impl BoundedSemaphore {
     }
 }
 
-/// A proxy for a manager condition variable with its own re-entrant lock (Python's
-/// `manager.Condition()`).
-///
-/// ```
-/// let m = shmkit::Manager::start()?;
-/// let c = m.condition("c")?;
-/// c.acquire()?;
-/// assert!(!c.wait_timeout(core::time::Duration::from_millis(10))?); // nobody notifies
-/// c.notify_all()?;
-/// c.release()?;
-/// # Ok::<(), shmkit::manager::Error>(())
-/// ```
-pub struct Condition {
-    h: Handle,
-    _t: Typed<()>,
+proxy! {
+    /// A proxy for a manager condition variable with its own re-entrant lock (Python's
+    /// `manager.Condition()`).
+    ///
+    /// ```
+    /// let m = shmkit::Manager::start()?;
+    /// let c = m.condition("c")?;
+    /// c.acquire()?;
+    /// assert!(!c.wait_timeout(core::time::Duration::from_millis(10))?); // nobody notifies
+    /// c.notify_all()?;
+    /// c.release()?;
+    /// # Ok::<(), shmkit::manager::Error>(())
+    /// ```
+    pub struct Condition = Kind::Condition;
 }
-proxy_common!(Condition[], Kind::Condition);
 
 impl Condition {
-    acquire_methods!("condition's lock");
+    acquire_methods!(held by "condition's lock");
 
     /// Releases one level of the caller's hold on the lock.
     ///
@@ -231,27 +239,12 @@ impl Condition {
         self.h.call(Op::Release, unit)
     }
 
-    /// Releases the lock (all levels), waits to be notified, takes it back.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotOwner`] if the caller does not hold the lock; as any call.
-    pub fn wait(&self) -> Result<(), Error> {
-        self.h
-            .call(Op::CondWait(Wait::Forever), boolean)
-            .map(|_| ())
-    }
-
-    /// As [`wait`](Self::wait), for at most `timeout`; whether it was notified. The
-    /// lock is held again either way.
-    ///
-    /// # Errors
-    ///
-    /// As [`wait`](Self::wait).
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, Error> {
-        self.h
-            .call(Op::CondWait(Wait::from_timeout(timeout)), boolean)
-    }
+    wait_methods!(
+        Op::CondWait,
+        "Releases the lock (all levels), waits to be notified, takes it back.",
+        "[`Error::NotOwner`] if the caller does not hold the lock; as any call.",
+        "As [`wait`](Self::wait), for at most `timeout`; whether it was notified. The lock is held again either way."
+    );
 
     /// Wakes one waiter.
     ///
@@ -281,12 +274,10 @@ impl Condition {
     }
 }
 
-/// A proxy for a manager event (Python's `manager.Event()`).
-pub struct Event {
-    h: Handle,
-    _t: Typed<()>,
+proxy! {
+    /// A proxy for a manager event (Python's `manager.Event()`).
+    pub struct Event = Kind::Event;
 }
-proxy_common!(Event[], Kind::Event);
 
 impl Event {
     /// Sets the flag, waking every waiter.
@@ -316,37 +307,21 @@ impl Event {
         self.h.call(Op::IsSet, boolean)
     }
 
-    /// Waits until the flag is set.
-    ///
-    /// # Errors
-    ///
-    /// As any call.
-    pub fn wait(&self) -> Result<(), Error> {
-        self.h
-            .call(Op::EventWait(Wait::Forever), boolean)
-            .map(|_| ())
-    }
-
-    /// Waits at most `timeout` for the flag; whether it is set.
-    ///
-    /// # Errors
-    ///
-    /// As any call.
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, Error> {
-        self.h
-            .call(Op::EventWait(Wait::from_timeout(timeout)), boolean)
-    }
+    wait_methods!(
+        Op::EventWait,
+        "Waits until the flag is set.",
+        "As any call.",
+        "Waits at most `timeout` for the flag; whether it is set."
+    );
 }
 
-/// A proxy for a manager barrier (Python's `manager.Barrier(parties)`).
-///
-/// A waiter that times out, or whose client dies while waiting, breaks the barrier:
-/// the others get [`Error::Broken`], until [`reset`](Self::reset).
-pub struct Barrier {
-    h: Handle,
-    _t: Typed<()>,
+proxy! {
+    /// A proxy for a manager barrier (Python's `manager.Barrier(parties)`).
+    ///
+    /// A waiter that times out, or whose client dies while waiting, breaks the barrier:
+    /// the others get [`Error::Broken`], until [`reset`](Self::reset).
+    pub struct Barrier = Kind::Barrier;
 }
-proxy_common!(Barrier[], Kind::Barrier);
 
 impl Barrier {
     /// Waits until `parties` callers wait; returns this caller's arrival index
@@ -425,10 +400,7 @@ impl Manager {
     ///
     /// [`Error::WrongKind`] if `name` is another kind of object; as any call.
     pub fn lock(&self, name: &str) -> Result<Lock, Error> {
-        Ok(Lock {
-            h: Handle::open(self, Kind::Lock, name, &[], 0)?,
-            _t: Typed::default(),
-        })
+        self.open_proxy(name, &[], 0)
     }
 
     /// The re-entrant lock `name`.
@@ -437,10 +409,7 @@ impl Manager {
     ///
     /// As [`lock`](Self::lock).
     pub fn rlock(&self, name: &str) -> Result<RLock, Error> {
-        Ok(RLock {
-            h: Handle::open(self, Kind::RLock, name, &[], 0)?,
-            _t: Typed::default(),
-        })
+        self.open_proxy(name, &[], 0)
     }
 
     /// The semaphore `name`, created with `value` permits.
@@ -449,10 +418,7 @@ impl Manager {
     ///
     /// As [`lock`](Self::lock).
     pub fn semaphore(&self, name: &str, value: u32) -> Result<Semaphore, Error> {
-        Ok(Semaphore {
-            h: Handle::open(self, Kind::Semaphore, name, &[], u64::from(value))?,
-            _t: Typed::default(),
-        })
+        self.open_proxy(name, &[], u64::from(value))
     }
 
     /// The bounded semaphore `name`, created with `value` permits (its bound).
@@ -461,10 +427,7 @@ impl Manager {
     ///
     /// As [`lock`](Self::lock).
     pub fn bounded_semaphore(&self, name: &str, value: u32) -> Result<BoundedSemaphore, Error> {
-        Ok(BoundedSemaphore {
-            h: Handle::open(self, Kind::BoundedSemaphore, name, &[], u64::from(value))?,
-            _t: Typed::default(),
-        })
+        self.open_proxy(name, &[], u64::from(value))
     }
 
     /// The condition variable `name`.
@@ -473,10 +436,7 @@ impl Manager {
     ///
     /// As [`lock`](Self::lock).
     pub fn condition(&self, name: &str) -> Result<Condition, Error> {
-        Ok(Condition {
-            h: Handle::open(self, Kind::Condition, name, &[], 0)?,
-            _t: Typed::default(),
-        })
+        self.open_proxy(name, &[], 0)
     }
 
     /// The event `name`, created clear.
@@ -485,10 +445,7 @@ impl Manager {
     ///
     /// As [`lock`](Self::lock).
     pub fn event(&self, name: &str) -> Result<Event, Error> {
-        Ok(Event {
-            h: Handle::open(self, Kind::Event, name, &[], 0)?,
-            _t: Typed::default(),
-        })
+        self.open_proxy(name, &[], 0)
     }
 
     /// The barrier `name`, created for `parties` callers.
@@ -497,9 +454,6 @@ impl Manager {
     ///
     /// [`Error::InvalidArgument`] for zero parties; as [`lock`](Self::lock).
     pub fn barrier(&self, name: &str, parties: u32) -> Result<Barrier, Error> {
-        Ok(Barrier {
-            h: Handle::open(self, Kind::Barrier, name, &[], u64::from(parties))?,
-            _t: Typed::default(),
-        })
+        self.open_proxy(name, &[], u64::from(parties))
     }
 }

@@ -4,39 +4,35 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::vec::Vec;
 
-use super::{Handle, Typed, count, enc, proxy_common, seq, unit, value};
+use super::{enc, len_methods, proxy, seq, unit, value};
 use crate::manager::protocol::{Bytes, Kind, Op};
 use crate::manager::{Error, Manager};
 
-/// A proxy for one value held by a manager (Python's `manager.Value`).
-///
-/// ```
-/// let m = shmkit::Manager::start()?;
-/// let v = m.value("hits", &0u64)?;
-/// v.set(&(v.get()? + 1))?;
-/// assert_eq!(v.get()?, 1);
-/// # Ok::<(), shmkit::manager::Error>(())
-/// ```
-pub struct Value<T> {
-    h: Handle,
-    _t: Typed<T>,
+proxy! {
+    /// A proxy for one value held by a manager (Python's `manager.Value`).
+    ///
+    /// ```
+    /// let m = shmkit::Manager::start()?;
+    /// let v = m.value("hits", &0u64)?;
+    /// v.set(&(v.get()? + 1))?;
+    /// assert_eq!(v.get()?, 1);
+    /// # Ok::<(), shmkit::manager::Error>(())
+    /// ```
+    pub struct Value<T> = Kind::Value;
 }
-proxy_common!(Value[T], Kind::Value);
 
-/// A proxy for a fixed-length array held by a manager (Python's `manager.Array`).
-///
-/// ```
-/// let m = shmkit::Manager::start()?;
-/// let a = m.array("slots", 4, &0i32)?;
-/// a.set(2, &7)?;
-/// assert_eq!(a.to_vec()?, vec![0, 0, 7, 0]);
-/// # Ok::<(), shmkit::manager::Error>(())
-/// ```
-pub struct Array<T> {
-    h: Handle,
-    _t: Typed<T>,
+proxy! {
+    /// A proxy for a fixed-length array held by a manager (Python's `manager.Array`).
+    ///
+    /// ```
+    /// let m = shmkit::Manager::start()?;
+    /// let a = m.array("slots", 4, &0i32)?;
+    /// a.set(2, &7)?;
+    /// assert_eq!(a.to_vec()?, vec![0, 0, 7, 0]);
+    /// # Ok::<(), shmkit::manager::Error>(())
+    /// ```
+    pub struct Array<T> = Kind::Array;
 }
-proxy_common!(Array[T], Kind::Array);
 
 impl Manager {
     /// The value `name`, created holding `init` if it does not exist.
@@ -45,10 +41,7 @@ impl Manager {
     ///
     /// [`Error::WrongKind`] if `name` is another kind of object; as any call.
     pub fn value<T: Serialize>(&self, name: &str, init: &T) -> Result<Value<T>, Error> {
-        Ok(Value {
-            h: Handle::open(self, Kind::Value, name, &enc(init)?, 0)?,
-            _t: Typed::default(),
-        })
+        self.open_proxy(name, &enc(init)?, 0)
     }
 
     /// The array `name`, created with `len` copies of `init` if it does not exist.
@@ -58,10 +51,7 @@ impl Manager {
     /// [`Error::InvalidArgument`] if it would take more than 1 GiB on the server;
     /// as [`value`](Self::value).
     pub fn array<T: Serialize>(&self, name: &str, len: usize, init: &T) -> Result<Array<T>, Error> {
-        Ok(Array {
-            h: Handle::open(self, Kind::Array, name, &enc(init)?, len as u64)?,
-            _t: Typed::default(),
-        })
+        self.open_proxy(name, &enc(init)?, len as u64)
     }
 }
 
@@ -106,23 +96,7 @@ impl<T: Serialize + DeserializeOwned> Array<T> {
         self.h.call(Op::ArraySet(index as u64, Bytes(&b)), unit)
     }
 
-    /// The array's length.
-    ///
-    /// # Errors
-    ///
-    /// As any call.
-    pub fn len(&self) -> Result<usize, Error> {
-        self.h.call(Op::Len, count).map(|n| n as usize)
-    }
-
-    /// Is it of length zero?
-    ///
-    /// # Errors
-    ///
-    /// As any call.
-    pub fn is_empty(&self) -> Result<bool, Error> {
-        Ok(self.len()? == 0)
-    }
+    len_methods!("elements");
 
     /// Every element.
     ///

@@ -306,7 +306,8 @@ mod tests {
     use std::os::fd::OwnedFd;
     use std::time::Instant;
 
-    use crate::manager::connection::client::{connect_raw, handshake_client};
+    use crate::manager::connection::auth::{Side, handshake};
+    use crate::manager::connection::client::connect_raw;
     use crate::manager::connection::{Address, Options};
     use crate::manager::fastpath::send_fd;
     use crate::manager::protocol::{ErrorCode, Reply, Request, VERSION};
@@ -321,7 +322,7 @@ mod tests {
         let t = std::thread::spawn(move || server.serve());
         let options = Options::new();
         let sock = connect_raw(&address, &options).unwrap();
-        let mut conn = handshake_client(sock, b"k", &options, false).unwrap();
+        let mut conn = handshake(sock, b"k", &options, false, Side::Connecting).unwrap();
         let live = Duration::from_secs(10);
         let hello = Request::Hello {
             version: VERSION,

@@ -27,7 +27,7 @@ mod ops_sync;
 use object::Object;
 
 use super::Error;
-use super::connection::listener::handshake_server;
+use super::connection::auth::{Side, handshake};
 use super::connection::{Address, Listener, Options, ToAddress};
 use super::protocol::{ErrorCode, Kind, Stats};
 
@@ -331,7 +331,7 @@ fn accept_loop(listener: &Listener, shared: &Arc<Shared>) -> Result<(), Error> {
             .name("shmkit-manager".into())
             .stack_size(STACK)
             .spawn(move || {
-                match handshake_server(sock, &key, &options, true) {
+                match handshake(sock, &key, &options, true, Side::Accepting) {
                     Ok(conn) => {
                         sh.live.fetch_add(1, Relaxed);
                         conn::serve_connection(&sh, conn);

@@ -8,6 +8,7 @@ use bytemuck::Zeroable;
 use rustix::fd::{BorrowedFd, OwnedFd};
 
 use crate::error::{SegmentError, SegmentErrorKind};
+use crate::primitive::Deadline;
 use crate::segment::ShmSafe;
 use crate::segment::header::{FLAG_SEALED, Layout};
 use crate::sys;
@@ -149,7 +150,7 @@ impl<T: ShmSafe> Shared<T> {
         if !seals.contains(rustix::fs::SealFlags::SHRINK) {
             return Err(SegmentError::new(SegmentErrorKind::NotSealed, ""));
         }
-        let deadline = sys::time::deadline_after(timeout);
+        let deadline = Deadline::after(timeout);
         let attached = match Self::attach(&fd, "", deadline, false) {
             Ok(a) => a,
             Err(AttachError::Failed(e)) => return Err(e),

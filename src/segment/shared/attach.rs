@@ -2,13 +2,13 @@
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
-use core::sync::atomic::Ordering;
+use core::time::Duration;
 
 use rustix::fd::OwnedFd;
 use rustix::io::Errno;
 
 use crate::error::{SegmentError, SegmentErrorKind};
-use crate::primitive::{Liveness, id_liveness};
+use crate::primitive::{Deadline, Liveness, Ordering, futex_wait, id_liveness};
 use crate::segment::ShmSafe;
 use crate::segment::header::{
     HEADER_SIZE, HeaderPtr, Identity, LAYOUT_VERSION, Layout, MAGIC, STATE_INITIALIZING,
@@ -50,7 +50,7 @@ impl<T: ShmSafe> Shared<T> {
     pub(super) fn attach(
         fd: &OwnedFd,
         name: &str,
-        deadline: u64,
+        deadline: Deadline,
         watch_creator: bool,
     ) -> Result<Attached, AttachError> {
         let layout = Layout::of::<T>(sys::mem::page_size());
@@ -61,7 +61,7 @@ impl<T: ShmSafe> Shared<T> {
             if size != 0 {
                 break size;
             }
-            if sys::time::monotonic_ns() >= deadline {
+            if deadline.expired() {
                 return Err(SegmentError::new(SegmentErrorKind::NotReady, name).into());
             }
             sys::time::sleep_ns(200_000);
@@ -78,39 +78,64 @@ impl<T: ShmSafe> Shared<T> {
             unsafe { sys::mem::unmap(base, len) }
         };
         // SAFETY: the mapping is page-aligned and at least HEADER_SIZE long, and stays
-        // mapped while `header` is used (it is unmapped only on the error paths below,
+        // mapped while `header` is used (it is unmapped only on the error path below,
         // after the last use).
         let header = unsafe { HeaderPtr::new(base) };
-        if let Err(e) = Self::wait_ready(&header, name, deadline, watch_creator) {
-            unmap();
-            return Err(e);
-        }
-        let snapshot = header.snapshot();
-        match Self::validate(&snapshot, &layout, size, name) {
-            Ok(value_offset) => Ok(Attached {
+        let registry = sys::registry::nonce();
+        match Self::ready_and_valid(
+            &header,
+            &layout,
+            size,
+            name,
+            deadline,
+            watch_creator,
+            registry,
+        ) {
+            Ok((value_offset, creator_id)) => Ok(Attached {
                 base,
                 len,
                 value_offset,
-                creator_id: snapshot.creator_id,
+                creator_id,
             }),
             Err(e) => {
                 unmap();
-                Err(e.creator(snapshot.creator_id).into())
+                Err(e)
             }
         }
     }
 
+    /// The opener's half of the READY handshake: waits for READY ([`Self::wait_ready`]),
+    /// only then copies the header's plain fields out, and validates them against `T`
+    /// (a file of `size` bytes, this process's participant `registry`). Returns where
+    /// the value starts and the creator's participant id.
+    pub(super) fn ready_and_valid(
+        header: &HeaderPtr,
+        layout: &Layout,
+        size: u64,
+        name: &str,
+        deadline: Deadline,
+        watch_creator: bool,
+        registry: u64,
+    ) -> Result<(usize, u32), AttachError> {
+        Self::wait_ready(header, name, deadline, watch_creator)?;
+        let snapshot = header.snapshot();
+        match Self::validate(&snapshot, layout, size, name, registry) {
+            Ok(value_offset) => Ok((value_offset, snapshot.creator_id)),
+            Err(e) => Err(e.creator(snapshot.creator_id).into()),
+        }
+    }
+
     /// Waits for `state == READY` (Acquire), touching nothing else in the header but
-    /// the atomics `state` and `creator_id`.
+    /// the atomics `state`, `creator_id` and (once `deadline` has passed) `magic`.
     pub(super) fn wait_ready(
         header: &HeaderPtr,
         name: &str,
-        deadline: u64,
+        deadline: Deadline,
         watch_creator: bool,
     ) -> Result<(), AttachError> {
         loop {
             // SYNC POINT with the Release stores of INITIALIZING and READY in
-            // `initialise`.
+            // `HeaderPtr::publish`.
             let state = header.state().load(Ordering::Acquire);
             if state == STATE_READY {
                 return Ok(());
@@ -123,8 +148,7 @@ impl<T: ShmSafe> Shared<T> {
             {
                 return Err(AttachError::CreatorDead);
             }
-            let now = sys::time::monotonic_ns();
-            if now >= deadline {
+            if deadline.expired() {
                 // A header that is not ours at all is a clearer error than "not ready".
                 let magic = header.magic_relaxed();
                 if magic != MAGIC && magic != 0 {
@@ -137,16 +161,19 @@ impl<T: ShmSafe> Shared<T> {
                     .into());
             }
             // The creator wakes us; wake up now and then regardless.
-            sys::futex::wait(header.state(), state, Some(deadline.min(now + 10_000_000)));
+            let slice = Deadline::after(Duration::from_millis(10));
+            futex_wait(header.state(), state, deadline.earlier(slice));
         }
     }
 
-    /// Checks a READY header against what this process expects for `T`.
+    /// Checks a READY header against what this process expects for `T`, created under
+    /// the participant registry `registry` (0: unknown, not compared).
     pub(super) fn validate(
         h: &Snapshot,
         layout: &Layout,
         file_size: u64,
         name: &str,
+        registry: u64,
     ) -> Result<usize, SegmentError> {
         let fail = |kind| SegmentError::new(kind, name);
         if h.magic != MAGIC {
@@ -164,7 +191,6 @@ impl<T: ShmSafe> Shared<T> {
                 (u64::from(h.version) << 32) | u64::from(h.identity.kit_version),
             ));
         }
-        let registry = sys::registry::nonce();
         if h.registry != registry && h.registry != 0 && registry != 0 {
             return Err(fail(SegmentErrorKind::ForeignRegistry).with_numbers(registry, h.registry));
         }

@@ -3,7 +3,6 @@
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::ptr::NonNull;
-use core::sync::atomic::Ordering;
 
 use bytemuck::Zeroable;
 use rustix::fd::OwnedFd;
@@ -12,9 +11,7 @@ use rustix::io::Errno;
 use crate::error::{SegmentError, SegmentErrorKind};
 use crate::primitive::my_process_id;
 use crate::segment::ShmSafe;
-use crate::segment::header::{
-    Fields, HeaderPtr, Identity, Layout, STATE_INITIALIZING, STATE_READY,
-};
+use crate::segment::header::{Fields, HeaderPtr, Identity, Layout};
 use crate::sys;
 use crate::sys::mem::FileId;
 
@@ -166,7 +163,8 @@ impl<T: ShmSafe> Shared<T> {
         unsafe { Self::initialise(fresh, init) }
     }
 
-    /// Writes the creator id, the header, runs `init`, publishes READY.
+    /// Writes the creator id, the header, runs `init`, publishes READY (the creator's
+    /// half of the handshake: [`HeaderPtr::publish`]).
     ///
     /// # Safety
     ///
@@ -192,12 +190,6 @@ impl<T: ShmSafe> Shared<T> {
         // SAFETY: the mapping is page-aligned and at least one page long.
         let header = unsafe { HeaderPtr::new(base) };
         let me = my_process_id();
-        // The creator id goes first, so that an opener that finds the segment still
-        // initialising can tell whether its creator is alive.
-        header.creator_id().store(me, Ordering::Relaxed);
-        // SYNC POINT with the Acquire loads of `state` in `wait_ready`: an opener that
-        // sees INITIALIZING also sees `creator_id`.
-        header.state().store(STATE_INITIALIZING, Ordering::Release);
         let fields = Fields {
             size: layout.size as u64,
             value_offset: layout.value_offset as u64,
@@ -209,19 +201,18 @@ impl<T: ShmSafe> Shared<T> {
             registry: sys::registry::nonce(),
             item_stride: T::ITEM_STRIDE,
         };
-        // SAFETY: we are the creator; nobody else writes the header.
-        unsafe { header.write(&fields) };
         // SAFETY: value_offset is within the mapping and aligned for T (Layout::of).
         let value = unsafe { base.add(layout.value_offset) }.cast::<T>();
-        // SAFETY: the slot is ours alone until READY; MaybeUninit<T> has T's layout.
-        init(unsafe { value.cast::<MaybeUninit<T>>().as_mut() });
+        let build = || {
+            // SAFETY: the slot is ours alone until READY; MaybeUninit<T> has T's layout.
+            init(unsafe { value.cast::<MaybeUninit<T>>().as_mut() });
+        };
+        // Only a named segment or a kept memfd can have openers asleep on `state`.
+        let wake = name.is_some() || fd.is_some();
+        // SAFETY: the mapping is fresh and zero-filled (this function's contract), and
+        // we are its only writer.
+        unsafe { header.publish(me, &fields, build, wake) };
         core::mem::forget(guard);
-        // SYNC POINT with the Acquire load of `state` in `wait_ready`: publishes the
-        // header and the value.
-        header.state().store(STATE_READY, Ordering::Release);
-        if name.is_some() || fd.is_some() {
-            sys::futex::wake(header.state(), u32::MAX);
-        }
         let named = name.is_some();
         Ok(Shared {
             base,

@@ -18,6 +18,8 @@ use crate::sys::mem::FileId;
 mod anonymous;
 mod attach;
 mod create;
+#[cfg(shmkit_loom)]
+pub(crate) mod model;
 mod name;
 mod open;
 #[cfg(test)]

@@ -9,7 +9,7 @@ use rustix::fd::OwnedFd;
 use rustix::io::Errno;
 
 use crate::error::{SegmentError, SegmentErrorKind};
-use crate::primitive::{Liveness, id_liveness};
+use crate::primitive::{Deadline, Liveness, id_liveness};
 use crate::segment::ShmSafe;
 use crate::segment::header::{HEADER_SIZE, HeaderPtr, LAYOUT_VERSION, MAGIC, STATE_READY};
 use crate::sys;
@@ -38,7 +38,7 @@ impl<T: ShmSafe> Shared<T> {
     /// [`NotReady`](SegmentErrorKind::NotReady) or [`Os`](SegmentErrorKind::Os).
     pub fn open(name: &str) -> Result<Self, SegmentError> {
         let name = Name::new(name)?;
-        let deadline = sys::time::deadline_after(DEFAULT_OPEN_TIMEOUT);
+        let deadline = Deadline::after(DEFAULT_OPEN_TIMEOUT);
         Self::open_until(name, deadline, false)
     }
 
@@ -52,20 +52,20 @@ impl<T: ShmSafe> Shared<T> {
     /// `timeout` has passed without the segment appearing.
     pub fn open_timeout(name: &str, timeout: Duration) -> Result<Self, SegmentError> {
         let name = Name::new(name)?;
-        let deadline = sys::time::deadline_after(timeout);
+        let deadline = Deadline::after(timeout);
         Self::open_until(name, deadline, true)
     }
 
     pub(super) fn open_until(
         name: Name,
-        deadline: u64,
+        deadline: Deadline,
         wait_to_appear: bool,
     ) -> Result<Self, SegmentError> {
         let mut poll_ns = 500_000;
         let fd = loop {
             match sys::mem::shm_open(name.c_str()) {
                 Ok(fd) => break fd,
-                Err(Errno::NOENT) if wait_to_appear && sys::time::monotonic_ns() < deadline => {
+                Err(Errno::NOENT) if wait_to_appear && !deadline.expired() => {
                     sys::time::sleep_ns(poll_ns);
                     poll_ns = (poll_ns * 2).min(APPEAR_POLL_MAX_NS);
                 }
@@ -137,7 +137,7 @@ impl<T: ShmSafe> Shared<T> {
         init: F,
     ) -> Result<Self, SegmentError> {
         let name = Name::new(name)?;
-        let deadline = sys::time::deadline_after(DEFAULT_OPEN_TIMEOUT);
+        let deadline = Deadline::after(DEFAULT_OPEN_TIMEOUT);
         let mut init = Some(init);
         loop {
             // SAFETY: forwarded contract.
@@ -179,7 +179,7 @@ impl<T: ShmSafe> Shared<T> {
                 }
             }
             Self::replace(&fd, &object, &name)?;
-            if sys::time::monotonic_ns() >= deadline {
+            if deadline.expired() {
                 return Err(SegmentError::new(SegmentErrorKind::NotReady, name.as_str()));
             }
         }
@@ -206,7 +206,7 @@ impl<T: ShmSafe> Shared<T> {
         // SAFETY: a fresh mapping of HEADER_SIZE bytes, unmapped below.
         let header = unsafe { HeaderPtr::new(base) };
         let ours = header.magic_relaxed() == MAGIC && {
-            // SYNC POINT with the Release store of READY in `initialise`.
+            // SYNC POINT with the Release store of READY in `HeaderPtr::publish`.
             header.state().load(Ordering::Acquire) == STATE_READY
                 && header.snapshot().version == LAYOUT_VERSION
         };
