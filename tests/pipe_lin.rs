@@ -32,10 +32,11 @@
 //! messages — the model's capacity (`ring_holds_exactly_three_messages` checks it).
 //!
 //! `SHMKIT_PIPE_LIN_ITERS` sets the number of histories (default 200, a few
-//! seconds); `SHMKIT_PIPE_LIN_SEED` the seed (printed). The documented longer run:
+//! seconds); `SHMKIT_PIPE_LIN_SEED` the seed (printed). The documented longer run
+//! (about 13,000 kills, a minute or two):
 //!
 //! ```text
-//! SHMKIT_PIPE_LIN_ITERS=2000 cargo test --release --test pipe_lin -- --nocapture
+//! SHMKIT_PIPE_LIN_ITERS=5000 cargo test --release --test pipe_lin -- --nocapture
 //! ```
 #![allow(clippy::disallowed_types)]
 
@@ -301,6 +302,14 @@ fn run_gen(
         at(k, 0).store(CALLED, SeqCst);
     };
     let end_op = |k: usize, (result, v): (u64, u64)| {
+        // The operation's last store (a `head` or header published with a plain
+        // Release store) may still sit in this core's store buffer; the clock read
+        // is not ordered after it. Drain it first, or a peer that reads the clock
+        // a few nanoseconds later may not see it yet, and the history shows an
+        // order that did not happen (seen: a `WouldBlock` 19 ns after a receive
+        // returned). The call side needs no fence: the SeqCst stores of the call
+        // time and state (locked instructions on x86) come before the operation.
+        std::sync::atomic::fence(SeqCst);
         let t = monotonic_ns();
         at(k, 2).store(result, SeqCst);
         at(k, 3).store(v, SeqCst);
