@@ -142,6 +142,39 @@ mod tests {
     }
 }
 
+/// Overwrites the bytes of `object` from `offset` with `bytes`, as a scribbling peer
+/// would, skipping those at which `in_field` is false (the padding between fields, which
+/// is no field's memory); bytes past the object are ignored. For the fuzz targets and
+/// the tests of validation.
+///
+/// # Safety
+///
+/// Every byte of `S` for which `in_field` holds must lie inside an atomic or an
+/// `UnsafeCell` (so that a write through a pointer derived from `&S` is allowed), and
+/// the caller keeps its own contract on who may access `object` meanwhile (the writes
+/// are plain volatile ones).
+#[cfg(not(shmkit_loom))]
+pub(crate) unsafe fn scribble_fields<S>(
+    object: &S,
+    offset: usize,
+    bytes: &[u8],
+    in_field: impl Fn(usize) -> bool,
+) {
+    let size = core::mem::size_of::<S>();
+    let start = offset.min(size);
+    let n = bytes.len().min(size - start);
+    let base = core::ptr::from_ref(object).cast::<u8>().cast_mut();
+    for (i, &b) in bytes[..n].iter().enumerate() {
+        let at = start + i;
+        if in_field(at) {
+            // SAFETY: `at < size_of::<S>()`, and the byte lies inside an atomic or an
+            // `UnsafeCell` (the caller's contract), so writing through a pointer derived
+            // from `&S` is allowed.
+            unsafe { base.add(at).write_volatile(b) };
+        }
+    }
+}
+
 /// The earlier of two deadlines.
 pub(crate) fn earlier(a: Deadline, b: Deadline) -> Deadline {
     match (a.as_ns(), b.as_ns()) {

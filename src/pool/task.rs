@@ -220,11 +220,20 @@ pub(crate) fn copy_text(text: &str, out: &mut [u8]) -> (usize, bool) {
     (n, n < text.len())
 }
 
-/// Do the lengths fit `count` items of `in_size` bytes in and `out_size` bytes out?
-#[inline]
-fn shape_ok(input: &[u8], output: &[u8], count: usize, in_size: usize, out_size: usize) -> bool {
-    count.checked_mul(in_size) == Some(input.len())
-        && count.checked_mul(out_size) == Some(output.len())
+impl<'a> ChunkIo<'a> {
+    /// The four buffers, if their lengths fit `status.len()` items of `in_size` bytes
+    /// in and `out_size` bytes out: `(input, output, status, message)`.
+    #[allow(clippy::type_complexity)]
+    fn fitted(
+        self,
+        in_size: usize,
+        out_size: usize,
+    ) -> Option<(&'a [u8], &'a mut [u8], &'a mut [u8], &'a mut [u8])> {
+        let count = self.status.len();
+        let fits = count.checked_mul(in_size) == Some(self.input.len())
+            && count.checked_mul(out_size) == Some(self.output.len());
+        fits.then_some((self.input, self.output, self.status, self.message))
+    }
 }
 
 /// The [`Trampoline`] for `map`, `imap`, `imap_unordered` and `apply`: items are `T`s.
@@ -234,13 +243,10 @@ fn shape_ok(input: &[u8], output: &[u8], count: usize, in_size: usize, out_size:
 /// As [`Trampoline`]: `func` is the address of a `fn(T) -> U` of this executable.
 pub(crate) unsafe fn run_map<T: Pod, U: Pod>(func: usize, sig: u64, io: ChunkIo<'_>) -> Ran {
     let (ts, us) = (size_of::<T>(), size_of::<U>());
-    let ChunkIo {
-        input,
-        output,
-        status,
-        message,
-    } = io;
-    if sig != map_signature::<T, U>() || !shape_ok(input, output, status.len(), ts, us) {
+    let Some((input, output, status, message)) = io.fitted(ts, us) else {
+        return Ran::Refused;
+    };
+    if sig != map_signature::<T, U>() {
         return Ran::Refused;
     }
     // SAFETY: the caller guarantees `func` is the address of a `fn(T) -> U` in this
@@ -266,13 +272,10 @@ pub(crate) unsafe fn run_pair<A: Pod, B: Pod, U: Pod>(
 ) -> Ran {
     let (asz, bsz, us) = (size_of::<A>(), size_of::<B>(), size_of::<U>());
     let stride = asz + bsz;
-    let ChunkIo {
-        input,
-        output,
-        status,
-        message,
-    } = io;
-    if sig != pair_signature::<A, B, U>() || !shape_ok(input, output, status.len(), stride, us) {
+    let Some((input, output, status, message)) = io.fitted(stride, us) else {
+        return Ran::Refused;
+    };
+    if sig != pair_signature::<A, B, U>() {
         return Ran::Refused;
     }
     // SAFETY: as in `run_map`, for a `fn(A, B) -> U` (named by the matched signature).
@@ -347,20 +350,30 @@ mod tests {
         }
     }
 
+    /// `run_map` of a `fn(T) -> U` over the buffers: sound by the pointer's type.
+    fn map_with<T: Pod, U: Pod>(
+        f: fn(T) -> U,
+        input: &[u8],
+        output: &mut [u8],
+        status: &mut [u8],
+        message: &mut [u8],
+    ) -> Ran {
+        // SAFETY: `f` is a fn(T) -> U of this image (its type says so), called only
+        // with the signature of `T` and `U`.
+        unsafe {
+            run_map::<T, U>(
+                fn_addr(f as *const ()) as usize,
+                map_signature::<T, U>(),
+                io(input, output, status, message),
+            )
+        }
+    }
+
     #[test]
     fn miri_run_map_computes_every_item() {
         let input = input_of(&[1u32, 2, 5]);
-        let mut output = [0u8; 24];
-        let mut status = [0u8; 3];
-        let mut message = [0u8; 16];
-        // SAFETY: `double` is a fn(u32) -> u64 of this image.
-        let ran = unsafe {
-            run_map::<u32, u64>(
-                fn_addr(double as fn(u32) -> u64 as *const ()) as usize,
-                map_signature::<u32, u64>(),
-                io(&input, &mut output, &mut status, &mut message),
-            )
-        };
+        let (mut output, mut status, mut message) = ([0u8; 24], [0u8; 3], [0u8; 16]);
+        let ran = map_with::<u32, u64>(double, &input, &mut output, &mut status, &mut message);
         assert_eq!(ran, Ran::Finished);
         assert_eq!(status, [ITEM_OK; 3]);
         let got: [u64; 3] = bytemuck::pod_read_unaligned(&output);
@@ -370,17 +383,8 @@ mod tests {
     #[test]
     fn miri_run_map_stops_at_a_panicking_item_and_keeps_its_text() {
         let input = input_of(&[2u32, 3, 4]);
-        let mut output = [0xffu8; 12];
-        let mut status = [0u8; 3];
-        let mut message = [0u8; 16];
-        // SAFETY: `picky` is a fn(u32) -> u32 of this image.
-        let ran = unsafe {
-            run_map::<u32, u32>(
-                fn_addr(picky as fn(u32) -> u32 as *const ()) as usize,
-                map_signature::<u32, u32>(),
-                io(&input, &mut output, &mut status, &mut message),
-            )
-        };
+        let (mut output, mut status, mut message) = ([0xffu8; 12], [0u8; 3], [0u8; 16]);
+        let ran = map_with::<u32, u32>(picky, &input, &mut output, &mut status, &mut message);
         // "three is refused: 3" is 19 bytes: cut to the 16 there is room for.
         assert_eq!(
             ran,

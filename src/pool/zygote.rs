@@ -156,15 +156,7 @@ pub(crate) fn zygote_main(mut plan: Plan<'_>) -> i32 {
         }
         let next_retry = serve_requests(&mut plan, me);
         let (bell_at, parent_at) = fill_polls(&mut plan, parent_fd.as_ref());
-        let mut timeout = if plan
-            .children
-            .iter()
-            .any(|c| c.pid != 0 && c.pidfd.is_none())
-        {
-            SWEEP_WITHOUT_PIDFDS_NS
-        } else {
-            SWEEP_NS
-        };
+        let mut timeout = sweep_ns(&plan);
         if let Some(at) = next_retry {
             timeout = timeout.min(at.saturating_sub(sys::time::monotonic_ns()));
         }
@@ -280,6 +272,20 @@ fn fill_polls(plan: &mut Plan<'_>, parent_fd: Option<&OwnedFd>) -> (Option<usize
     (bell, parent)
 }
 
+/// How long to sleep at most before the next sweep for dead children: short while a
+/// live child has no pidfd to poll (its death wakes nobody).
+fn sweep_ns(plan: &Plan<'_>) -> u64 {
+    if plan
+        .children
+        .iter()
+        .any(|c| c.pid != 0 && c.pidfd.is_none())
+    {
+        SWEEP_WITHOUT_PIDFDS_NS
+    } else {
+        SWEEP_NS
+    }
+}
+
 /// `JOIN`: the parent told every worker to exit. Waits for them (up to
 /// [`EXIT_GRACE`]), kills the rest, and returns the zygote's exit code.
 fn join(plan: &mut Plan<'_>, parent_fd: Option<&OwnedFd>, parent: i32) -> i32 {
@@ -294,15 +300,7 @@ fn join(plan: &mut Plan<'_>, parent_fd: Option<&OwnedFd>, parent: i32) -> i32 {
             return kill_all(plan);
         }
         let (_, parent_at) = fill_polls(plan, parent_fd);
-        let slice = if plan
-            .children
-            .iter()
-            .any(|c| c.pid != 0 && c.pidfd.is_none())
-        {
-            SWEEP_WITHOUT_PIDFDS_NS
-        } else {
-            SWEEP_NS
-        };
+        let slice = sweep_ns(plan);
         let _ = plan.polls.wait(Some((deadline - now).min(slice)));
         if parent_at.is_some_and(|i| plan.polls.ready(i)) {
             return kill_all(plan);

@@ -2,10 +2,10 @@
 //! (Python's `Lock`, with the data it guards inside).
 
 use core::fmt;
-use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 use core::time::Duration;
 
+use super::GuardMark;
 use super::lock_error::{LockError, LockResult};
 use super::raw_mutex::{Acquired, RawMutex, WordDebug, my_tid};
 use crate::primitive::{Deadline, UnsafeCell, loom_const_fn};
@@ -188,30 +188,9 @@ impl<T> Mutex<T> {
     ) -> LockResult<MutexGuard<'a, T>> {
         got.into_result(|| MutexGuard::new(self), busy)
     }
-
-    /// Is it held right now (or not recoverable, so that it can never be taken)?
-    /// A snapshot, stale as soon as it returns.
-    pub fn is_locked(&self) -> bool {
-        self.raw.is_locked()
-    }
-
-    /// The data, through exclusive access (no locking needed).
-    pub fn get_mut(&mut self) -> &mut T {
-        // SAFETY: `&mut self` excludes every other access to the data.
-        self.data.with_mut(|p| unsafe { &mut *p })
-    }
-
-    /// Consumes the mutex, returning the data.
-    pub fn into_inner(self) -> T {
-        self.data.into_inner()
-    }
 }
 
-impl<T: Default> Default for Mutex<T> {
-    fn default() -> Self {
-        Mutex::new(T::default())
-    }
-}
+super::lock_data_access!(Mutex);
 
 impl<T> fmt::Debug for Mutex<T> {
     /// Shows the lock's state (holder tid, sleepers, owner-died), not the data: reading
@@ -247,17 +226,16 @@ impl<T> fmt::Debug for Mutex<T> {
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct MutexGuard<'a, T> {
     mutex: &'a Mutex<T>,
-    /// `!Send + !Sync`: see the type's docs.
-    _not_send: PhantomData<*const ()>,
+    /// `!Send + !Sync` (see the type's docs), and counted.
+    _mark: GuardMark,
 }
 
 impl<'a, T> MutexGuard<'a, T> {
     #[inline]
     fn new(mutex: &'a Mutex<T>) -> Self {
-        super::count_guard_made();
         MutexGuard {
             mutex,
-            _not_send: PhantomData,
+            _mark: GuardMark::new(),
         }
     }
 
@@ -298,7 +276,6 @@ impl<T> Drop for MutexGuard<'_, T> {
         // A guard inherited through fork has another owner id: it leaves the lock
         // alone.
         self.mutex.raw.unlock_as(my_tid());
-        super::count_guard_dropped();
     }
 }
 

@@ -213,10 +213,7 @@ impl Notifier {
         deadline: Deadline,
         mut ready: impl FnMut() -> Option<R>,
     ) -> Option<R> {
-        if let Some(r) = ready() {
-            return Some(r);
-        }
-        self.wait_slow(deadline, &mut ready)
+        ready().or_else(|| self.wait_slow(deadline, &mut ready))
     }
 
     /// As [`wait_until`](Self::wait_until), but sleeping on the futex at once
@@ -229,10 +226,7 @@ impl Notifier {
         deadline: Deadline,
         mut ready: impl FnMut() -> Option<R>,
     ) -> Option<R> {
-        if let Some(r) = ready() {
-            return Some(r);
-        }
-        self.wait_with(WaitStrategy::Park, deadline, &mut ready)
+        ready().or_else(|| self.wait_with(WaitStrategy::Park, deadline, &mut ready))
     }
 
     #[cold]

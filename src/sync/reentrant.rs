@@ -1,10 +1,10 @@
 //! [`ReentrantMutex<T>`]: Python's `RLock`, robust, in shared memory.
 
 use core::fmt;
-use core::marker::PhantomData;
 use core::ops::Deref;
 use core::time::Duration;
 
+use super::GuardMark;
 use super::lock_error::{LockError, LockResult};
 use super::raw_mutex::{Acquired, RawMutex, WordDebug, my_tid};
 use crate::primitive::{AtomicU32, Deadline, Ordering, UnsafeCell, loom_const_fn};
@@ -159,29 +159,9 @@ impl<T> ReentrantMutex<T> {
             busy,
         )
     }
-
-    /// Is it held (or not recoverable)? A snapshot.
-    pub fn is_locked(&self) -> bool {
-        self.raw.is_locked()
-    }
-
-    /// The data, through exclusive access.
-    pub fn get_mut(&mut self) -> &mut T {
-        // SAFETY: `&mut self` excludes every other access to the data.
-        self.data.with_mut(|p| unsafe { &mut *p })
-    }
-
-    /// Consumes the lock, returning the data.
-    pub fn into_inner(self) -> T {
-        self.data.into_inner()
-    }
 }
 
-impl<T: Default> Default for ReentrantMutex<T> {
-    fn default() -> Self {
-        ReentrantMutex::new(T::default())
-    }
-}
+super::lock_data_access!(ReentrantMutex);
 
 impl<T> fmt::Debug for ReentrantMutex<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -205,16 +185,15 @@ impl<T> fmt::Debug for ReentrantMutex<T> {
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct ReentrantMutexGuard<'a, T> {
     lock: &'a ReentrantMutex<T>,
-    /// `!Send + !Sync`.
-    _not_send: PhantomData<*const ()>,
+    /// `!Send + !Sync`, and counted.
+    _mark: GuardMark,
 }
 
 impl<'a, T> ReentrantMutexGuard<'a, T> {
     fn new(lock: &'a ReentrantMutex<T>) -> Self {
-        super::count_guard_made();
         ReentrantMutexGuard {
             lock,
-            _not_send: PhantomData,
+            _mark: GuardMark::new(),
         }
     }
 
@@ -245,7 +224,6 @@ impl<T> Drop for ReentrantMutexGuard<'_, T> {
                 self.lock.raw.unlock_as(tid);
             }
         }
-        super::count_guard_dropped();
     }
 }
 

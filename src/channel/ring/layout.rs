@@ -146,24 +146,14 @@ impl<const CAP: usize> Ring<CAP> {
     /// plain (non-atomic) ones, and racing them with any other access is a data race.
     #[cfg(not(shmkit_loom))]
     pub(crate) unsafe fn scribble(&self, offset: usize, bytes: &[u8]) {
-        let size = core::mem::size_of::<Self>();
-        let start = offset.min(size);
-        let n = bytes.len().min(size - start);
-        let base = core::ptr::from_ref(self).cast::<u8>().cast_mut();
-        for (i, &b) in bytes[..n].iter().enumerate() {
-            let at = start + i;
-            // Skip the padding between the lines: it is no field's memory.
-            let in_field = at < 8
-                || (128..136).contains(&at)
-                || (256..272).contains(&at)
-                || at >= core::mem::offset_of!(Self, data);
-            if in_field {
-                // SAFETY: `at < size_of::<Self>()`, and every field byte is inside an
-                // atomic or an `UnsafeCell`, so a write through a pointer derived from
-                // `&self` is allowed; no access races with it (the caller's contract).
-                unsafe { base.add(at).write_volatile(b) };
-            }
-        }
+        // Skip the padding between the lines: it is no field's memory.
+        let data = core::mem::offset_of!(Self, data);
+        let in_field = |at: usize| {
+            at < 8 || (128..136).contains(&at) || (256..272).contains(&at) || at >= data
+        };
+        // SAFETY: every field byte is inside an atomic or an `UnsafeCell`; no access
+        // races with the writes (our caller's contract).
+        unsafe { crate::channel::scribble_fields(self, offset, bytes, in_field) }
     }
 }
 

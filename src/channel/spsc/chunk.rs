@@ -7,6 +7,8 @@
 //! Not built under loom, whose cells hand out no slices; the batch operations, which
 //! share the chunks' protocol, are modelled there.
 
+use core::slice::{from_raw_parts, from_raw_parts_mut};
+
 use bytemuck::Pod;
 
 use super::{Consumer, Producer};
@@ -17,42 +19,31 @@ use super::{Consumer, Producer};
 /// items, then [`commit`](Self::commit) how many to publish.
 pub struct WriteChunk<'p, 'a, T: Pod, const N: usize> {
     producer: &'p mut Producer<'a, T, N>,
-    first: &'p mut [T],
-    second: &'p mut [T],
+    /// The slots up to the end of the array, then those from its start.
+    parts: (&'p mut [T], &'p mut [T]),
 }
 
 impl<'p, 'a, T: Pod, const N: usize> WriteChunk<'p, 'a, T, N> {
     /// `len` free slots from index `start` (the producer checked that they are free).
     pub(crate) fn new(producer: &'p mut Producer<'a, T, N>, start: u64, len: usize) -> Self {
-        let ring = producer.ring();
-        let pos = (start & super::Spsc::<T, N>::MASK) as usize;
-        let first_len = len.min(N - pos);
-        // SAFETY: `pos + first_len ≤ N` and `len - first_len ≤ pos` (len ≤ N): both
-        // ranges lie inside the slot array and do not overlap each other. The producer
-        // owns slots [tail, head + N) ⊇ [start, start + len): the consumer does not
-        // touch them until `commit` publishes them, and the producer's `&mut` borrow
-        // keeps this process from pushing while the chunk lives.
-        let (first, second) = unsafe {
-            (
-                core::slice::from_raw_parts_mut(ring.slot_ptr(start), first_len),
-                core::slice::from_raw_parts_mut(ring.slot_ptr(0), len - first_len),
-            )
-        };
-        WriteChunk {
-            producer,
-            first,
-            second,
-        }
+        let ((a, a_len), (b, b_len)) = producer.ring().runs(start, len);
+        // SAFETY: both runs lie inside the slot array and do not overlap each other
+        // (`Spsc::runs`, len ≤ N). The producer owns slots [tail, head + N) ⊇
+        // [start, start + len): the consumer does not touch them until `commit`
+        // publishes them, and the producer's `&mut` borrow keeps this process from
+        // pushing while the chunk lives.
+        let parts = unsafe { (from_raw_parts_mut(a, a_len), from_raw_parts_mut(b, b_len)) };
+        WriteChunk { producer, parts }
     }
 
     /// The slots, in order: the second slice is non-empty only when they wrap.
     pub fn as_mut_slices(&mut self) -> (&mut [T], &mut [T]) {
-        (&mut *self.first, &mut *self.second)
+        (&mut *self.parts.0, &mut *self.parts.1)
     }
 
     /// The slots in order.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
-        self.first.iter_mut().chain(self.second.iter_mut())
+        self.parts.0.iter_mut().chain(self.parts.1.iter_mut())
     }
 
     /// Copies `items` into the first `items.len()` slots.
@@ -65,14 +56,14 @@ impl<'p, 'a, T: Pod, const N: usize> WriteChunk<'p, 'a, T, N> {
             items.len() <= self.len(),
             "more items than slots in the chunk"
         );
-        let k = items.len().min(self.first.len());
-        self.first[..k].copy_from_slice(&items[..k]);
-        self.second[..items.len() - k].copy_from_slice(&items[k..]);
+        let k = items.len().min(self.parts.0.len());
+        self.parts.0[..k].copy_from_slice(&items[..k]);
+        self.parts.1[..items.len() - k].copy_from_slice(&items[k..]);
     }
 
     /// The number of slots.
     pub fn len(&self) -> usize {
-        self.first.len() + self.second.len()
+        self.parts.0.len() + self.parts.1.len()
     }
 
     /// Has the chunk no slots?
@@ -82,14 +73,12 @@ impl<'p, 'a, T: Pod, const N: usize> WriteChunk<'p, 'a, T, N> {
 
     /// Publishes the first `n` slots (at most the chunk's length) to the consumer.
     pub fn commit(self, n: usize) {
-        let n = n.min(self.len());
-        self.producer.commit_chunk(n);
+        self.producer.commit_chunk(n.min(self.len()));
     }
 
     /// Publishes every slot of the chunk.
     pub fn commit_all(self) {
-        let n = self.len();
-        self.producer.commit_chunk(n);
+        self.commit(usize::MAX)
     }
 }
 
@@ -97,46 +86,35 @@ impl<'p, 'a, T: Pod, const N: usize> WriteChunk<'p, 'a, T, N> {
 /// until [`commit`](Self::commit).
 pub struct ReadChunk<'c, 'a, T: Pod, const N: usize> {
     consumer: &'c mut Consumer<'a, T, N>,
-    first: &'c [T],
-    second: &'c [T],
+    /// The items up to the end of the array, then those from its start.
+    parts: (&'c [T], &'c [T]),
 }
 
 impl<'c, 'a, T: Pod, const N: usize> ReadChunk<'c, 'a, T, N> {
     /// `len` queued items from index `start` (the consumer checked that they are
     /// published).
     pub(crate) fn new(consumer: &'c mut Consumer<'a, T, N>, start: u64, len: usize) -> Self {
-        let ring = consumer.ring();
-        let pos = (start & super::Spsc::<T, N>::MASK) as usize;
-        let first_len = len.min(N - pos);
+        let ((a, a_len), (b, b_len)) = consumer.ring().runs(start, len);
         // SAFETY: in bounds as in `WriteChunk::new`; every bit pattern is a `T`. The
         // consumer owns slots [head, tail) ⊇ [start, start + len): the producer does
         // not write them until `commit` frees them.
-        let (first, second) = unsafe {
-            (
-                core::slice::from_raw_parts(ring.slot_ptr(start).cast_const(), first_len),
-                core::slice::from_raw_parts(ring.slot_ptr(0).cast_const(), len - first_len),
-            )
-        };
-        ReadChunk {
-            consumer,
-            first,
-            second,
-        }
+        let parts = unsafe { (from_raw_parts(a, a_len), from_raw_parts(b, b_len)) };
+        ReadChunk { consumer, parts }
     }
 
     /// The items, in order: the second slice is non-empty only when they wrap.
     pub fn as_slices(&self) -> (&[T], &[T]) {
-        (self.first, self.second)
+        self.parts
     }
 
     /// The items in order.
     pub fn iter(&self) -> impl Iterator<Item = &T> {
-        self.first.iter().chain(self.second.iter())
+        self.parts.0.iter().chain(self.parts.1.iter())
     }
 
     /// The number of items.
     pub fn len(&self) -> usize {
-        self.first.len() + self.second.len()
+        self.parts.0.len() + self.parts.1.len()
     }
 
     /// Has the chunk no items?
@@ -146,13 +124,11 @@ impl<'c, 'a, T: Pod, const N: usize> ReadChunk<'c, 'a, T, N> {
 
     /// Pops the first `n` items (at most the chunk's length), freeing their slots.
     pub fn commit(self, n: usize) {
-        let n = n.min(self.len());
-        self.consumer.commit_chunk(n);
+        self.consumer.commit_chunk(n.min(self.len()));
     }
 
     /// Pops every item of the chunk.
     pub fn commit_all(self) {
-        let n = self.len();
-        self.consumer.commit_chunk(n);
+        self.commit(usize::MAX)
     }
 }

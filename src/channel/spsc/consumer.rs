@@ -8,8 +8,8 @@ use bytemuck::Pod;
 #[cfg(not(shmkit_loom))]
 use super::chunk::ReadChunk;
 use super::end::{Bound, EndClaim};
+use super::handle::{end_handle, wait_for};
 use super::{Spsc, used};
-use crate::channel::block_on;
 use crate::error::Error;
 use crate::primitive::{Deadline, Ordering};
 
@@ -49,24 +49,11 @@ impl<'a, T: Pod, const N: usize> Consumer<'a, T, N> {
         }
     }
 
-    #[inline(always)]
-    fn bind(&mut self) -> Result<(), Error> {
-        if self.claim.is_bound_here() {
-            return Ok(());
-        }
-        self.bind_slow()
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn bind_slow(&mut self) -> Result<(), Error> {
-        if self.claim.bind_slow(&self.ring.ends.0)? == Bound::Fresh {
-            let (head, tail) = self.ring.indices();
-            used(head, tail, N)?;
-            self.head = head;
-            self.tail_cache = head;
-        }
-        Ok(())
+    /// After a fresh claim: pops go on from the segment's `head` (`bind_slow` checked
+    /// the pair).
+    fn adopt(&mut self, head: u64, _tail: u64) {
+        self.head = head;
+        self.tail_cache = head;
     }
 
     /// Items available as this handle knows them (no shared load).
@@ -113,17 +100,17 @@ impl<'a, T: Pod, const N: usize> Consumer<'a, T, N> {
     #[cold]
     #[inline(never)]
     fn wait_items(&mut self, deadline: Option<Deadline>) -> Result<usize, Error> {
-        let Some(deadline) = deadline else {
-            return self.items(true);
-        };
         let ring = self.ring;
-        block_on(&ring.ends.0.data, deadline, |check| {
-            match self.items(check) {
-                Err(Error::WouldBlock) => None,
-                r => Some(r),
-            }
-        })
-        .unwrap_or(Err(Error::Timeout))
+        wait_for(&ring.ends.0.data, deadline, |check| self.items(check))
+    }
+
+    /// At least one item, looking first without the peer's liveness, then waiting.
+    #[inline]
+    fn items_or_wait(&mut self, deadline: Option<Deadline>) -> Result<usize, Error> {
+        match self.items(false) {
+            Err(Error::WouldBlock) => self.wait_items(deadline),
+            r => r,
+        }
     }
 
     /// Frees the slots up to `head` and wakes a sleeping producer.
@@ -221,11 +208,7 @@ impl<'a, T: Pod, const N: usize> Consumer<'a, T, N> {
         }
         let mut n = self.available_cached();
         if n < out.len() {
-            n = match self.items(false) {
-                Ok(n) => n,
-                Err(Error::WouldBlock) => self.wait_items(deadline)?,
-                Err(e) => return Err(e),
-            };
+            n = self.items_or_wait(deadline)?;
         }
         let n = n.min(out.len());
         self.ring.read_slots(self.head, &mut out[..n]);
@@ -265,11 +248,7 @@ impl<'a, T: Pod, const N: usize> Consumer<'a, T, N> {
         let max = max.min(N);
         let mut n = self.available_cached();
         if n < max.max(1) {
-            n = match self.items(false) {
-                Ok(n) => n,
-                Err(Error::WouldBlock) => self.wait_items(deadline)?,
-                Err(e) => return Err(e),
-            };
+            n = self.items_or_wait(deadline)?;
         }
         let start = self.head;
         Ok(ReadChunk::new(self, start, n.min(max)))
@@ -281,11 +260,6 @@ impl<'a, T: Pod, const N: usize> Consumer<'a, T, N> {
         if n > 0 {
             self.advance(self.head.wrapping_add(n as u64));
         }
-    }
-
-    /// The ring.
-    pub(crate) fn ring(&self) -> &'a Spsc<T, N> {
-        self.ring
     }
 
     /// Items queued now (reloads the producer's index). A racy snapshot: more may
@@ -307,37 +281,15 @@ impl<'a, T: Pod, const N: usize> Consumer<'a, T, N> {
     pub fn is_empty(&mut self) -> Result<bool, Error> {
         Ok(self.len()? == 0)
     }
-
-    /// Closes this end: the producer's pushes get [`Error::Disconnected`] once the ring
-    /// is full. Idempotent; only the owning handle closes the end. Dropping the handle
-    /// closes it too.
-    pub fn close(&mut self) {
-        self.claim.close(&self.ring.ends.0);
-    }
-
-    /// Was this handle, or the consumer's end, closed?
-    pub fn is_closed(&self) -> bool {
-        self.claim.is_closed(&self.ring.ends.0)
-    }
-
-    /// Has the producer closed its end or died? Checks liveness (a few system calls at
-    /// most once per millisecond). Items may still be queued.
-    pub fn is_abandoned(&mut self) -> bool {
-        self.claim.peer_gone(&self.ring.ends.0, true)
-    }
 }
 
-impl<T: Pod, const N: usize> Drop for Consumer<'_, T, N> {
-    fn drop(&mut self) {
-        self.claim.drop_or_hand_off(&self.ring.ends.0);
-    }
-}
-
-impl<T: Pod, const N: usize> fmt::Debug for Consumer<'_, T, N> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Consumer")
-            .field("head", &self.head)
-            .field("closed", &self.is_closed())
-            .finish()
-    }
-}
+end_handle!(
+    Consumer,
+    head,
+    peer: "producer",
+    close: "Closes this end: the producer's pushes get [`Error::Disconnected`] once the \
+        ring is full. Idempotent; only the owning handle closes the end. Dropping the \
+        handle closes it too.",
+    abandoned: "Checks liveness (a few system calls at most once per millisecond). Items \
+        may still be queued.",
+);

@@ -66,6 +66,7 @@ use crate::sync::notifier::Notifier;
 mod chunk;
 mod consumer;
 mod end;
+mod handle;
 mod producer;
 
 #[cfg(not(shmkit_loom))]
@@ -220,22 +221,12 @@ impl<T: Pod, const N: usize> Spsc<T, N> {
     #[doc(hidden)]
     #[cfg(not(shmkit_loom))]
     pub unsafe fn __scribble(&self, offset: usize, bytes: &[u8]) {
-        let size = core::mem::size_of::<Self>();
-        let start = offset.min(size);
-        let n = bytes.len().min(size - start);
-        let base = core::ptr::from_ref(self).cast::<u8>().cast_mut();
-        for (i, &b) in bytes[..n].iter().enumerate() {
-            let at = start + i;
-            // Only field bytes: the padding between the lines is nobody's memory.
-            let in_field =
-                at < 8 || (128..136).contains(&at) || (256..292).contains(&at) || at >= 384;
-            if in_field {
-                // SAFETY: `at < size_of::<Self>()`, every field byte is inside an atomic
-                // or an `UnsafeCell`, so writing through a pointer derived from `&self`
-                // is allowed; the caller holds no reference into the slots.
-                unsafe { base.add(at).write_volatile(b) };
-            }
-        }
+        // Only field bytes: the padding between the lines is nobody's memory.
+        let in_field =
+            |at: usize| at < 8 || (128..136).contains(&at) || (256..292).contains(&at) || at >= 384;
+        // SAFETY: every field byte is inside an atomic or an `UnsafeCell`; the caller
+        // holds no reference into the slots (our contract).
+        unsafe { crate::channel::scribble_fields(self, offset, bytes, in_field) }
     }
 
     // ---- slot access -------------------------------------------------------------
@@ -251,6 +242,20 @@ impl<T: Pod, const N: usize> Spsc<T, N> {
         // reference to the whole array may be written through; `index & MASK < N`.
         let base = self.slots.as_ptr().cast::<T>().cast_mut();
         base.wrapping_add((index & Self::MASK) as usize)
+    }
+
+    /// The slots of items `start..start + len` (`len ≤ N`) as two runs in the array:
+    /// `(pointer, length)` up to its end, then from its start (empty unless they wrap).
+    /// Both lie inside the array and do not overlap: `pos + first ≤ N` and
+    /// `len - first ≤ pos`.
+    #[cfg(not(shmkit_loom))]
+    pub(crate) fn runs(&self, start: u64, len: usize) -> ((*mut T, usize), (*mut T, usize)) {
+        let pos = (start & Self::MASK) as usize;
+        let first = len.min(N - pos);
+        (
+            (self.slot_ptr(start), first),
+            (self.slot_ptr(0), len - first),
+        )
     }
 
     /// Writes item `index` into its slot. The caller (the producer) owns the slot.

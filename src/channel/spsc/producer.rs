@@ -8,8 +8,8 @@ use bytemuck::Pod;
 #[cfg(not(shmkit_loom))]
 use super::chunk::WriteChunk;
 use super::end::{Bound, EndClaim};
+use super::handle::{end_handle, wait_for};
 use super::{Spsc, used};
-use crate::channel::block_on;
 use crate::error::Error;
 use crate::primitive::{Deadline, Ordering};
 
@@ -112,27 +112,12 @@ impl<'a, T: Pod, const N: usize> Producer<'a, T, N> {
         }
     }
 
-    /// Claims the end on first use (one compare once claimed).
-    #[inline(always)]
-    fn bind(&mut self) -> Result<(), Error> {
-        if self.claim.is_bound_here() {
-            return Ok(());
-        }
-        self.bind_slow()
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn bind_slow(&mut self) -> Result<(), Error> {
-        if self.claim.bind_slow(&self.ring.ends.0)? == Bound::Fresh {
-            // The last owner's published `tail` (0 in a fresh ring): anything it wrote
-            // past that was never published, and is overwritten.
-            let (head, tail) = self.ring.indices();
-            used(head, tail, N)?;
-            self.tail = tail;
-            self.head_cache = head;
-        }
-        Ok(())
+    /// After a fresh claim: pushes go on from the segment's `tail` (`bind_slow`
+    /// checked the pair). Anything the last owner wrote past it was never published,
+    /// and is overwritten.
+    fn adopt(&mut self, head: u64, tail: u64) {
+        self.tail = tail;
+        self.head_cache = head;
     }
 
     /// Free slots as this handle knows them (no shared load).
@@ -181,17 +166,18 @@ impl<'a, T: Pod, const N: usize> Producer<'a, T, N> {
     #[cold]
     #[inline(never)]
     fn wait_room(&mut self, deadline: Option<Deadline>) -> Result<usize, Error> {
-        let Some(deadline) = deadline else {
-            return self.room(1, true);
-        };
         let ring = self.ring;
-        block_on(&ring.ends.0.space, deadline, |check| {
-            match self.room(1, check) {
-                Err(Error::WouldBlock) => None,
-                r => Some(r),
-            }
-        })
-        .unwrap_or(Err(Error::Timeout))
+        wait_for(&ring.ends.0.space, deadline, |check| self.room(1, check))
+    }
+
+    /// At least `want` free slots if there are, else at least one, looking first
+    /// without the peer's liveness, then waiting.
+    #[inline]
+    fn room_or_wait(&mut self, want: usize, deadline: Option<Deadline>) -> Result<usize, Error> {
+        match self.room(want, false) {
+            Err(Error::WouldBlock) => self.wait_room(deadline),
+            r => r,
+        }
     }
 
     /// Publishes `tail` and wakes a sleeping consumer.
@@ -312,11 +298,7 @@ impl<'a, T: Pod, const N: usize> Producer<'a, T, N> {
         }
         let mut free = self.free_cached();
         if free < items.len() {
-            free = match self.room(items.len(), false) {
-                Ok(free) => free,
-                Err(Error::WouldBlock) => self.wait_room(deadline)?,
-                Err(e) => return Err(e),
-            };
+            free = self.room_or_wait(items.len(), deadline)?;
         }
         let n = free.min(items.len());
         self.ring.write_slots(self.tail, &items[..n]);
@@ -373,11 +355,7 @@ impl<'a, T: Pod, const N: usize> Producer<'a, T, N> {
         let max = max.min(N);
         let mut free = self.free_cached();
         if free < max {
-            free = match self.room(max.max(1), false) {
-                Ok(free) => free,
-                Err(Error::WouldBlock) => self.wait_room(deadline)?,
-                Err(e) => return Err(e),
-            };
+            free = self.room_or_wait(max.max(1), deadline)?;
         }
         let start = self.tail;
         Ok(WriteChunk::new(self, start, free.min(max)))
@@ -391,11 +369,6 @@ impl<'a, T: Pod, const N: usize> Producer<'a, T, N> {
         }
     }
 
-    /// The ring.
-    pub(crate) fn ring(&self) -> &'a Spsc<T, N> {
-        self.ring
-    }
-
     /// Free slots now (reloads the consumer's index). A racy snapshot: more may free
     /// up at any moment.
     ///
@@ -405,24 +378,6 @@ impl<'a, T: Pod, const N: usize> Producer<'a, T, N> {
     pub fn slots(&mut self) -> Result<usize, Error> {
         self.bind()?;
         self.refresh()
-    }
-
-    /// Closes this end: the consumer receives what was pushed, then
-    /// [`Error::Disconnected`]. Idempotent; only the owning handle closes the end (a
-    /// handle that never pushed closes only itself). Dropping the handle closes it too.
-    pub fn close(&mut self) {
-        self.claim.close(&self.ring.ends.0);
-    }
-
-    /// Was this handle, or the producer's end, closed?
-    pub fn is_closed(&self) -> bool {
-        self.claim.is_closed(&self.ring.ends.0)
-    }
-
-    /// Has the consumer closed its end or died? Checks liveness (a few system calls at
-    /// most once per millisecond).
-    pub fn is_abandoned(&mut self) -> bool {
-        self.claim.peer_gone(&self.ring.ends.0, true)
     }
 
     /// Loom models only: writes `value` into the next slot without publishing it,
@@ -438,17 +393,12 @@ impl<'a, T: Pod, const N: usize> Producer<'a, T, N> {
     }
 }
 
-impl<T: Pod, const N: usize> Drop for Producer<'_, T, N> {
-    fn drop(&mut self) {
-        self.claim.drop_or_hand_off(&self.ring.ends.0);
-    }
-}
-
-impl<T: Pod, const N: usize> fmt::Debug for Producer<'_, T, N> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Producer")
-            .field("tail", &self.tail)
-            .field("closed", &self.is_closed())
-            .finish()
-    }
-}
+end_handle!(
+    Producer,
+    tail,
+    peer: "consumer",
+    close: "Closes this end: the consumer receives what was pushed, then \
+        [`Error::Disconnected`]. Idempotent; only the owning handle closes the end (a \
+        handle that never pushed closes only itself). Dropping the handle closes it too.",
+    abandoned: "Checks liveness (a few system calls at most once per millisecond).",
+);

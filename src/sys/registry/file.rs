@@ -186,10 +186,21 @@ pub(super) fn shm_name(buf: &mut [u8; 48]) -> usize {
     let prefix = b"/shmkit-registry-";
     buf[..prefix.len()].copy_from_slice(prefix);
     let mut at = prefix.len();
-    let uid = rustix::process::geteuid().as_raw();
+    at += put_decimal(&mut buf[at..], rustix::process::geteuid().as_raw());
+    buf[at] = 0;
+    at
+}
+
+/// Writes `n` in decimal at the start of `buf`; returns how many digits it wrote.
+/// Async-signal-safe (no allocation, no formatting machinery), for the fork hook.
+///
+/// # Panics
+///
+/// If `buf` is shorter than the number's digits (at most 10): callers size their
+/// buffers for any `u32`.
+pub(super) fn put_decimal(buf: &mut [u8], n: u32) -> usize {
     let mut digits = [0u8; 10];
-    let mut n = uid;
-    let mut k = 0;
+    let (mut n, mut k) = (n, 0);
     loop {
         digits[k] = b'0' + (n % 10) as u8;
         k += 1;
@@ -198,13 +209,10 @@ pub(super) fn shm_name(buf: &mut [u8; 48]) -> usize {
             break;
         }
     }
-    while k > 0 {
-        k -= 1;
-        buf[at] = digits[k];
-        at += 1;
+    for (i, &d) in digits[..k].iter().rev().enumerate() {
+        buf[i] = d;
     }
-    buf[at] = 0;
-    at
+    k
 }
 
 /// Waits for the file's header to be READY, initialising it if nobody else is (or its

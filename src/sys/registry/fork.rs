@@ -83,23 +83,9 @@ pub(super) fn reopen(fd: i32) -> Option<i32> {
         return None;
     }
     let mut path = *b"/proc/self/fd/\0\0\0\0\0\0\0\0\0\0\0\0";
-    let mut at = 14;
-    let mut digits = [0u8; 10];
-    let (mut n, mut k) = (fd as u32, 0);
-    loop {
-        digits[k] = b'0' + (n % 10) as u8;
-        k += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    while k > 0 {
-        k -= 1;
-        path[at] = digits[k];
-        at += 1;
-    }
-    // SAFETY: `path` is NUL-terminated (zero-filled past `at`); open is
+    // 14 + at most 10 digits: the NUL after them is still in the buffer.
+    put_decimal(&mut path[14..], fd as u32);
+    // SAFETY: `path` is NUL-terminated (zero-filled past the digits); open is
     // async-signal-safe.
     let new = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC) };
     (new >= 0).then_some(new)
