@@ -191,6 +191,11 @@ fn run_ops<const CAP: usize>(
                 (R_OK, 0)
             }
         };
+        // The operation's last store may still sit in this core's store buffer, and
+        // the clock read is not ordered after it: drain it first, or a peer reading
+        // the clock a few nanoseconds later may not see it yet and the history would
+        // show an order that did not happen (found by tests/pipe_lin.rs).
+        std::sync::atomic::fence(Ordering::SeqCst);
         let end = monotonic_ns();
         at(2).store(result, Ordering::SeqCst);
         at(3).store(value, Ordering::SeqCst);

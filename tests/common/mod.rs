@@ -18,8 +18,16 @@ pub struct Child(Option<Process>);
 
 impl Child {
     /// Forks a child running `f`.
+    ///
+    /// The child dies with the test thread that forked it (`die_with_parent`): a
+    /// test run killed from outside (a timeout, Ctrl-C) leaves no child behind
+    /// spinning in a crash loop.
     pub fn spawn<F: FnOnce() -> i32 + Send>(f: F) -> Child {
-        Child(Some(Process::spawn(f).expect("fork")))
+        let process = shmkit::ProcessBuilder::new()
+            .die_with_parent(true)
+            .spawn(f)
+            .expect("fork");
+        Child(Some(process))
     }
 
     /// Wraps an already spawned process.

@@ -201,9 +201,12 @@ impl<const CAP: usize> Connection<'_, CAP> {
     }
 
     /// Waits for at least one message, then hands every message queued now (up to
-    /// `max`) to `f` in order, in place, and removes them all with one publication of
-    /// the ring's `head`. Returns how many `f` saw. If `f` panics, the messages of this
-    /// call stay queued.
+    /// `max`) to `f` in order, in place, and removes them with one publication of the
+    /// ring's `head` per run of messages it finds ready: when it reaches the end of
+    /// what was published (or padding at the end of the array), it publishes `head`,
+    /// looks again, and goes on if more has arrived — so one call may take more
+    /// messages than the ring holds at once. Returns how many `f` saw. If `f` panics,
+    /// the messages not yet released stay queued.
     ///
     /// # Errors
     ///
