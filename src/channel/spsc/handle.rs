@@ -58,7 +58,8 @@ macro_rules! end_handle {
                 Ok(())
             }
 
-            /// The ring.
+            /// The ring (for the chunk API, which loom models do not build).
+            #[cfg_attr(shmkit_loom, allow(dead_code))]
             pub(crate) fn ring(&self) -> &'a Spsc<T, N> {
                 self.ring
             }
