@@ -31,6 +31,8 @@ pub fn slice_rescues() -> u64 {
     SLICE_RESCUES.load(Ordering::Relaxed)
 }
 
+// Loom builds model the futex and count nothing.
+#[cfg_attr(shmkit_loom, allow(dead_code))]
 #[inline]
 pub(crate) fn note_futex_wake() {
     ensure_forgotten_in_children();

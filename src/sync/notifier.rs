@@ -192,7 +192,6 @@ const _: () = {
 };
 
 // Used by the sync and channel types built on it.
-#[allow(dead_code)]
 impl Notifier {
     loom_const_fn! {
         /// A notifier with nobody asleep (all-zero, so zeroed memory is a valid one).
@@ -220,6 +219,7 @@ impl Notifier {
     /// ([`WaitStrategy::Park`]) whatever the process-wide strategy: for waiters whose
     /// peers need the CPU more than the waiter needs a fast wake-up (a pool's parent and
     /// its idle workers, all competing for the same cores).
+    #[cfg(feature = "std")]
     #[inline]
     pub fn wait_parked<R>(
         &self,
@@ -393,7 +393,8 @@ impl Notifier {
         self.sleepers.withdraw();
     }
 
-    /// Is anyone (announced as) asleep?
+    /// Is anyone (announced as) asleep? (For tests and loom models.)
+    #[cfg(any(test, shmkit_loom))]
     pub fn has_sleepers(&self) -> bool {
         self.sleepers.count() != 0
     }

@@ -52,7 +52,9 @@ fn pid_slow() -> i32 {
     pid
 }
 
-/// The calling thread's tid (`gettid`, cached per thread with `std`).
+/// The calling thread's tid (`gettid`, cached per thread with `std`): for the no_std
+/// build's thread-slot table (std builds identify threads by registry slots).
+#[cfg(any(test, not(feature = "std")))]
 #[inline]
 pub(crate) fn tid() -> i32 {
     #[cfg(feature = "std")]
@@ -69,7 +71,7 @@ pub(crate) fn tid() -> i32 {
     }
 }
 
-#[cfg(feature = "std")]
+#[cfg(all(test, feature = "std"))]
 #[cold]
 fn tid_slow() -> i32 {
     ensure_atfork();

@@ -132,6 +132,7 @@ fn forget_in_child() {
 }
 
 /// Is this process registered (its wakers skip the fence)?
+#[cfg(test)]
 pub(crate) fn registered() -> bool {
     MODE.load(Ordering::Relaxed) == REGISTERED
 }

@@ -8,8 +8,9 @@
 //! Atomics in this module are `core`'s own: the futex calls need the kernel-visible
 //! word, and the loom facade in [`crate::primitive`] decides what the algorithms see.
 #![allow(clippy::disallowed_types)]
-// The std, no_std and loom builds each use a different subset of these wrappers.
-#![allow(dead_code)]
+// Under loom the facade in `crate::primitive` models the kernel (futex, clock, ids),
+// so the algorithms call none of these wrappers in that build.
+#![cfg_attr(shmkit_loom, allow(dead_code))]
 
 #[cfg(feature = "std")]
 pub(crate) mod fds;

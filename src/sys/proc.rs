@@ -1,8 +1,5 @@
 //! Processes: liveness checks, and (with `std`) fork, wait and signals.
 
-use rustix::io::Errno;
-use rustix::process::{Pid, PidfdFlags};
-
 /// What a liveness check found. `Unknown` must be treated as alive: a failed check
 /// may cost latency, never safety.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,8 +17,12 @@ pub(crate) enum Liveness {
 /// A zombie (exited, not yet reaped by its parent) is reported dead: `kill(pid, 0)`
 /// would call it alive, but a pidfd polls readable as soon as the process exits.
 /// Pids are reused; the window in which a dead owner's pid is handed to a new
-/// process is the caller's to accept (it errs on the side of "alive").
+/// process is the caller's to accept (it errs on the side of "alive"). Only the
+/// no_std build's thread-slot table still asks (std builds ask the registry).
+#[cfg(any(test, not(feature = "std")))]
 pub(crate) fn liveness(pid: i32) -> Liveness {
+    use rustix::io::Errno;
+    use rustix::process::{Pid, PidfdFlags};
     let Some(pid) = Pid::from_raw(pid) else {
         return Liveness::Dead;
     };
@@ -52,6 +53,7 @@ pub(crate) fn liveness(pid: i32) -> Liveness {
 
 /// Is thread `tid` of process `pid` still running? (`tgkill(pid, tid, 0)` after the
 /// process check, so that a zombie process counts as dead.)
+#[cfg(any(test, not(feature = "std")))]
 pub(crate) fn thread_liveness(pid: i32, tid: i32) -> Liveness {
     match liveness(pid) {
         Liveness::Dead => return Liveness::Dead,
@@ -333,7 +335,7 @@ mod tests {
         assert_eq!(rc, 0);
         // kill(pid, 0) still calls a zombie alive; the liveness check must not.
         assert_eq!(
-            rustix::process::test_kill_process(Pid::from_raw(pid).unwrap()),
+            rustix::process::test_kill_process(rustix::process::Pid::from_raw(pid).unwrap()),
             Ok(())
         );
         assert_eq!(liveness(pid), Liveness::Dead);

@@ -378,7 +378,6 @@ impl Namespace {
     }
 }
 
-#[allow(dead_code)]
 fn _assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<Dict<std::rc::Rc<u8>, u8>>();

@@ -246,6 +246,7 @@ fn claim(reg: Reg, fd: i32, kind: u32, parent: u32) -> Option<u32> {
 }
 
 /// Gives up slot `id` (a thread's, at its exit): free, then its byte unlocked.
+#[cfg(feature = "std")]
 fn release(reg: Reg, fd: i32, id: u32) {
     let slot = id & SLOT_MASK;
     let e = reg.entry(slot);
@@ -306,6 +307,7 @@ pub(crate) fn claim_thread() -> u32 {
 
 /// Releases the calling thread's slot `id` (at thread exit), unless this process was
 /// forked since it was claimed (`epoch` then differs: the slot is the parent's).
+#[cfg(feature = "std")]
 pub(crate) fn release_thread(id: u32, epoch: u32) {
     if epoch != EPOCH.load(Ordering::Acquire) {
         return;
@@ -319,6 +321,7 @@ pub(crate) fn release_thread(id: u32, epoch: u32) {
 /// the descriptors a child inherited (the pool's zygote) must keep it: closing it would
 /// drop this process's lifelines, and a later descriptor reusing its number would be
 /// taken for the registry.
+#[cfg(feature = "std")]
 pub(crate) fn descriptor() -> Option<i32> {
     let fd = FD.load(Ordering::Acquire);
     (fd >= 0).then_some(fd)
@@ -401,6 +404,7 @@ pub(crate) fn nonce_if_exists() -> Option<u64> {
 }
 
 /// A view of one entry for tools (`shmkit ls`): `(kind, pid, tid, parent)` if live.
+#[cfg(feature = "std")]
 pub(crate) fn describe(id: u32) -> Option<(u32, i32, i32, u32)> {
     if liveness(id) == Liveness::Dead {
         return None;
