@@ -250,15 +250,19 @@ impl InNamespace {
     fn inner_pid(&self, within: Duration) -> Option<i32> {
         let path = format!("/proc/{0}/task/{0}/children", self.unshare.id());
         let start = Instant::now();
-        while start.elapsed() < within {
+        // At least one look, even for `within` zero (the Drop below: a loop that
+        // never ran left the inner process alive, orphaned once unshare was killed).
+        loop {
             if let Ok(s) = std::fs::read_to_string(&path) {
                 if let Some(pid) = s.split_whitespace().next().and_then(|p| p.parse().ok()) {
                     return Some(pid);
                 }
             }
+            if start.elapsed() >= within {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(1));
         }
-        None
     }
 
     /// Waits (bounded) for it to end; its exit code.
