@@ -241,6 +241,7 @@ extern crate self as shmkit;
 pub mod cell;
 pub mod channel;
 pub mod error;
+mod fingerprint;
 mod primitive;
 pub mod segment;
 pub mod stats;

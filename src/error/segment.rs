@@ -4,7 +4,7 @@ use core::fmt;
 
 #[cfg(feature = "std")]
 use super::Error;
-use crate::segment::TypeName;
+use crate::fingerprint::TypeName;
 
 /// What went wrong with a segment; see [`SegmentError`] for the details.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -249,7 +249,7 @@ pub(super) fn write_segment(
 
 impl fmt::Display for SegmentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use crate::segment::KitVersion;
+        use crate::fingerprint::KitVersion;
         write_segment(f, self.name(), false)?;
         f.write_str(" ")?;
         match self.kind {

@@ -47,10 +47,11 @@ use std::vec::Vec;
 use rustix::fd::OwnedFd;
 use rustix::io::Errno;
 
+use crate::fingerprint::KIT_VERSION;
 use crate::segment::header::{
     HEADER_SIZE, HeaderPtr, LAYOUT_VERSION, MAGIC, STATE_INITIALIZING, STATE_READY,
 };
-use crate::segment::{KIT_VERSION, Kind, SegmentInfo};
+use crate::segment::{Kind, SegmentInfo};
 use crate::sys;
 
 mod barrier;

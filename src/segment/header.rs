@@ -58,8 +58,9 @@
 
 use core::ptr::{self, NonNull};
 
-use super::identity::{KIT_VERSION, Kind, LayoutHasher, TYPE_NAME_MAX, TypeName};
+use super::identity::{Kind, LayoutHasher};
 use crate::ShmSafe;
+use crate::fingerprint::{KIT_VERSION, TYPE_NAME_MAX, TypeName};
 use crate::primitive::{AtomicU32, AtomicU64, Ordering, UnsafeCell, die_point, futex_wake};
 
 /// "SHMKIT\0\x01" little-endian: the first eight bytes of every segment.

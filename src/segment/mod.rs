@@ -98,9 +98,6 @@ mod info;
 mod shared;
 mod shm_safe;
 
-#[cfg(all(feature = "std", not(shmkit_loom)))]
-pub(crate) use identity::KIT_VERSION;
-pub(crate) use identity::KitVersion;
 pub use identity::{Kind, LayoutHasher, TYPE_NAME_MAX, TypeName};
 pub use info::{SegmentInfo, inspect};
 pub use shared::Shared;

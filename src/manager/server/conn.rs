@@ -8,80 +8,17 @@ use std::time::Instant;
 use std::vec::Vec;
 
 use super::Shared;
+use super::link::{Ctx, Link, SEND_DEADLINE};
 use super::object::Object;
-use super::ops::{After, call, encode};
-use crate::channel::Connection as PipeEnd;
+use super::ops::call;
+use super::reply::{After, encode};
 use crate::manager::connection::Connection;
-use crate::manager::fastpath::{self, CAP, PipeMap};
+use crate::manager::fastpath::{self, PipeMap};
 use crate::manager::protocol::{ErrorCode, Reply, Request, VERSION, decode_request};
 
-/// How often a blocked call tells its client that the server still lives.
-const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How often an idle connection looks up from its read to see whether the server
 /// stops.
 const IDLE_CHECK: Duration = Duration::from_millis(500);
-/// How long a reply may wait for room (a client that stops reading is dropped).
-const SEND_DEADLINE: Duration = Duration::from_secs(30);
-
-/// Where replies go: the socket, or the fast-path pipe (the socket then only tells
-/// whether the client is still there).
-pub(crate) enum Link<'c> {
-    Socket(&'c mut Connection),
-    Fast {
-        sock: &'c Connection,
-        end: &'c PipeEnd<'c, CAP>,
-    },
-}
-
-impl Link<'_> {
-    /// Sends one encoded reply (`frame[1..]`; `frame[0]` is room for the pipe's
-    /// flag byte).
-    fn send(&mut self, frame: &mut [u8]) -> Result<(), crate::manager::Error> {
-        let deadline = Instant::now() + SEND_DEADLINE;
-        match self {
-            Link::Socket(conn) => conn.send_encoded(Some(deadline), |f| {
-                f.extend_from_slice(&frame[1..]);
-                Ok(())
-            }),
-            Link::Fast { end, .. } => fastpath::send_prepared(end, frame, deadline),
-        }
-    }
-
-    fn hung_up(&self) -> bool {
-        match self {
-            Link::Socket(conn) => conn.peer_hung_up(),
-            Link::Fast { sock, .. } => sock.peer_hung_up(),
-        }
-    }
-}
-
-/// What a call may use of its connection while it blocks.
-pub(crate) struct Ctx<'c, 'l> {
-    pub(crate) session: u64,
-    pub(crate) thread: u32,
-    link: &'c mut Link<'l>,
-    shared: &'c Shared,
-    last_beat: Instant,
-}
-
-impl Ctx<'_, '_> {
-    /// Is the client still there (and the server not stopping)? Sends a heartbeat
-    /// when one is due; a failed send means the client is gone.
-    pub(crate) fn still_there(&mut self) -> bool {
-        if self.shared.stopping() || self.link.hung_up() {
-            return false;
-        }
-        if self.last_beat.elapsed() >= HEARTBEAT {
-            self.last_beat = Instant::now();
-            let mut frame = std::vec![0u8];
-            encode(&mut frame, &Reply::Pending);
-            if self.link.send(&mut frame).is_err() {
-                return false;
-            }
-        }
-        true
-    }
-}
 
 /// A connection's state across requests.
 struct State {
@@ -260,13 +197,7 @@ fn handle(shared: &Shared, st: &mut State, link: &mut Link<'_>, frame: &[u8]) ->
             };
             match obj {
                 Some(obj) if st.session != 0 => {
-                    let mut ctx = Ctx {
-                        session: st.session,
-                        thread,
-                        link,
-                        shared,
-                        last_beat: Instant::now(),
-                    };
+                    let mut ctx = Ctx::new(st.session, thread, link, shared);
                     if let After::Requeue(item) = call(&obj, &mut ctx, op, out) {
                         // Deliver the item, or put it back.
                         if link.send(out).is_err() {

@@ -20,9 +20,11 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::vec::Vec;
 
 pub(crate) mod conn;
+mod link;
 pub(crate) mod object;
 pub(crate) mod ops;
 mod ops_sync;
+mod reply;
 
 use object::Object;
 

@@ -7,7 +7,8 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 use std::vec::Vec;
 
-use super::conn::Ctx;
+use super::link::Ctx;
+use super::reply::WaitEnd;
 use crate::manager::protocol::{Kind, Wait};
 
 /// How long a blocked call sleeps before it looks at its client again.
@@ -90,17 +91,6 @@ pub(crate) struct Object {
     pub(crate) kind: Kind,
     state: Mutex<State>,
     pub(crate) cond: Condvar,
-}
-
-/// Why a blocked call ended without its result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WaitEnd {
-    /// `Wait::Now` and it could not proceed.
-    WouldBlock,
-    /// Its deadline passed.
-    Timeout,
-    /// Its client hung up, or the server is stopping.
-    Gone,
 }
 
 impl Object {

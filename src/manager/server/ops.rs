@@ -3,52 +3,10 @@
 use std::string::ToString;
 use std::vec::Vec;
 
-use super::conn::Ctx;
-use super::object::{Object, State, WaitEnd};
+use super::link::Ctx;
+use super::object::{Object, State};
+use super::reply::{After, done, encode, err, wait_err};
 use crate::manager::protocol::{Bytes, ErrorCode, Kind, Op, Reply};
-
-/// Something to undo if the reply cannot be delivered.
-pub(crate) enum After {
-    Nothing,
-    /// A queue item was taken for a client that is gone: put it back in front.
-    Requeue(Vec<u8>),
-}
-
-/// Appends the encoding of `reply` to `out`.
-pub(crate) fn encode(out: &mut Vec<u8>, reply: &Reply<'_>) {
-    let start = out.len();
-    let buf = core::mem::take(out);
-    *out = match postcard::to_extend(reply, buf) {
-        Ok(v) => v,
-        // Unreachable for our own reply types; never leave half a reply behind.
-        Err(_) => {
-            let mut v = Vec::with_capacity(start + 4);
-            v.resize(start, 0);
-            postcard::to_extend(&Reply::Err(ErrorCode::BadRequest), v).unwrap_or_default()
-        }
-    };
-}
-
-pub(super) fn err(out: &mut Vec<u8>, code: ErrorCode) -> After {
-    encode(out, &Reply::Err(code));
-    After::Nothing
-}
-
-pub(super) fn done(out: &mut Vec<u8>, reply: Reply<'_>) -> After {
-    encode(out, &reply);
-    After::Nothing
-}
-
-pub(super) fn wait_err(out: &mut Vec<u8>, end: WaitEnd) -> After {
-    err(
-        out,
-        match end {
-            WaitEnd::WouldBlock => ErrorCode::WouldBlock,
-            WaitEnd::Timeout => ErrorCode::Timeout,
-            WaitEnd::Gone => ErrorCode::Closed,
-        },
-    )
-}
 
 fn index(i: u64, len: usize) -> Result<usize, ErrorCode> {
     if i < len as u64 {

@@ -2,9 +2,9 @@
 
 use std::vec::Vec;
 
-use super::conn::Ctx;
-use super::object::{LockState, Object, Owner, State, WaitEnd};
-use super::ops::{After, done, err, wait_err};
+use super::link::Ctx;
+use super::object::{LockState, Object, Owner, State};
+use super::reply::{After, WaitEnd, done, err, wait_err};
 use crate::manager::protocol::{ErrorCode, Kind, Op, Reply, Wait};
 
 /// Runs `op` on the synchronisation object `obj` and writes the reply into `out`.

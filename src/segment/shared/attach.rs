@@ -8,13 +8,13 @@ use rustix::fd::OwnedFd;
 use rustix::io::Errno;
 
 use crate::error::{SegmentError, SegmentErrorKind};
+use crate::fingerprint::KIT_VERSION;
 use crate::primitive::{Deadline, Liveness, Ordering, futex_wait, id_liveness};
 use crate::segment::ShmSafe;
 use crate::segment::header::{
     HEADER_SIZE, HeaderPtr, Identity, LAYOUT_VERSION, Layout, MAGIC, STATE_INITIALIZING,
     STATE_READY, Snapshot,
 };
-use crate::segment::identity::KIT_VERSION;
 use crate::sys;
 
 use super::{Name, Shared};
