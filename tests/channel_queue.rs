@@ -150,3 +150,47 @@ fn zeroed_in_place_is_an_empty_queue() {
     a.send(&1u8).unwrap();
     assert_eq!(b.recv::<u8>(), Ok(1));
 }
+
+/// A put waiting on a full queue waits (while it spins) for a run of free slots, not
+/// for one: it must still finish when a consumer frees a single slot and stops. Every
+/// strategy, the big queue (slack of 128) and a small one (slack of 1).
+#[test]
+fn a_blocked_put_finishes_when_one_slot_frees() {
+    fn run<const N: usize>() {
+        let q = Queue::<u64, N>::new();
+        for i in 0..N as u64 {
+            q.try_put(i).unwrap();
+        }
+        std::thread::scope(|s| {
+            let putter = s.spawn(|| {
+                let start = Instant::now();
+                let r = q.put_timeout(u64::MAX, Duration::from_secs(20));
+                (r, start.elapsed())
+            });
+            // Let the put reach its wait (any order works: the put must finish either way).
+            std::thread::sleep(Duration::from_millis(20));
+            assert_eq!(q.get(), Ok(0));
+            let (r, waited) = putter.join().unwrap();
+            assert_eq!(r, Ok(()), "the put waited {waited:?} and failed");
+            // Not a timing test: a put that only the deadline's last try let through
+            // would have waited the whole 20 s.
+            assert!(waited < Duration::from_secs(10), "the put starved for {waited:?}");
+        });
+        // The queue holds 1..N, then the late item, in order.
+        for i in 1..N as u64 {
+            assert_eq!(q.try_get(), Ok(i));
+        }
+        assert_eq!(q.try_get(), Ok(u64::MAX));
+        assert_eq!(q.try_get(), Err(GetError::Empty));
+    }
+    for strategy in [
+        shmkit::WaitStrategy::Adaptive,
+        shmkit::WaitStrategy::Spin,
+        shmkit::WaitStrategy::Park,
+    ] {
+        shmkit::set_wait_strategy(strategy);
+        run::<1024>();
+        run::<4>();
+    }
+    shmkit::set_wait_strategy(shmkit::WaitStrategy::Adaptive);
+}

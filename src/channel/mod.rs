@@ -194,10 +194,40 @@ pub(crate) fn earlier(a: Deadline, b: Deadline) -> Deadline {
 pub(crate) fn block_on<R>(
     notifier: &Notifier,
     deadline: Deadline,
+    attempt: impl FnMut(bool) -> Option<R>,
+) -> Option<R> {
+    block_on_hinted(notifier, deadline, || true, attempt)
+}
+
+/// How often (in polls) the spin phase of [`block_on_hinted`] attempts regardless of
+/// its hint.
+const HINT_OVERRIDE: u32 = 64;
+
+/// As [`block_on`], but the spin phase makes an attempt only when `hint()` says one
+/// is worth making (or at every [`HINT_OVERRIDE`]th poll). `hint` is a read-only look for operations whose failed attempt
+/// still writes shared lines: spinning on such attempts takes those lines, at every
+/// poll, from the very process whose progress we wait for. A `false` that is wrong
+/// only delays the attempt: every [`HINT_OVERRIDE`]th poll, the attempts after the
+/// spin phase, and the re-check after a sleeper announces itself ignore the hint.
+pub(crate) fn block_on_hinted<R>(
+    notifier: &Notifier,
+    deadline: Deadline,
+    mut hint: impl FnMut() -> bool,
     mut attempt: impl FnMut(bool) -> Option<R>,
 ) -> Option<R> {
     let strategy = crate::sync::wait_strategy();
-    if let Some(r) = notifier.spin(strategy, deadline, &mut || attempt(false)) {
+    // Every `HINT_OVERRIDE`th poll attempts whatever the hint says: a `Spin` strategy
+    // never leaves the spin phase, and a hint that stays wrong must not hold it there.
+    let mut polls = 0u32;
+    let spun = notifier.spin(strategy, deadline, &mut || {
+        polls = polls.wrapping_add(1);
+        if hint() || polls % HINT_OVERRIDE == 0 {
+            attempt(false)
+        } else {
+            None
+        }
+    });
+    if let Some(r) = spun {
         return Some(r);
     }
     let mut slice = FIRST_SLICE;

@@ -130,6 +130,13 @@ pub(super) enum Step<R> {
 /// segment).
 const LATER_PASS_LIMIT: usize = 1 << 16;
 
+/// How much room, at most, a put waiting on a full queue waits for before it tries
+/// again: an eighth of the queue, at least one slot and at most this many (see
+/// [`Queue::worth_a_pass`]). Measured with 64-byte items in a queue of 1,024 that a
+/// producer outruns its consumer in (one-way between two processes, ten alternating
+/// runs): waiting for one slot gave 11.5 M items/s, for 64 to 256 slots 20 to 24 M/s.
+const PUT_SLACK: u64 = 128;
+
 impl<T: Pod, const N: usize> Queue<T, N> {
     /// The index a side works at.
     #[inline(always)]
@@ -293,6 +300,29 @@ impl<T: Pod, const N: usize> Queue<T, N> {
                 }
             }
         }
+    }
+
+    /// Is a pass of `side` worth making while we wait? A read-only look (plain loads)
+    /// for the spin phase of a wait. A pass that finds the queue full or empty confirms
+    /// it with read-modify-writes of the slot's state: spinning on passes would take
+    /// that slot's line, at every poll, from the process about to fill or empty it. A
+    /// waiting put looks further: at the slot up to [`PUT_SLACK`] positions on, so that it
+    /// stays off the line the consumers work on and starts again once there is room
+    /// for a run of puts. `false` may be wrong (stale, or a consumer that frees fewer
+    /// slots and stops): it only delays the next pass (see `block_on_hinted`).
+    #[inline]
+    pub(super) fn worth_a_pass(&self, side: Side) -> bool {
+        // Relaxed throughout: a hint; the pass it lets through reads everything again.
+        let pos = match side {
+            Side::Put => {
+                let slack = (N as u64 / 8).clamp(1, PUT_SLACK);
+                self.tail.0.load(Ordering::Relaxed).wrapping_add(slack - 1)
+            }
+            Side::Get => self.head.0.load(Ordering::Relaxed),
+        };
+        let slot = &self.slots[(pos % N as u64) as usize];
+        let state = State(slot.state.load(Ordering::Relaxed));
+        !matches!(decide(side, state, pos / N as u64), Action::Wait(_)) || self.closed_now()
     }
 
     /// Can the slot of position `pos` legitimately hold `state`, `laps` laps on?

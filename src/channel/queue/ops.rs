@@ -1,6 +1,7 @@
 //! The policies on top of the claim skeleton: try once, wait until a deadline, or
 //! wait out a put or get in progress; and what each reports.
 
+use core::cell::Cell;
 use core::time::Duration;
 
 use bytemuck::Pod;
@@ -10,7 +11,7 @@ use super::claim::{Side, Step};
 use super::errors::{GetError, PutError};
 use super::state::WRITING;
 use super::tasks::JoinCtl;
-use crate::channel::block_on;
+use crate::channel::block_on_hinted;
 use crate::primitive::{Deadline, UnsafeCell, my_process_id};
 use crate::sync::notifier::Notifier;
 
@@ -110,7 +111,7 @@ impl<T: Pod, const N: usize> Queue<T, N> {
             Side::Put => &self.wake.0.not_full,
             Side::Get => &self.wake.0.not_empty,
         };
-        wait_on(notifier, deadline, attempt)
+        wait_on(notifier, deadline, || self.worth_a_pass(side), attempt)
     }
 }
 
@@ -120,11 +121,14 @@ impl<T: Pod, const N: usize> Queue<T, N> {
 fn wait_on<R>(
     notifier: &Notifier,
     deadline: Option<Deadline>,
+    hint: impl FnMut() -> bool,
     mut attempt: impl FnMut(bool) -> Outcome<R>,
 ) -> Outcome<R> {
     let try_once = deadline.is_none();
     let until = deadline.unwrap_or_else(|| Deadline::after(STALL_WAIT));
-    let waited = block_on(notifier, until, |check| attempt(check).final_for(try_once));
+    let waited = block_on_hinted(notifier, until, hint, |check| {
+        attempt(check).final_for(try_once)
+    });
     // Past the deadline: the last attempt has the word.
     waited.unwrap_or_else(|| attempt(false))
 }
@@ -171,16 +175,19 @@ impl<T: Pod, const N: usize> Queue<T, N> {
         join: Option<&JoinCtl>,
     ) -> Result<T, GetError> {
         let me = my_process_id();
+        // The item is read into `out` rather than returned through the attempt's
+        // outcome: a 64-byte item would otherwise be copied through each layer's enum.
+        let out = Cell::new(T::zeroed());
         let read = |cell: &UnsafeCell<T>| {
             // SAFETY: the skeleton calls this only while the slot is claimed
             // (READING with our id): no producer writes the value until we free it.
             // `T: Pod`: whatever bytes are there make a valid `T`.
-            cell.with(|p| unsafe { p.read() })
+            out.set(cell.with(|p| unsafe { p.read() }));
         };
         match self.run(Side::Get, deadline, |check| {
             self.attempt(Side::Get, me, check, join, &read)
         }) {
-            Outcome::Done(v) => Ok(v),
+            Outcome::Done(()) => Ok(out.get()),
             Outcome::Closed => Err(GetError::Closed),
             Outcome::Corrupted => Err(GetError::Corrupted),
             Outcome::Stalled => Err(GetError::Stalled),
