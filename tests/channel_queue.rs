@@ -174,7 +174,10 @@ fn a_blocked_put_finishes_when_one_slot_frees() {
             assert_eq!(r, Ok(()), "the put waited {waited:?} and failed");
             // Not a timing test: a put that only the deadline's last try let through
             // would have waited the whole 20 s.
-            assert!(waited < Duration::from_secs(10), "the put starved for {waited:?}");
+            assert!(
+                waited < Duration::from_secs(10),
+                "the put starved for {waited:?}"
+            );
         });
         // The queue holds 1..N, then the late item, in order.
         for i in 1..N as u64 {

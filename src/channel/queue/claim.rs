@@ -130,12 +130,19 @@ pub(super) enum Step<R> {
 /// segment).
 const LATER_PASS_LIMIT: usize = 1 << 16;
 
-/// How much room, at most, a put waiting on a full queue waits for before it tries
+/// How much room, at most, a put that found the queue full waits for before it tries
 /// again: an eighth of the queue, at least one slot and at most this many (see
-/// [`Queue::worth_a_pass`]). Measured with 64-byte items in a queue of 1,024 that a
-/// producer outruns its consumer in (one-way between two processes, ten alternating
-/// runs): waiting for one slot gave 11.5 M items/s, for 64 to 256 slots 20 to 24 M/s.
-const PUT_SLACK: u64 = 128;
+/// [`Queue::await_room`]).
+const PUT_SLACK: u64 = 32;
+
+/// How long [`Queue::await_room`] spins at most, in `spin_loop` hints (it looks at
+/// every eighth): about as long as a consumer takes to free [`PUT_SLACK`] slots, a few
+/// times over.
+#[cfg(not(shmkit_loom))]
+const ROOM_SPIN: u32 = 1024;
+/// Under loom: one look, so the model keeps the step without multiplying its states.
+#[cfg(shmkit_loom)]
+const ROOM_SPIN: u32 = 8;
 
 impl<T: Pod, const N: usize> Queue<T, N> {
     /// The index a side works at.
@@ -305,24 +312,48 @@ impl<T: Pod, const N: usize> Queue<T, N> {
     /// Is a pass of `side` worth making while we wait? A read-only look (plain loads)
     /// for the spin phase of a wait. A pass that finds the queue full or empty confirms
     /// it with read-modify-writes of the slot's state: spinning on passes would take
-    /// that slot's line, at every poll, from the process about to fill or empty it. A
-    /// waiting put looks further: at the slot up to [`PUT_SLACK`] positions on, so that it
-    /// stays off the line the consumers work on and starts again once there is room
-    /// for a run of puts. `false` may be wrong (stale, or a consumer that frees fewer
-    /// slots and stops): it only delays the next pass (see `block_on_hinted`).
+    /// that slot's line, at every poll, from the process about to fill or empty it.
+    /// `false` may be stale: it only delays the next pass (see `block_on_hinted`).
     #[inline]
     pub(super) fn worth_a_pass(&self, side: Side) -> bool {
-        // Relaxed throughout: a hint; the pass it lets through reads everything again.
-        let pos = match side {
-            Side::Put => {
-                let slack = (N as u64 / 8).clamp(1, PUT_SLACK);
-                self.tail.0.load(Ordering::Relaxed).wrapping_add(slack - 1)
+        // Relaxed: a hint; the pass it lets through reads everything again.
+        let pos = self.index(side).load(Ordering::Relaxed);
+        self.claimable_hint(side, pos) || self.closed_now()
+    }
+
+    /// A put found the queue full: before it waits as usual, spin (briefly, and not
+    /// under [`WaitStrategy::Park`](crate::WaitStrategy::Park)) until there is room
+    /// for a run of puts, looking only at the slot [`PUT_SLACK`] positions on. A
+    /// producer that outruns its consumer otherwise takes each slot the moment the
+    /// consumer frees it, and the two then work on the same lines at every item; with
+    /// the slack, the producer fills a run of slots while the consumer works further
+    /// back. The spin is its own (bounded by [`ROOM_SPIN`]), not the wait's adaptive
+    /// one: a wait that spun for the slack and failed would teach the process that
+    /// spinning does not pay.
+    #[cold]
+    pub(super) fn await_room(&self) {
+        if crate::sync::wait_strategy() == crate::sync::WaitStrategy::Park {
+            return;
+        }
+        let slack = (N as u64 / 8).clamp(1, PUT_SLACK);
+        for i in 0..ROOM_SPIN {
+            core::hint::spin_loop();
+            if i % 8 == 7 {
+                // Relaxed: a hint, as in `worth_a_pass`.
+                let ahead = self.tail.0.load(Ordering::Relaxed).wrapping_add(slack - 1);
+                if self.claimable_hint(Side::Put, ahead) || self.closed_now() {
+                    return;
+                }
             }
-            Side::Get => self.head.0.load(Ordering::Relaxed),
-        };
+        }
+    }
+
+    /// Would `side` find the slot of position `pos` its to claim or pass (a plain look)?
+    #[inline]
+    fn claimable_hint(&self, side: Side, pos: u64) -> bool {
         let slot = &self.slots[(pos % N as u64) as usize];
         let state = State(slot.state.load(Ordering::Relaxed));
-        !matches!(decide(side, state, pos / N as u64), Action::Wait(_)) || self.closed_now()
+        !matches!(decide(side, state, pos / N as u64), Action::Wait(_))
     }
 
     /// Can the slot of position `pos` legitimately hold `state`, `laps` laps on?

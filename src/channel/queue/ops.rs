@@ -1,7 +1,6 @@
 //! The policies on top of the claim skeleton: try once, wait until a deadline, or
 //! wait out a put or get in progress; and what each reports.
 
-use core::cell::Cell;
 use core::time::Duration;
 
 use bytemuck::Pod;
@@ -111,6 +110,9 @@ impl<T: Pod, const N: usize> Queue<T, N> {
             Side::Put => &self.wake.0.not_full,
             Side::Get => &self.wake.0.not_empty,
         };
+        if side == Side::Put && !try_once {
+            self.await_room();
+        }
         wait_on(notifier, deadline, || self.worth_a_pass(side), attempt)
     }
 }
@@ -175,19 +177,16 @@ impl<T: Pod, const N: usize> Queue<T, N> {
         join: Option<&JoinCtl>,
     ) -> Result<T, GetError> {
         let me = my_process_id();
-        // The item is read into `out` rather than returned through the attempt's
-        // outcome: a 64-byte item would otherwise be copied through each layer's enum.
-        let out = Cell::new(T::zeroed());
         let read = |cell: &UnsafeCell<T>| {
             // SAFETY: the skeleton calls this only while the slot is claimed
             // (READING with our id): no producer writes the value until we free it.
             // `T: Pod`: whatever bytes are there make a valid `T`.
-            out.set(cell.with(|p| unsafe { p.read() }));
+            cell.with(|p| unsafe { p.read() })
         };
         match self.run(Side::Get, deadline, |check| {
             self.attempt(Side::Get, me, check, join, &read)
         }) {
-            Outcome::Done(()) => Ok(out.get()),
+            Outcome::Done(v) => Ok(v),
             Outcome::Closed => Err(GetError::Closed),
             Outcome::Corrupted => Err(GetError::Corrupted),
             Outcome::Stalled => Err(GetError::Stalled),
