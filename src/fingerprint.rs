@@ -69,19 +69,8 @@ impl TypeName {
             return;
         }
         let len = self.len as usize;
-        let room = TYPE_NAME_MAX - len;
-        let take = if s.len() <= room {
-            s.len()
-        } else {
-            self.truncated = true;
-            // Cut at a character boundary.
-            let mut cut = room;
-            while !s.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            cut
-        };
-        self.buf[len..len + take].copy_from_slice(&s.as_bytes()[..take]);
+        let (take, cut) = crate::text::copy_text(s, &mut self.buf[len..]);
+        self.truncated = cut;
         self.len = (len + take) as u16;
     }
 
@@ -134,11 +123,7 @@ impl TypeName {
     pub(crate) fn from_stored(bytes: &[u8], truncated: bool, digest: u64) -> TypeName {
         let mut name = TypeName::new();
         let bytes = &bytes[..bytes.len().min(TYPE_NAME_MAX)];
-        let valid = match core::str::from_utf8(bytes) {
-            Ok(s) => s,
-            // SAFETY-free fallback: the prefix up to the error is valid UTF-8.
-            Err(e) => core::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""),
-        };
+        let valid = crate::text::valid_prefix(bytes);
         name.push_str(valid);
         name.truncated = truncated || valid.len() < bytes.len();
         name.hash = Fnv(digest);
@@ -168,10 +153,7 @@ impl Eq for TypeName {}
 impl fmt::Display for TypeName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())?;
-        if self.truncated {
-            f.write_str("…")?;
-        }
-        Ok(())
+        crate::text::ellipsis(f, self.truncated)
     }
 }
 
@@ -247,18 +229,16 @@ mod tests {
 
     #[test]
     fn miri_paths_are_stripped() {
-        let mut n = TypeName::new();
-        push_without_paths(&mut n, "app::data::Book");
-        assert_eq!(n.as_str(), "Book");
-        let mut n = TypeName::new();
-        push_without_paths(&mut n, "[app::Book; 4]");
-        assert_eq!(n.as_str(), "[Book; 4]");
-        let mut n = TypeName::new();
-        push_without_paths(&mut n, "a::W<b::c::X, u8>");
-        assert_eq!(n.as_str(), "W<X, u8>");
-        let mut n = TypeName::new();
-        push_without_paths(&mut n, "u64");
-        assert_eq!(n.as_str(), "u64");
+        for (full, short) in [
+            ("app::data::Book", "Book"),
+            ("[app::Book; 4]", "[Book; 4]"),
+            ("a::W<b::c::X, u8>", "W<X, u8>"),
+            ("u64", "u64"),
+        ] {
+            let mut n = TypeName::new();
+            push_without_paths(&mut n, full);
+            assert_eq!(n.as_str(), short);
+        }
     }
 
     #[test]

@@ -247,6 +247,7 @@ pub mod segment;
 pub mod stats;
 pub mod sync;
 mod sys;
+mod text;
 
 #[cfg(all(feature = "std", not(shmkit_loom)))]
 pub mod inspect;

@@ -131,11 +131,7 @@ impl SegmentError {
     /// An error of `kind` about the segment `name` (`""` for anonymous).
     pub(crate) fn new(kind: SegmentErrorKind, name: &str) -> SegmentError {
         let mut buf = [0u8; MAX_NAME];
-        let mut len = name.len().min(MAX_NAME);
-        while !name.is_char_boundary(len) {
-            len -= 1;
-        }
-        buf[..len].copy_from_slice(&name.as_bytes()[..len]);
+        let (len, _) = crate::text::copy_text(name, &mut buf);
         SegmentError {
             kind,
             errno: 0,
@@ -241,10 +237,7 @@ pub(super) fn write_segment(
         return f.write_str("anonymous segment");
     }
     write!(f, "segment {name:?}")?;
-    if truncated {
-        f.write_str("…")?;
-    }
-    Ok(())
+    crate::text::ellipsis(f, truncated)
 }
 
 impl fmt::Display for SegmentError {
@@ -373,14 +366,10 @@ impl SegmentName {
 
     /// The first [`SegmentName::MAX`] bytes of `name` (cut at a character boundary).
     pub fn new(name: &str) -> SegmentName {
-        let mut len = name.len().min(Self::MAX);
-        while !name.is_char_boundary(len) {
-            len -= 1;
-        }
         let mut buf = [0u8; Self::MAX];
-        buf[..len].copy_from_slice(&name.as_bytes()[..len]);
+        let (len, cut) = crate::text::copy_text(name, &mut buf);
         // The top bit of `len` marks a cut name.
-        let cut = if len < name.len() { 0x80 } else { 0 };
+        let cut = if cut { 0x80 } else { 0 };
         SegmentName {
             len: len as u8 | cut,
             buf,
@@ -411,9 +400,6 @@ impl fmt::Debug for SegmentName {
 impl fmt::Display for SegmentName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())?;
-        if self.is_truncated() {
-            f.write_str("…")?;
-        }
-        Ok(())
+        crate::text::ellipsis(f, self.is_truncated())
     }
 }

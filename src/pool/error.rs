@@ -134,15 +134,11 @@ impl PanicMessage {
     /// A message holding `text`, cut to [`PanicMessage::CAPACITY`] bytes at a character
     /// boundary.
     pub fn new(text: &str) -> PanicMessage {
-        let mut n = text.len().min(Self::CAPACITY);
-        while !text.is_char_boundary(n) {
-            n -= 1;
-        }
         let mut bytes = [0; Self::CAPACITY];
-        bytes[..n].copy_from_slice(&text.as_bytes()[..n]);
+        let (n, truncated) = crate::text::copy_text(text, &mut bytes);
         PanicMessage {
             len: n as u8,
-            truncated: n < text.len(),
+            truncated,
             bytes,
         }
     }
@@ -152,10 +148,7 @@ impl PanicMessage {
     /// an invalid one).
     pub(crate) fn from_worker(raw: &[u8], truncated: bool) -> PanicMessage {
         let kept = &raw[..raw.len().min(Self::CAPACITY)];
-        let valid = match core::str::from_utf8(kept) {
-            Ok(s) => s,
-            Err(e) => core::str::from_utf8(&kept[..e.valid_up_to()]).unwrap_or(""),
-        };
+        let valid = crate::text::valid_prefix(kept);
         let mut message = PanicMessage::new(valid);
         message.truncated |= truncated || valid.len() < raw.len();
         message
@@ -177,10 +170,7 @@ impl PanicMessage {
 impl fmt::Display for PanicMessage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())?;
-        if self.truncated {
-            f.write_str("…")?;
-        }
-        Ok(())
+        crate::text::ellipsis(f, self.truncated)
     }
 }
 

@@ -22,6 +22,8 @@ use std::string::String;
 
 use bytemuck::Pod;
 
+use crate::text::copy_text;
+
 /// Per-item outcome byte, as the parent posts it: the item has not been started.
 pub(crate) const ITEM_NOT_RUN: u8 = 0;
 /// Per-item outcome byte: the task returned its result.
@@ -207,17 +209,6 @@ pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> &str {
     } else {
         "Box<dyn Any>"
     }
-}
-
-/// Copies as much of `text` as fits into `out`, cut at a character boundary; returns
-/// the bytes written and whether the text was cut.
-pub(crate) fn copy_text(text: &str, out: &mut [u8]) -> (usize, bool) {
-    let mut n = text.len().min(out.len());
-    while !text.is_char_boundary(n) {
-        n -= 1;
-    }
-    out[..n].copy_from_slice(&text.as_bytes()[..n]);
-    (n, n < text.len())
 }
 
 impl<'a> ChunkIo<'a> {

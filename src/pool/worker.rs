@@ -129,7 +129,7 @@ impl Default for Line {
 
 impl core::fmt::Write for Line {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let (n, _) = task::copy_text(s, &mut self.buf[self.len..]);
+        let (n, _) = crate::text::copy_text(s, &mut self.buf[self.len..]);
         self.len += n;
         Ok(())
     }
