@@ -585,13 +585,7 @@ fn history(
 ) -> Vec<Event<PipeModel>> {
     let mut history = Vec::new();
     let mut push = |process: usize, op: POp, ret: Option<PRet>, call: u64, ret_at: u64| {
-        history.push(Event {
-            process,
-            op,
-            ret,
-            call,
-            ret_at,
-        });
+        history.push(Event::new(process, op, ret, call, ret_at));
     };
     for &(side, g, from, seen, killed) in deaths {
         let p = slot(side, g);
@@ -859,13 +853,7 @@ fn ring_holds_exactly_three_messages() {
 }
 
 fn ev(process: usize, op: POp, ret: Option<PRet>, call: u64, ret_at: u64) -> Event<PipeModel> {
-    Event {
-        process,
-        op,
-        ret,
-        call,
-        ret_at,
-    }
+    Event::new(process, op, ret, call, ret_at)
 }
 
 fn claims() -> Vec<Event<PipeModel>> {

@@ -318,22 +318,10 @@ fn run_case<const CAP: usize>(plan: &Plan, stats: &mut Stats) -> Vec<Event<Queue
                 stats.pending += 1;
                 if let QOp::Put(v) = op {
                     // Its claim may have been reclaimed (the item dropped) later.
-                    history.push(Event {
-                        process: p,
-                        op: QOp::Vanish(v),
-                        ret: None,
-                        call: at(4),
-                        ret_at: 0,
-                    });
+                    history.push(Event::new(p, QOp::Vanish(v), None, at(4), 0));
                 }
             }
-            history.push(Event {
-                process: p,
-                op,
-                ret,
-                call: at(4),
-                ret_at: at(5),
-            });
+            history.push(Event::new(p, op, ret, at(4), at(5)));
         }
     }
     stats.ops += history.len() as u64;
@@ -397,13 +385,7 @@ fn queue_histories_are_linearizable() {
 // ---- the checker and the model on known histories --------------------------------
 
 fn ev(process: usize, op: QOp, ret: Option<QRet>, call: u64, ret_at: u64) -> Event<QueueModel> {
-    Event {
-        process,
-        op,
-        ret,
-        call,
-        ret_at,
-    }
+    Event::new(process, op, ret, call, ret_at)
 }
 
 /// Issue 10, defect 2: a put completes behind another's put in progress, then a

@@ -53,6 +53,18 @@ pub struct Event<M: Model> {
 }
 
 impl<M: Model> Event<M> {
+    /// An event of `process`: `op`, called at `call`, returned `ret` at `ret_at`
+    /// (`ret` `None`: pending).
+    pub fn new(process: usize, op: M::Op, ret: Option<M::Ret>, call: u64, ret_at: u64) -> Self {
+        Event {
+            process,
+            op,
+            ret,
+            call,
+            ret_at,
+        }
+    }
+
     fn end(&self) -> u64 {
         if self.ret.is_some() {
             self.ret_at
@@ -202,13 +214,7 @@ mod checker_tests {
     }
 
     fn ev(process: usize, op: RegOp, ret: Option<u32>, call: u64, ret_at: u64) -> Event<Register> {
-        Event {
-            process,
-            op,
-            ret,
-            call,
-            ret_at,
-        }
+        Event::new(process, op, ret, call, ret_at)
     }
 
     #[test]
