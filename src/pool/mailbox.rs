@@ -131,19 +131,18 @@ pub struct Mailbox {
     output: UnsafeCell<[u8; OUT_BYTES]>,
 }
 
+crate::segment::pin_layout!(
+    Mailbox {
+        state: 0, started: 4, wake: 8, _pad0: 16, trampoline: 64, func: 72, sig: 80,
+        tag: 88, count: 96, in_size: 100, out_size: 104, retire: 108, outcome: 112,
+        message_len: 116, _pad1: 120, message: 128, _pad2: 128 + MESSAGE_BYTES,
+        status: 256, input: 256 + MAX_CHUNK, output: 256 + MAX_CHUNK + IN_BYTES,
+    },
+    size 256 + MAX_CHUNK + IN_BYTES + OUT_BYTES,
+);
+
 #[cfg(not(shmkit_loom))]
 const _: () = {
-    use core::mem::{offset_of, size_of};
-    assert!(offset_of!(Mailbox, wake) == 8);
-    assert!(offset_of!(Mailbox, trampoline) == 64);
-    assert!(offset_of!(Mailbox, retire) == 108);
-    assert!(offset_of!(Mailbox, outcome) == 112);
-    assert!(offset_of!(Mailbox, message_len) == 116);
-    assert!(offset_of!(Mailbox, message) == 128);
-    assert!(offset_of!(Mailbox, status) == 256);
-    assert!(offset_of!(Mailbox, input) == 256 + MAX_CHUNK);
-    assert!(offset_of!(Mailbox, output) == 256 + MAX_CHUNK + IN_BYTES);
-    assert!(size_of::<Mailbox>() == 256 + MAX_CHUNK + IN_BYTES + OUT_BYTES);
     assert!(super::Pool::MAX_ITEM_SIZE <= IN_BYTES && super::Pool::MAX_ITEM_SIZE <= OUT_BYTES);
     assert!(MESSAGE_BYTES < MESSAGE_TRUNCATED as usize);
 };

@@ -108,28 +108,16 @@ pub(crate) const HEADER_SIZE: usize = 256;
 
 // (Under loom the facade's types are loom's, of another size: the model never maps
 // a header, so only the real layout is asserted.)
-#[cfg(not(shmkit_loom))]
-const _: () = {
-    use core::mem::{align_of, offset_of, size_of};
-    assert!(size_of::<Header>() == HEADER_SIZE);
-    assert!(align_of::<Header>() == 8);
-    assert!(offset_of!(Header, version) == 8);
-    assert!(offset_of!(Header, state) == 12);
-    assert!(offset_of!(Header, size) == 16);
-    assert!(offset_of!(Header, value_offset) == 24);
-    assert!(offset_of!(Header, value_size) == 32);
-    assert!(offset_of!(Header, kind) == 40);
-    assert!(offset_of!(Header, kit_version) == 44);
-    assert!(offset_of!(Header, type_hash) == 48);
-    assert!(offset_of!(Header, layout_hash) == 56);
-    assert!(offset_of!(Header, creator_id) == 64);
-    assert!(offset_of!(Header, creator_pid) == 68);
-    assert!(offset_of!(Header, created_ns) == 72);
-    assert!(offset_of!(Header, type_name_len) == 80);
-    assert!(offset_of!(Header, flags) == 82);
-    assert!(offset_of!(Header, registry) == 88);
-    assert!(offset_of!(Header, type_name) == 96);
-};
+crate::segment::pin_layout!(
+    Header {
+        magic: 0, version: 8, state: 12, size: 16, value_offset: 24, value_size: 32,
+        kind: 40, kit_version: 44, type_hash: 48, layout_hash: 56, creator_id: 64,
+        creator_pid: 68, created_ns: 72, type_name_len: 80, flags: 82, item_stride: 84,
+        registry: 88, type_name: 96,
+    },
+    size HEADER_SIZE,
+    align 8,
+);
 
 /// Where `T` sits in a segment, and how large the whole segment is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -147,12 +147,7 @@ pub struct Barrier {
     pub(crate) notifier: Notifier,
 }
 
-#[cfg(not(shmkit_loom))]
-const _: () = {
-    assert!(core::mem::size_of::<Barrier>() == 24);
-    assert!(core::mem::offset_of!(Barrier, parties) == 8);
-    assert!(core::mem::offset_of!(Barrier, notifier) == 16);
-};
+crate::segment::pin_layout!(Barrier { state: 0, parties: 8, _pad: 12, notifier: 16 }, size 24);
 
 // SAFETY: repr(C), integer words (every value decodes: a scribbled count at or past
 // `parties` is treated as a full round), no pointers, no Drop.

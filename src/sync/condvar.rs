@@ -90,11 +90,7 @@ pub struct Condvar {
     pub(crate) waiters: Sleepers,
 }
 
-#[cfg(not(shmkit_loom))]
-const _: () = {
-    assert!(core::mem::size_of::<Condvar>() == 8);
-    assert!(core::mem::offset_of!(Condvar, waiters) == 4);
-};
+crate::segment::pin_layout!(Condvar { seq: 0, waiters: 4 }, size 8);
 
 // SAFETY: repr(C), two u32 words (every value valid), no pointers, no Drop.
 unsafe impl ShmSafe for Condvar {

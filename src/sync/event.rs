@@ -53,11 +53,7 @@ pub struct Event {
     pub(crate) notifier: Notifier,
 }
 
-#[cfg(not(shmkit_loom))]
-const _: () = {
-    assert!(core::mem::size_of::<Event>() == 12);
-    assert!(core::mem::offset_of!(Event, notifier) == 4);
-};
+crate::segment::pin_layout!(Event { state: 0, notifier: 4 }, size 12);
 
 // SAFETY: repr(C), u32 words (every value decodes), no pointers, no Drop.
 unsafe impl ShmSafe for Event {

@@ -128,11 +128,7 @@ pub(crate) struct RawMutex {
     word: AtomicU32,
 }
 
-#[cfg(not(shmkit_loom))]
-const _: () = {
-    assert!(core::mem::size_of::<RawMutex>() == 4);
-    assert!(core::mem::align_of::<RawMutex>() == 4);
-};
+crate::segment::pin_layout!(RawMutex { word: 0 }, size 4, align 4);
 
 /// The calling thread's participant id, as it appears in lock words.
 #[inline]

@@ -79,11 +79,7 @@ pub struct Semaphore {
     pub(crate) notifier: Notifier,
 }
 
-#[cfg(not(shmkit_loom))]
-const _: () = {
-    assert!(core::mem::size_of::<Semaphore>() == 12);
-    assert!(core::mem::offset_of!(Semaphore, notifier) == 4);
-};
+crate::segment::pin_layout!(Semaphore { count: 0, notifier: 4 }, size 12);
 
 // SAFETY: repr(C), three u32 words (every value valid), no pointers, no Drop.
 unsafe impl ShmSafe for Semaphore {
@@ -186,11 +182,7 @@ pub struct BoundedSemaphore {
     pub(crate) bound: u32,
 }
 
-#[cfg(not(shmkit_loom))]
-const _: () = {
-    assert!(core::mem::size_of::<BoundedSemaphore>() == 16);
-    assert!(core::mem::offset_of!(BoundedSemaphore, bound) == 12);
-};
+crate::segment::pin_layout!(BoundedSemaphore { inner: 0, bound: 12 }, size 16);
 
 // SAFETY: repr(C), u32 words (every value valid), no pointers, no Drop.
 unsafe impl ShmSafe for BoundedSemaphore {

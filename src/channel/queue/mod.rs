@@ -179,17 +179,15 @@ pub struct Queue<T: Pod, const N: usize> {
     _items: PhantomData<T>,
 }
 
-#[cfg(not(shmkit_loom))]
-const _: () = {
-    assert!(core::mem::offset_of!(Queue<u64, 4>, tail) == 128);
-    assert!(core::mem::offset_of!(Queue<u64, 4>, ctl) == 256);
-    assert!(core::mem::offset_of!(Queue<u64, 4>, wake) == 384);
-    assert!(core::mem::offset_of!(Queue<u64, 4>, slots) == 512);
-    assert!(core::mem::size_of::<Slot<u64>>() == 16);
-    // The lines make the whole queue 128-aligned: its size rounds up to 128.
-    assert!(core::mem::size_of::<Queue<u64, 4>>() == 640);
-    assert!(core::mem::offset_of!(Control, lost) == 8);
-};
+crate::segment::pin_layout!(Slot<u64> { state: 0, value: 8 }, size 16);
+crate::segment::pin_layout!(Control { closed: 0, _pad: 4, lost: 8 }, size 16);
+crate::segment::pin_layout!(QueueWakers { not_empty: 0, not_full: 8 }, size 16);
+// The lines make the whole queue 128-aligned: its size rounds up to 128.
+crate::segment::pin_layout!(
+    Queue<u64, 4> { head: 0, tail: 128, ctl: 256, wake: 384, slots: 512, _items: 576 },
+    size 640,
+    align 128,
+);
 
 impl<T: Pod, const N: usize> Queue<T, N> {
     const N_OK: () = assert!(

@@ -144,17 +144,14 @@ pub struct Spsc<T: Pod, const N: usize> {
 }
 
 #[cfg(not(shmkit_loom))]
-const _: () = {
-    assert!(core::mem::offset_of!(Spsc<u64, 8>, tail) == 0);
-    assert!(core::mem::offset_of!(Spsc<u64, 8>, head) == 128);
-    assert!(core::mem::offset_of!(Spsc<u64, 8>, ends) == 256);
-    assert!(core::mem::offset_of!(Spsc<u64, 8>, slots) == 384);
-    assert!(core::mem::offset_of!(Ends, flags) == 16);
-    assert!(core::mem::offset_of!(Ends, data) == 20);
-    assert!(core::mem::offset_of!(Ends, space) == 28);
-    assert!(core::mem::size_of::<Spsc<u64, 16>>() == 384 + 128);
-    assert!(core::mem::size_of::<Spsc<[u8; 64], 4>>() == 384 + 256);
-};
+const _: () = assert!(core::mem::size_of::<Spsc<u64, 16>>() == 384 + 128);
+crate::segment::pin_layout!(Line<AtomicU64> { 0: 0 }, size 128, align 128);
+crate::segment::pin_layout!(Ends { owner: 0, flags: 16, data: 20, space: 28 }, size 40);
+crate::segment::pin_layout!(
+    Spsc<[u8; 64], 4> { tail: 0, head: 128, ends: 256, slots: 384 },
+    size 384 + 256,
+    align 128,
+);
 
 impl<T: Pod, const N: usize> Spsc<T, N> {
     /// Rejects bad capacities at compile time (post-monomorphisation).

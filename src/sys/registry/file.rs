@@ -45,11 +45,15 @@ pub(crate) struct Entry {
     pub(super) _reserved: AtomicU64,
 }
 
-const _: () = {
-    assert!(core::mem::size_of::<FileHeader>() == HEADER);
-    assert!(core::mem::size_of::<Entry>() == ENTRY);
-    assert!(FILE_SIZE % 4096 == 0);
-};
+crate::segment::pin_layout!(
+    FileHeader { magic: 0, version: 8, state: 12, slots: 16, _reserved0: 20, nonce: 24, _reserved: 32 },
+    size HEADER,
+);
+crate::segment::pin_layout!(
+    Entry { state: 0, parent: 4, pid: 8, tid: 12, started: 16, _reserved: 24 },
+    size ENTRY,
+);
+const _: () = assert!(FILE_SIZE % 4096 == 0);
 
 // ---- the file --------------------------------------------------------------------------
 
