@@ -26,13 +26,7 @@ const SLEEPERS: usize = core::mem::offset_of!(Barrier, notifier) + sleepers::IN_
 
 /// Decodes a `Barrier`.
 pub(crate) fn decode(value: &View<'_>, stamp_now: u32) -> Result<BarrierState, Corrupted> {
-    if value.len() != core::mem::size_of::<Barrier>() {
-        corrupt!(
-            "a Barrier of {} bytes (it has {})",
-            value.len(),
-            core::mem::size_of::<Barrier>()
-        );
-    }
+    value.expect_len("a Barrier", core::mem::size_of::<Barrier>())?;
     let parties = value.u32(PARTIES)?;
     if parties == 0 || parties > Barrier::MAX_PARTIES {
         corrupt!(

@@ -1,7 +1,7 @@
 //! `Condvar`: notifications so far and waiters.
 
 use super::sleepers::{self, Sleepers};
-use super::view::{Corrupted, View, corrupt};
+use super::view::{Corrupted, View};
 use crate::sync::Condvar;
 
 /// The live state of a condition variable.
@@ -18,13 +18,7 @@ const WAITERS: usize = core::mem::offset_of!(Condvar, waiters);
 
 /// Decodes a `Condvar`. Every word decodes.
 pub(crate) fn decode(value: &View<'_>, stamp_now: u32) -> Result<CondvarState, Corrupted> {
-    if value.len() != core::mem::size_of::<Condvar>() {
-        corrupt!(
-            "a Condvar of {} bytes (it has {})",
-            value.len(),
-            core::mem::size_of::<Condvar>()
-        );
-    }
+    value.expect_len("a Condvar", core::mem::size_of::<Condvar>())?;
     Ok(CondvarState {
         notifications: value.u32(SEQ)?,
         waiters: sleepers::at(value, WAITERS, stamp_now)?,

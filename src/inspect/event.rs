@@ -1,7 +1,7 @@
 //! `Event`: the flag, its generation, and its sleepers.
 
 use super::sleepers::{self, Sleepers};
-use super::view::{Corrupted, View, corrupt};
+use super::view::{Corrupted, View};
 use crate::sync::Event;
 use crate::sync::event::{GEN_ONE, SET};
 
@@ -21,13 +21,7 @@ const SLEEPERS: usize = core::mem::offset_of!(Event, notifier) + sleepers::IN_NO
 
 /// Decodes an `Event`. Every state word decodes.
 pub(crate) fn decode(value: &View<'_>, stamp_now: u32) -> Result<EventState, Corrupted> {
-    if value.len() != core::mem::size_of::<Event>() {
-        corrupt!(
-            "an Event of {} bytes (it has {})",
-            value.len(),
-            core::mem::size_of::<Event>()
-        );
-    }
+    value.expect_len("an Event", core::mem::size_of::<Event>())?;
     let state = value.u32(STATE)?;
     Ok(EventState {
         set: state & SET != 0,

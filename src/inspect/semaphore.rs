@@ -33,9 +33,7 @@ pub(crate) fn decode(
     } else {
         (core::mem::size_of::<Semaphore>(), 0)
     };
-    if value.len() != size {
-        corrupt!("a semaphore of {} bytes (it has {size})", value.len());
-    }
+    value.expect_len("a semaphore", size)?;
     let count = value.u32(base + COUNT)?;
     let bound = if bounded {
         let bound = value.u32(BOUND)?;

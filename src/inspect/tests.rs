@@ -252,6 +252,22 @@ fn bytes_of<T: ShmSafe>(value: T) -> Vec<u8> {
 }
 
 #[test]
+fn a_value_of_the_wrong_size_is_named() {
+    // `value_size` is the header's u64 at offset 32: shrink it under each object.
+    for (bytes, what, size) in [
+        (bytes_of(Event::new()), "an Event", 12),
+        (bytes_of(Barrier::new(2)), "a Barrier", 24),
+        (bytes_of(Condvar::new()), "a Condvar", 8),
+        (bytes_of(Semaphore::new(1)), "a semaphore", 12),
+    ] {
+        let mut bytes = bytes;
+        bytes[32..40].copy_from_slice(&4u64.to_le_bytes());
+        let err = Segment::from_bytes(&bytes).unwrap().state().unwrap_err();
+        assert_eq!(err.0, format!("{what} of 4 bytes (it has {size})"));
+    }
+}
+
+#[test]
 fn a_copy_decodes_with_unknown_participants() {
     let bytes = bytes_of(Mutex::new(0u32));
     let seg = Segment::from_bytes(&bytes).unwrap();

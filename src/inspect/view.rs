@@ -61,6 +61,15 @@ impl<'a> View<'a> {
         self.len
     }
 
+    /// Checks that the window holds exactly `size` bytes, the size of `what` (named
+    /// with its article, "an Event").
+    pub(crate) fn expect_len(&self, what: &str, size: usize) -> Result<(), Corrupted> {
+        if self.len != size {
+            corrupt!("{what} of {} bytes (it has {size})", self.len);
+        }
+        Ok(())
+    }
+
     /// The address of byte `offset` if `size` bytes from there lie inside and are
     /// aligned to `size`.
     fn at(&self, offset: usize, size: usize) -> Result<*const u8, Corrupted> {
