@@ -57,6 +57,7 @@
 
 use bytemuck::Pod;
 
+use super::ring::Line;
 use crate::error::Error;
 use crate::primitive::{AtomicU32, AtomicU64, Ordering, UnsafeCell};
 use crate::segment::ShmSafe;
@@ -78,11 +79,6 @@ pub use producer::{Producer, PushError};
 pub(crate) const PRODUCER_CLOSED: u32 = 1;
 /// `flags` bit: the consumer's owner closed its end (final).
 pub(crate) const CONSUMER_CLOSED: u32 = 2;
-
-/// A value alone on a 128-byte line.
-#[repr(C, align(128))]
-#[derive(Default)]
-pub(crate) struct Line<T>(pub(crate) T);
 
 /// The read-mostly line: who owns each end, whether it is closed, and the notifiers.
 #[repr(C)]
@@ -145,7 +141,6 @@ pub struct Spsc<T: Pod, const N: usize> {
 
 #[cfg(not(shmkit_loom))]
 const _: () = assert!(core::mem::size_of::<Spsc<u64, 16>>() == 384 + 128);
-crate::segment::pin_layout!(Line<AtomicU64> { 0: 0 }, size 128, align 128);
 crate::segment::pin_layout!(Ends { owner: 0, flags: 16, data: 20, space: 28 }, size 40);
 crate::segment::pin_layout!(
     Spsc<[u8; 64], 4> { tail: 0, head: 128, ends: 256, slots: 384 },
