@@ -4,7 +4,8 @@ use core::time::Duration;
 
 use super::{FIRST_SLICE, MAX_SLICE, earlier};
 use crate::error::Error;
-use crate::primitive::{Deadline, spin_loop};
+use crate::primitive::Deadline;
+use crate::sync::strategy::{Look, spin_phase};
 use crate::sync::{WaitStrategy, wait_strategy};
 
 pub(crate) mod sealed {
@@ -162,17 +163,16 @@ pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Result<Read
         WaitStrategy::Park => 0,
         _ => 64,
     };
-    let mut i = 0u32;
-    while i < spins {
-        spin_loop();
+    let spun = spin_phase(spins, 0, deadline, |_| {
         let ready = scan(objects);
-        if !ready.is_empty() {
-            return Ok(ready);
+        if ready.is_empty() {
+            Look::NotYet
+        } else {
+            Look::Ready(ready)
         }
-        if i % 64 == 63 && deadline.expired() {
-            return Ok(ready);
-        }
-        i += 1;
+    });
+    if let Some(ready) = spun {
+        return Ok(ready);
     }
     let mut slice = FIRST_SLICE;
     loop {

@@ -7,11 +7,8 @@ use core::time::Duration;
 use super::lock_error::LockResult;
 use super::mutex::MutexGuard;
 use super::notifier::Sleepers;
-use super::strategy::{SPIN_HINTS, SPIN_YIELDS};
-use super::strategy::{WaitStrategy, wait_strategy};
-use crate::primitive::{
-    AtomicU32, Deadline, Ordering, futex_wait, futex_wake, loom_const_fn, spin_loop,
-};
+use super::strategy::{Look, fixed_spin, spin_phase, wait_strategy};
+use crate::primitive::{AtomicU32, Deadline, Ordering, futex_wait, futex_wake, loom_const_fn};
 use crate::segment::ShmSafe;
 
 /// Whether a timed condition-variable wait ended by timing out.
@@ -200,27 +197,16 @@ impl Condvar {
     /// Waits until `seq` moves past `seen` or the deadline passes; false = timed out.
     fn sleep(&self, seen: u32, deadline: Deadline) -> bool {
         let moved = || self.seq.load(Ordering::Acquire) != seen;
-        let (hints, yields) = match wait_strategy() {
-            WaitStrategy::Spin => (u32::MAX, 0),
-            WaitStrategy::Park => (0, 0),
-            WaitStrategy::Adaptive => (SPIN_HINTS, SPIN_YIELDS),
-        };
-        let mut i: u32 = 0;
-        while i < hints {
-            spin_loop();
+        let (hints, yields) = fixed_spin(wait_strategy());
+        let spun = spin_phase(hints, yields, deadline, |_| {
             if moved() {
-                return true;
+                Look::Ready(())
+            } else {
+                Look::NotYet
             }
-            if i % 64 == 63 && deadline.expired() {
-                return false;
-            }
-            i = i.wrapping_add(1);
-        }
-        for _ in 0..yields {
-            crate::primitive::yield_now();
-            if moved() {
-                return true;
-            }
+        });
+        if spun.is_some() {
+            return true;
         }
         loop {
             if moved() {

@@ -26,7 +26,7 @@ pub(crate) mod notifier;
 pub(crate) mod raw_mutex;
 mod reentrant;
 mod semaphore;
-mod strategy;
+pub(crate) mod strategy;
 
 /// The methods and impls both robust locks ([`Mutex`], [`ReentrantMutex`]) have word
 /// for word: `$Lock<T>` has a `raw: RawMutex` word, a `data: UnsafeCell<T>` and a

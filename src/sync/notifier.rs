@@ -55,12 +55,12 @@
 //! one `REANNOUNCE` slice. Under loom time stands still and nothing expires.
 
 use super::strategy::{
-    SPIN_HINTS_MAX, SPIN_HINTS_MIN, SPIN_YIELDS, WaitStrategy, set_spin_budget, spin_budget,
-    wait_strategy,
+    Look, SPIN_HINTS_MAX, SPIN_HINTS_MIN, SPIN_YIELDS, WaitStrategy, set_spin_budget, spin_budget,
+    spin_phase, wait_strategy,
 };
 use crate::primitive::{
     AtomicU32, Deadline, Ordering, Wake, futex_wait, futex_wake, heavy_barrier, light_barrier,
-    loom_const_fn, spin_loop,
+    loom_const_fn,
 };
 
 /// The longest sleep between re-checks when the heavy barrier could not reach the
@@ -259,25 +259,16 @@ impl Notifier {
             WaitStrategy::Park => 0,
             _ => spin_budget(),
         };
-        let mut i: u32 = 0;
-        while i < hints {
-            spin_loop();
-            if let Some(r) = ready() {
-                if adaptive {
-                    set_spin_budget(hints.saturating_mul(2).min(SPIN_HINTS_MAX));
-                }
-                return Some(r);
-            }
-            // Look at the clock now and then only: it costs ~20 ns.
-            if i % 64 == 63 && deadline.expired() {
-                return None;
-            }
-            i = i.wrapping_add(1);
-        }
+        let got = spin_phase(hints, 0, deadline, |_| {
+            ready().map_or(Look::NotYet, Look::Ready)
+        });
         if adaptive {
-            set_spin_budget((hints / 2).max(SPIN_HINTS_MIN));
+            set_spin_budget(match got {
+                Some(_) => hints.saturating_mul(2).min(SPIN_HINTS_MAX),
+                None => (hints / 2).max(SPIN_HINTS_MIN),
+            });
         }
-        None
+        got
     }
 
     /// The second phase of a wait: a few `sched_yield`s (under `Adaptive`), then sleep
@@ -293,11 +284,10 @@ impl Notifier {
         } else {
             0
         };
-        for _ in 0..yields {
-            crate::primitive::yield_now();
-            if let Some(r) = ready() {
-                return Some(r);
-            }
+        if let Some(r) = spin_phase(0, yields, deadline, |_| {
+            ready().map_or(Look::NotYet, Look::Ready)
+        }) {
+            return Some(r);
         }
         loop {
             if deadline.expired() {

@@ -65,8 +65,7 @@
 
 use core::time::Duration;
 
-use super::strategy::{SPIN_HINTS, SPIN_YIELDS};
-use super::strategy::{WaitStrategy, wait_strategy};
+use super::strategy::{Look, WaitStrategy, fixed_spin, spin_phase, wait_strategy};
 use crate::primitive::{
     AtomicU32, Deadline, Liveness, Ordering, Wake, futex_wait, futex_wake, id_liveness,
     loom_const_fn, my_thread_id, spin_loop,
@@ -273,44 +272,25 @@ impl RawMutex {
     fn lock_slow(&self, tid: u32, deadline: Deadline, recover_unrecoverable: bool) -> Acquired {
         let strategy = wait_strategy();
         // Phase 1: spin (per the strategy), retrying the cheap attempt.
-        let (hints, yields) = match strategy {
-            WaitStrategy::Spin => (u32::MAX, 0),
-            WaitStrategy::Park => (0, 0),
-            WaitStrategy::Adaptive => (SPIN_HINTS, SPIN_YIELDS),
-        };
+        let (hints, yields) = fixed_spin(strategy);
         let mut next_check = Deadline::after(SLICE);
-        let mut i: u32 = 0;
-        while i < hints {
-            spin_loop();
+        let spun = spin_phase(hints, yields, deadline, |periodic| {
             match self.try_lock_as(tid, 0) {
                 Acquired::Busy => {}
-                Acquired::NotRecoverable if recover_unrecoverable => break,
-                done => return done,
+                Acquired::NotRecoverable if recover_unrecoverable => return Look::Stop,
+                done => return Look::Ready(done),
             }
-            if i % 64 == 63 {
-                if deadline.expired() {
-                    break;
+            // Busy-spinning never sleeps: look at the holder's liveness now and then.
+            if periodic && next_check.expired() {
+                if let Some(done) = self.take_over_if_dead(tid, 0) {
+                    return Look::Ready(done);
                 }
-                // Busy-spinning never sleeps: look at the holder's liveness here.
-                if next_check.expired() {
-                    if let Some(done) = self.take_over_if_dead(tid, 0) {
-                        return done;
-                    }
-                    next_check = Deadline::after(SLICE);
-                }
+                next_check = Deadline::after(SLICE);
             }
-            i = i.wrapping_add(1);
-        }
-        for _ in 0..yields {
-            if deadline.expired() {
-                break;
-            }
-            crate::primitive::yield_now();
-            match self.try_lock_as(tid, 0) {
-                Acquired::Busy => {}
-                Acquired::NotRecoverable if recover_unrecoverable => break,
-                done => return done,
-            }
+            Look::NotYet
+        });
+        if let Some(done) = spun {
+            return done;
         }
         // Phase 2: sleep on the word in slices, checking the holder's liveness after
         // every slice that ended without a wake-up (a live holder's hand-off costs no

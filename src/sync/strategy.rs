@@ -105,3 +105,68 @@ pub(crate) fn spin_budget() -> u32 {
 pub(crate) fn set_spin_budget(hints: u32) {
     SPIN_BUDGET.store(hints, Ordering::Relaxed);
 }
+
+/// The spin phase, in hints and yields, of the locks that wait on their own futex
+/// word (`Mutex`, `Condvar`): a fixed [`SPIN_HINTS`] under `Adaptive`, since a lock is
+/// held for a short, bounded time.
+pub(crate) fn fixed_spin(strategy: WaitStrategy) -> (u32, u32) {
+    match strategy {
+        WaitStrategy::Spin => (u32::MAX, 0),
+        WaitStrategy::Park => (0, 0),
+        WaitStrategy::Adaptive => (SPIN_HINTS, SPIN_YIELDS),
+    }
+}
+
+/// What one look during [`spin_phase`] found.
+pub(crate) enum Look<R> {
+    /// The wait is over, with this.
+    Ready(R),
+    /// Not yet: go on spinning.
+    NotYet,
+    /// End the spin phase now (the caller goes on to sleep, or gives up).
+    Stop,
+}
+
+/// The spin phase every blocking wait begins with: up to `hints` `spin_loop` hints,
+/// then up to `yields` `sched_yield`s, with a `look` after each. The clock is read only
+/// every 64 hints, and before each yield: the phase ends early once `deadline` has
+/// passed. `look(true)` marks the looks that follow such a clock read, for work a
+/// caller does only now and then (a check of the holder's liveness).
+///
+/// `None`: the phase ended (its budget spent, the deadline passed, or a look said
+/// [`Look::Stop`]) without the wait being over.
+#[inline]
+pub(crate) fn spin_phase<R>(
+    hints: u32,
+    yields: u32,
+    deadline: crate::primitive::Deadline,
+    mut look: impl FnMut(bool) -> Look<R>,
+) -> Option<R> {
+    let mut i: u32 = 0;
+    while i < hints {
+        crate::primitive::spin_loop();
+        // Look at the clock now and then only: it costs ~20 ns.
+        let periodic = i % 64 == 63;
+        match look(periodic) {
+            Look::Ready(r) => return Some(r),
+            Look::Stop => return None,
+            Look::NotYet => {}
+        }
+        if periodic && deadline.expired() {
+            return None;
+        }
+        i = i.wrapping_add(1);
+    }
+    for _ in 0..yields {
+        if deadline.expired() {
+            return None;
+        }
+        crate::primitive::yield_now();
+        match look(false) {
+            Look::Ready(r) => return Some(r),
+            Look::Stop => return None,
+            Look::NotYet => {}
+        }
+    }
+    None
+}
