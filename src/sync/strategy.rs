@@ -135,7 +135,7 @@ pub(crate) enum Look<R> {
 ///
 /// `None`: the phase ended (its budget spent, the deadline passed, or a look said
 /// [`Look::Stop`]) without the wait being over.
-#[inline]
+#[inline(always)]
 pub(crate) fn spin_phase<R>(
     hints: u32,
     yields: u32,
