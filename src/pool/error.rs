@@ -58,13 +58,8 @@ impl From<Error> for PoolError {
 impl fmt::Display for PoolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PoolError::WorkerDied {
-                pid,
-                signal: Some(sig),
-            } => write!(f, "pool worker {pid} was killed by signal {sig}"),
-            PoolError::WorkerDied { pid, signal: None } => {
-                write!(f, "pool worker {pid} exited during the task")
-            }
+            // The same words as the data path's error.
+            &PoolError::WorkerDied { pid, signal } => Error::WorkerDied { pid, signal }.fmt(f),
             PoolError::TaskPanicked { message } => write!(f, "the pool task panicked: {message}"),
             PoolError::Closed => f.write_str("the pool is closed"),
             PoolError::Timeout => f.write_str("the pool task did not finish in time"),
