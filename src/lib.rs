@@ -242,6 +242,7 @@ pub mod cell;
 pub mod channel;
 pub mod error;
 mod fingerprint;
+mod layout;
 mod primitive;
 pub mod segment;
 pub mod stats;

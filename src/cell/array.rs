@@ -46,7 +46,7 @@ pub struct Array<T: Pod, const N: usize> {
 
 #[cfg(not(shmkit_loom))]
 const _: () = assert!(core::mem::size_of::<Array<u8, 4>>() == 8);
-crate::segment::pin_layout!(Array<u64, 4> { inner: 0 }, size 40);
+crate::layout::pin_layout!(Array<u64, 4> { inner: 0 }, size 40);
 
 // SAFETY: repr(C) over a Mutex of a Pod + Send array; see `Value`.
 unsafe impl<T: Pod + Send, const N: usize> ShmSafe for Array<T, N> {

@@ -46,7 +46,7 @@ pub struct Value<T: Pod> {
 
 #[cfg(not(shmkit_loom))]
 const _: () = assert!(core::mem::size_of::<Value<u32>>() == 8);
-crate::segment::pin_layout!(Value<u64> { inner: 0 }, size 16);
+crate::layout::pin_layout!(Value<u64> { inner: 0 }, size 16);
 
 // SAFETY: repr(C) over a Mutex<T> of a Pod (every bit pattern valid) and Send
 // (hence Sync through the lock) `T`; `Pod + Send` excludes raw pointers and

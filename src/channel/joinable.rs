@@ -50,7 +50,7 @@ pub struct JoinableQueue<T: Pod, const N: usize> {
     queue: Queue<T, N>,
 }
 
-crate::segment::pin_layout!(JoinableQueue<u64, 4> { join: 0, queue: 128 }, size 128 + 640, align 128);
+crate::layout::pin_layout!(JoinableQueue<u64, 4> { join: 0, queue: 128 }, size 128 + 640, align 128);
 
 impl<T: Pod, const N: usize> JoinableQueue<T, N> {
     crate::primitive::loom_const_fn! {

@@ -113,8 +113,8 @@ pub struct Pipe<const CAP: usize> {
 
 #[cfg(not(shmkit_loom))]
 const _: () = assert!(core::mem::size_of::<Pipe<64>>() == 256 + 2 * 512);
-crate::segment::pin_layout!(EndState { owner: 0, flags: 8 }, size 16);
-crate::segment::pin_layout!(Pipe<4096> { ends: 0, rings: 256 }, size 256 + 2 * (384 + 4096));
+crate::layout::pin_layout!(EndState { owner: 0, flags: 8 }, size 16);
+crate::layout::pin_layout!(Pipe<4096> { ends: 0, rings: 256 }, size 256 + 2 * (384 + 4096));
 
 impl<const CAP: usize> Pipe<CAP> {
     crate::primitive::loom_const_fn! {

@@ -35,7 +35,7 @@ pub struct Hub {
     _pad: [u8; 40],
 }
 
-crate::segment::pin_layout!(Hub { completions: 0, done: 8, command: 16, ready: 20, _pad: 24 }, size 64);
+crate::layout::pin_layout!(Hub { completions: 0, done: 8, command: 16, ready: 20, _pad: 24 }, size 64);
 
 // SAFETY: repr(C), atomics and a Notifier (two atomics), no pointers, every bit pattern
 // valid (an unknown command reads as KILL), no Drop.

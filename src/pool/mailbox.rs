@@ -131,7 +131,7 @@ pub struct Mailbox {
     output: UnsafeCell<[u8; OUT_BYTES]>,
 }
 
-crate::segment::pin_layout!(
+crate::layout::pin_layout!(
     Mailbox {
         state: 0, started: 4, wake: 8, _pad0: 16, trampoline: 64, func: 72, sig: 80,
         tag: 88, count: 96, in_size: 100, out_size: 104, retire: 108, outcome: 112,

@@ -180,8 +180,8 @@ pub struct Slot {
     pub(crate) mailbox: Mailbox,
 }
 
-crate::segment::pin_layout!(Life { state: 0, kill: 4, pid: 8, exit: 12, _pad: 16 }, size 64);
-crate::segment::pin_layout!(Slot { life: 0, mailbox: 64 }, size 64 + core::mem::size_of::<Mailbox>());
+crate::layout::pin_layout!(Life { state: 0, kill: 4, pid: 8, exit: 12, _pad: 16 }, size 64);
+crate::layout::pin_layout!(Slot { life: 0, mailbox: 64 }, size 64 + core::mem::size_of::<Mailbox>());
 
 // SAFETY: repr(C) of two ShmSafe parts: `Life` is four atomics and padding (every bit
 // pattern is decoded by `seen`), `Mailbox` is ShmSafe; no pointers, no Drop.

@@ -108,7 +108,7 @@ pub(crate) const HEADER_SIZE: usize = 256;
 
 // (Under loom the facade's types are loom's, of another size: the model never maps
 // a header, so only the real layout is asserted.)
-crate::segment::pin_layout!(
+crate::layout::pin_layout!(
     Header {
         magic: 0, version: 8, state: 12, size: 16, value_offset: 24, value_size: 32,
         kind: 40, kit_version: 44, type_hash: 48, layout_hash: 56, creator_id: 64,

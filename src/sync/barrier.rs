@@ -147,7 +147,7 @@ pub struct Barrier {
     pub(crate) notifier: Notifier,
 }
 
-crate::segment::pin_layout!(Barrier { state: 0, parties: 8, _pad: 12, notifier: 16 }, size 24);
+crate::layout::pin_layout!(Barrier { state: 0, parties: 8, _pad: 12, notifier: 16 }, size 24);
 
 // SAFETY: repr(C), integer words (every value decodes: a scribbled count at or past
 // `parties` is treated as a full round), no pointers, no Drop.

@@ -87,7 +87,7 @@ pub struct Condvar {
     pub(crate) waiters: Sleepers,
 }
 
-crate::segment::pin_layout!(Condvar { seq: 0, waiters: 4 }, size 8);
+crate::layout::pin_layout!(Condvar { seq: 0, waiters: 4 }, size 8);
 
 // SAFETY: repr(C), two u32 words (every value valid), no pointers, no Drop.
 unsafe impl ShmSafe for Condvar {

@@ -53,7 +53,7 @@ pub struct Event {
     pub(crate) notifier: Notifier,
 }
 
-crate::segment::pin_layout!(Event { state: 0, notifier: 4 }, size 12);
+crate::layout::pin_layout!(Event { state: 0, notifier: 4 }, size 12);
 
 // SAFETY: repr(C), u32 words (every value decodes), no pointers, no Drop.
 unsafe impl ShmSafe for Event {

@@ -61,8 +61,8 @@ pub struct Mutex<T> {
 
 #[cfg(not(shmkit_loom))]
 const _: () = assert!(core::mem::size_of::<Mutex<u32>>() == 8);
-crate::segment::pin_layout!(Mutex<u64> { raw: 0, data: 8 }, size 16);
-crate::segment::pin_layout!(Mutex<u8> { raw: 0, data: 4 }, size 8, align 4);
+crate::layout::pin_layout!(Mutex<u64> { raw: 0, data: 8 }, size 16);
+crate::layout::pin_layout!(Mutex<u8> { raw: 0, data: 4 }, size 8, align 4);
 
 // SAFETY: the lock gives one thread at a time access to `T`, which may therefore be
 // used from (and sent to) any thread: the `Sync` bound of `std::sync::Mutex`.

@@ -185,8 +185,8 @@ pub struct Notifier {
     pub(crate) sleepers: Sleepers,
 }
 
-crate::segment::pin_layout!(Sleepers { 0: 0 }, size 4);
-crate::segment::pin_layout!(Notifier { seq: 0, sleepers: 4 }, size 8, align 4);
+crate::layout::pin_layout!(Sleepers { 0: 0 }, size 4);
+crate::layout::pin_layout!(Notifier { seq: 0, sleepers: 4 }, size 8, align 4);
 
 // Used by the sync and channel types built on it.
 impl Notifier {

@@ -127,7 +127,7 @@ pub(crate) struct RawMutex {
     word: AtomicU32,
 }
 
-crate::segment::pin_layout!(RawMutex { word: 0 }, size 4, align 4);
+crate::layout::pin_layout!(RawMutex { word: 0 }, size 4, align 4);
 
 /// The calling thread's participant id, as it appears in lock words.
 #[inline]

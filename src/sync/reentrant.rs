@@ -51,7 +51,7 @@ pub struct ReentrantMutex<T> {
 
 #[cfg(not(shmkit_loom))]
 const _: () = assert!(core::mem::size_of::<ReentrantMutex<u32>>() == 12);
-crate::segment::pin_layout!(ReentrantMutex<u64> { raw: 0, count: 4, data: 8 }, size 16);
+crate::layout::pin_layout!(ReentrantMutex<u64> { raw: 0, count: 4, data: 8 }, size 16);
 
 // SAFETY: guards give only `&T`, to the one holding thread at a time (several guards
 // of that thread may coexist): like `std`'s `ReentrantLock`, `T: Send` suffices since

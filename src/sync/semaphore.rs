@@ -79,7 +79,7 @@ pub struct Semaphore {
     pub(crate) notifier: Notifier,
 }
 
-crate::segment::pin_layout!(Semaphore { count: 0, notifier: 4 }, size 12);
+crate::layout::pin_layout!(Semaphore { count: 0, notifier: 4 }, size 12);
 
 // SAFETY: repr(C), three u32 words (every value valid), no pointers, no Drop.
 unsafe impl ShmSafe for Semaphore {
@@ -182,7 +182,7 @@ pub struct BoundedSemaphore {
     pub(crate) bound: u32,
 }
 
-crate::segment::pin_layout!(BoundedSemaphore { inner: 0, bound: 12 }, size 16);
+crate::layout::pin_layout!(BoundedSemaphore { inner: 0, bound: 12 }, size 16);
 
 // SAFETY: repr(C), u32 words (every value valid), no pointers, no Drop.
 unsafe impl ShmSafe for BoundedSemaphore {

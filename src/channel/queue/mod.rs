@@ -179,11 +179,11 @@ pub struct Queue<T: Pod, const N: usize> {
     _items: PhantomData<T>,
 }
 
-crate::segment::pin_layout!(Slot<u64> { state: 0, value: 8 }, size 16);
-crate::segment::pin_layout!(Control { closed: 0, _pad: 4, lost: 8 }, size 16);
-crate::segment::pin_layout!(QueueWakers { not_empty: 0, not_full: 8 }, size 16);
+crate::layout::pin_layout!(Slot<u64> { state: 0, value: 8 }, size 16);
+crate::layout::pin_layout!(Control { closed: 0, _pad: 4, lost: 8 }, size 16);
+crate::layout::pin_layout!(QueueWakers { not_empty: 0, not_full: 8 }, size 16);
 // The lines make the whole queue 128-aligned: its size rounds up to 128.
-crate::segment::pin_layout!(
+crate::layout::pin_layout!(
     Queue<u64, 4> { head: 0, tail: 128, ctl: 256, wake: 384, slots: 512, _items: 576 },
     size 640,
     align 128,

@@ -19,7 +19,7 @@ pub(crate) struct JoinCtl {
     done: Notifier,
 }
 
-crate::segment::pin_layout!(JoinCtl { unfinished: 0, done: 8 }, size 16);
+crate::layout::pin_layout!(JoinCtl { unfinished: 0, done: 8 }, size 16);
 
 impl JoinCtl {
     /// Offsets of the count and of the notifier (for `crate::inspect`).

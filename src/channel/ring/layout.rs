@@ -78,9 +78,9 @@ pub(crate) struct Ring<const CAP: usize> {
 #[cfg(all(feature = "std", not(shmkit_loom)))]
 pub(crate) const DATA_OFFSET: usize = core::mem::offset_of!(Ring<64>, data);
 
-crate::segment::pin_layout!(Line<AtomicU64> { 0: 0 }, size 128, align 128);
-crate::segment::pin_layout!(Wakers { data: 0, space: 8 }, size 16);
-crate::segment::pin_layout!(Ring<64> { tail: 0, head: 128, wake: 256, data: 384 }, size 512, align 128);
+crate::layout::pin_layout!(Line<AtomicU64> { 0: 0 }, size 128, align 128);
+crate::layout::pin_layout!(Wakers { data: 0, space: 8 }, size 16);
+crate::layout::pin_layout!(Ring<64> { tail: 0, head: 128, wake: 256, data: 384 }, size 512, align 128);
 #[cfg(not(shmkit_loom))]
 const _: () = assert!(core::mem::size_of::<Ring<4096>>() == 384 + 4096);
 

@@ -141,8 +141,8 @@ pub struct Spsc<T: Pod, const N: usize> {
 
 #[cfg(not(shmkit_loom))]
 const _: () = assert!(core::mem::size_of::<Spsc<u64, 16>>() == 384 + 128);
-crate::segment::pin_layout!(Ends { owner: 0, flags: 16, data: 20, space: 28 }, size 40);
-crate::segment::pin_layout!(
+crate::layout::pin_layout!(Ends { owner: 0, flags: 16, data: 20, space: 28 }, size 40);
+crate::layout::pin_layout!(
     Spsc<[u8; 64], 4> { tail: 0, head: 128, ends: 256, slots: 384 },
     size 384 + 256,
     align 128,

@@ -45,11 +45,11 @@ pub(crate) struct Entry {
     pub(super) _reserved: AtomicU64,
 }
 
-crate::segment::pin_layout!(
+crate::layout::pin_layout!(
     FileHeader { magic: 0, version: 8, state: 12, slots: 16, _reserved0: 20, nonce: 24, _reserved: 32 },
     size HEADER,
 );
-crate::segment::pin_layout!(
+crate::layout::pin_layout!(
     Entry { state: 0, parent: 4, pid: 8, tid: 12, started: 16, _reserved: 24 },
     size ENTRY,
 );
