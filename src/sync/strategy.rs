@@ -129,9 +129,9 @@ pub(crate) enum Look<R> {
 
 /// The spin phase every blocking wait begins with: up to `hints` `spin_loop` hints,
 /// then up to `yields` `sched_yield`s, with a `look` after each. The clock is read only
-/// every 64 hints, and before each yield: the phase ends early once `deadline` has
-/// passed. `look(true)` marks the looks that follow such a clock read, for work a
-/// caller does only now and then (a check of the holder's liveness).
+/// after every 64th hint's look, and before each yield: the phase ends early once
+/// `deadline` has passed. `look(true)` marks every 64th hint's look, for work a caller
+/// does only now and then (a check of the holder's liveness).
 ///
 /// `None`: the phase ended (its budget spent, the deadline passed, or a look said
 /// [`Look::Stop`]) without the wait being over.
